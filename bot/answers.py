@@ -1,0 +1,287 @@
+"""The answer engine: ranks knowledge topics for short staff questions and decides when to abstain.
+
+Scoring is BM25F over weighted fields (title, keywords, FAQ question, headings, body) with unigram and
+bigram terms. Query words are stemmed; unknown words are corrected against the vocabulary with rapidfuzz;
+abbreviations and casual synonyms add lighter terms (see :mod:`bot.textnorm`).
+
+Confidence is *coverage*: the IDF-weighted share of the question's meaningful words that the best topic
+actually contains. An out-of-scope question ("how do I book a study room") shares a word or two with the
+documentation but leaves its rare words unexplained, so coverage stays low and the engine abstains,
+offering the closest three topics instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from rapidfuzz import fuzz, process
+
+from bot.kb import Section, Topic
+from bot.textnorm import GENERIC, STOPWORDS, content_words, expansions, stem, terms, words
+
+FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 2.5, "question": 2.5, "headings": 1.5, "body": 1.0}
+K1 = 1.2
+B = 0.75
+DEFAULT_THRESHOLD = 0.55
+EXPANSION_WEIGHT = 0.45
+BIGRAM_WEIGHT = 0.6
+IMPORTANCE_FLOOR = 0.4
+GENERIC_WEIGHT = 0.35
+
+
+@dataclass(frozen=True)
+class Hit:
+    topic: Topic
+    score: float
+    coverage: float
+    answer: str
+    section: str
+
+
+@dataclass(frozen=True)
+class Result:
+    query: str
+    answered: bool
+    confidence: float
+    hits: tuple[Hit, ...]
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "query": self.query,
+            "answered": self.answered,
+            "results": [
+                {"id": h.topic.id, "title": h.topic.title, "score": round(h.score, 3),
+                 "source": h.topic.source_label(), "answer": h.answer}
+                for h in self.hits
+            ],
+        }
+
+
+@dataclass
+class _QueryWord:
+    word: str
+    stems: dict[str, float]  # stem -> how strongly it stands for the word (1 direct, <1 fuzzy/expansion)
+    importance: float
+
+
+def _bigrams(stems: Sequence[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in pairwise(stems)]
+
+
+_CLAUSE = re.compile(r"[.,;:()!?|\n\[\]\"]+")
+
+
+def _field_terms(text: str) -> list[str]:
+    """Unigrams, plus bigrams that do not cross punctuation ("LOAN, Libraries" is no phrase)."""
+    out = terms(text)
+    for clause in _CLAUSE.split(text):
+        out.extend(_bigrams(terms(clause)))
+    return out
+
+
+class AnswerEngine:
+    """An in-memory index over a list of topics. Build once; :meth:`ask` is thread-safe."""
+
+    def __init__(self, topics: Iterable[Topic], threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.topics: list[Topic] = list(topics)
+        self.by_id: dict[str, Topic] = {t.id: t for t in self.topics}
+        self.threshold = threshold
+        n = len(self.topics)
+        field_tf: list[dict[str, dict[str, int]]] = []
+        field_len: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
+        self._doc_terms: list[frozenset[str]] = []
+        surface: dict[str, str] = {}
+        for t in self.topics:
+            fields = self._fields(t)
+            per_field: dict[str, dict[str, int]] = {}
+            all_terms: set[str] = set()
+            for f, text in fields.items():
+                tf: dict[str, int] = defaultdict(int)
+                toks = _field_terms(text)
+                for term in toks:
+                    tf[term] += 1
+                per_field[f] = tf
+                field_len[f].append(len(toks))
+                all_terms.update(tf)
+                for w in words(text):
+                    if w not in STOPWORDS:
+                        surface.setdefault(w, stem(w))
+            field_tf.append(per_field)
+            self._doc_terms.append(frozenset(all_terms))
+        avg = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in field_len.items()}
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for d, per_field in enumerate(field_tf):
+            acc: dict[str, float] = defaultdict(float)
+            for f, tf in per_field.items():
+                norm = 1 - B + B * (field_len[f][d] / avg[f])
+                fw = FIELD_WEIGHTS[f]
+                for term, c in tf.items():
+                    acc[term] += fw * c / norm
+            for term, wtf in acc.items():
+                postings[term].append((d, wtf / (K1 + wtf)))
+        self._postings = dict(postings)
+        self._idf = {term: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()}
+        self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
+        self._surface = surface
+        by_len: dict[int, list[str]] = defaultdict(list)
+        for w in surface:
+            by_len[len(w)].append(w)
+        self._by_len = dict(by_len)
+
+    @staticmethod
+    def _fields(t: Topic) -> dict[str, str]:
+        headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
+        body = [t.intro, *(s.text for s in t.sections)]
+        return {
+            "title": t.title,
+            "keywords": " . ".join(t.keywords) + " . " + t.id.replace("-", " "),
+            "question": t.question,
+            "headings": " . ".join(headings),
+            "body": "\n".join(body),
+        }
+
+    # -- query side -------------------------------------------------------------------------------
+    def _correct(self, word: str) -> tuple[str, float] | None:
+        """The closest vocabulary word for a misspelt one, with a 0..1 similarity."""
+        if len(word) < 4 or word.isdigit():
+            return None
+        cutoff = 80.0 if len(word) >= 6 else 84.0
+        candidates: list[str] = []
+        for ln in range(len(word) - 2, len(word) + 3):
+            candidates.extend(self._by_len.get(ln, ()))
+        match = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if match is None:
+            return None
+        return match[0], float(match[1]) / 100.0
+
+    def _query_words(self, query: str) -> list[_QueryWord]:
+        out: list[_QueryWord] = []
+        for w in content_words(query):
+            s = stem(w)
+            stems: dict[str, float] = {}
+            if s in self._idf:
+                stems[s] = GENERIC_WEIGHT if w in GENERIC else 1.0
+            else:
+                fixed = self._correct(w)
+                if fixed is not None:
+                    stems[stem(fixed[0])] = fixed[1]
+            for e in expansions(w):
+                es = stem(e)
+                if es in self._idf and es not in stems:
+                    stems[es] = EXPANSION_WEIGHT * (GENERIC_WEIGHT if w in GENERIC else 1.0)
+            if stems:
+                best = max(stems, key=lambda k: stems[k])
+                importance = self._idf[best] if stems[best] >= 0.7 or w in GENERIC else self._max_idf
+                if w in GENERIC:
+                    importance *= GENERIC_WEIGHT
+            else:
+                importance = self._max_idf
+            # smoothing: very common words (library, request) still count a little
+            importance += IMPORTANCE_FLOOR
+            out.append(_QueryWord(w, stems, importance))
+        return out
+
+    def _score(self, qwords: list[_QueryWord]) -> dict[int, float]:
+        scores: dict[int, float] = defaultdict(float)
+        for qw in qwords:
+            # a word and its alternatives (typo fix, abbreviation, synonym) count once: the best one
+            best: dict[int, float] = {}
+            for s, weight in qw.stems.items():
+                idf = self._idf.get(s, 0.0) * weight
+                for d, sat in self._postings.get(s, ()):
+                    v = idf * sat
+                    if v > best.get(d, 0.0):
+                        best[d] = v
+            for d, v in best.items():
+                scores[d] += v
+        direct = [max(q.stems, key=lambda k: q.stems[k]) if q.stems and q.word not in GENERIC else ""
+                  for q in qwords]
+        for bg in _bigrams([s for s in direct if s]):
+            bg_idf = self._idf.get(bg, 0.0)
+            for d, sat in self._postings.get(bg, ()):
+                scores[d] += BIGRAM_WEIGHT * bg_idf * sat
+        return scores
+
+    def _coverage(self, qwords: list[_QueryWord], doc_terms: frozenset[str]) -> float:
+        total = sum(q.importance for q in qwords)
+        if total <= 0:
+            return 0.0
+        got = 0.0
+        for q in qwords:
+            best = max((min(1.0, w / 0.9) if w >= 0.7 else w for s, w in q.stems.items() if s in doc_terms),
+                       default=0.0)
+            got += q.importance * best
+        return got / total
+
+    def ask(self, query: str, top: int = 3) -> Result:
+        qwords = self._query_words(query)
+        if not qwords:
+            return Result(query, False, 0.0, ())
+        scores = self._score(qwords)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(top, 1)]
+        hits: list[Hit] = []
+        for d, sc in ranked:
+            topic = self.topics[d]
+            cov = self._coverage(qwords, self._doc_terms[d])
+            heading, answer = self._answer_for(topic, qwords)
+            hits.append(Hit(topic, sc, cov, answer, heading))
+        confidence = hits[0].coverage if hits else 0.0
+        return Result(query, bool(hits) and confidence >= self.threshold, confidence, tuple(hits[:top]))
+
+    # -- the part of a topic to show -------------------------------------------------------------------
+    def _answer_for(self, topic: Topic, qwords: list[_QueryWord]) -> tuple[str, str]:
+        """Pick the section that best explains the question. Within one topic, a word found in every
+        section tells nothing, so words are weighted by how few sections hold them; a match in the
+        heading counts double. Words of the topic's title chose the topic, so the rest choose the section."""
+        in_title = set(terms(topic.title))
+        focused = [q for q in qwords if not set(q.stems) & in_title]
+        qwords = focused or qwords
+        secs = [(set(terms(s.heading)), set(terms(s.text))) for s in topic.sections]
+        n = len(secs) or 1
+        df: dict[str, int] = defaultdict(int)
+        for head, body in secs:
+            for s in head | body:
+                df[s] += 1
+        scores: dict[int, float] = {}
+        for k, (head, body) in enumerate(secs):
+            total = 0.0
+            for q in qwords:
+                best = 0.0
+                for s, w in q.stems.items():
+                    if s in body or s in head:
+                        local = math.log(1 + n / df[s]) * (2.0 if s in head else 1.0)
+                        best = max(best, w * local)
+                total += q.importance * best
+            scores[id(topic.sections[k])] = total
+        return answer_text(topic, lambda sec: scores.get(id(sec), 0.0))
+
+
+def answer_text(topic: Topic, rank: object = None) -> tuple[str, str]:
+    """The relevant part of a topic: intro + steps for a procedure, the answer for an FAQ, and the best
+    matching section (with the intro) for a reference. ``rank`` scores a section (higher is better)."""
+    scorer = rank if callable(rank) else (lambda sec: 0.0)
+    others = [s for s in topic.sections if s.heading.lower() != "steps"]
+    if topic.kind == "procedure":
+        parts = [p for p in (topic.intro, "Steps:\n" + topic.steps_text()) if p]
+        steps_sec = next((s for s in topic.sections if s.heading.lower() == "steps"), None)
+        best_other = max(others, key=scorer, default=None)
+        if best_other is not None and steps_sec is not None and scorer(best_other) > scorer(steps_sec):
+            parts.append(f"{best_other.heading}:\n{best_other.text}")
+        return "Steps", "\n\n".join(parts)
+    if topic.kind == "faq":
+        body = "\n\n".join(s.text for s in others) or topic.intro
+        return "Answer", (f"{topic.question}\n{body}" if topic.question else body)
+    best: Section | None = max(others, key=scorer, default=None)
+    if best is not None and scorer(best) <= 0 and others:
+        best = others[0]
+    parts = [p for p in (topic.intro, f"{best.heading}:\n{best.text}" if best else "") if p]
+    return (best.heading if best else ""), "\n\n".join(parts)

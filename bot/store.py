@@ -1,0 +1,305 @@
+"""The project's storage: SQLAlchemy Core over a SQLite file by default, PostgreSQL by URL.
+
+The schema is declared once here and created (and versioned) at start. Feature modules keep their
+state in these tables: walkthroughs, feedback, the request index, post claims (exactly-once), reminders,
+partner onboarding and the audit log. Uniqueness that matters for correctness (one post per day, one
+PUT per click) is enforced by constraints in the database, not by hoping two processes don't race.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+SCHEMA_VERSION = 1
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("topic_id", String(128), nullable=False),
+    Column("vote", Integer, nullable=False),  # +1 / -1
+    UniqueConstraint("user_id", "question", "topic_id", name="uq_feedback_once"),
+)
+
+walkthroughs = Table(
+    "walkthroughs", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(64), nullable=False, index=True),
+    Column("topic_id", String(128), nullable=False),
+    Column("step", Integer, nullable=False),  # 0-based index of the step shown
+    Column("total", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active / done / stopped
+    Column("version", Integer, nullable=False, default=0),  # bumped on every move; stale clicks lose
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+request_index = Table(
+    "request_index", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("institution", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # lending / borrowing
+    Column("external_id", String(255), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False),
+    Column("status", String(64), nullable=False, default=""),
+    Column("status_desc", String(255), nullable=False, default=""),
+    Column("partner_code", String(128), nullable=False, default=""),
+    Column("partner_name", String(255), nullable=False, default=""),
+    Column("title", Text, nullable=False, default=""),
+    Column("author", Text, nullable=False, default=""),
+    Column("library", String(64), nullable=False, default=""),
+    Column("requester", String(255), nullable=False, default=""),
+    Column("created", String(40), nullable=False, default=""),
+    Column("modified", String(40), nullable=False, default=""),
+    Column("source", String(32), nullable=False, default=""),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("institution", "kind", "request_id", name="uq_request_index"),
+)
+
+sync_runs = Table(
+    "sync_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("institution", String(64), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("ok", Boolean, nullable=False, default=False),
+    Column("calls", Integer, nullable=False, default=0),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+claims = Table(
+    "claims", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("scope", String(128), nullable=False),
+    Column("day", String(40), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(128), nullable=False, default=""),
+    Column("done_at", DateTime(timezone=True)),
+    Column("result", Text, nullable=False, default=""),
+    UniqueConstraint("kind", "scope", "day", name="uq_claim_once"),
+)
+
+reminders = Table(
+    "reminders", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("schedule", String(128), nullable=False),  # normalised cron expression
+    Column("spec", String(255), nullable=False),  # what the user typed
+    Column("text", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", String(128), nullable=False, default=""),
+    Column("action", String(32), nullable=False),
+    Column("job_id", String(64), nullable=False, default=""),
+    Column("instance_id", String(64), nullable=False, default=""),
+    Column("institution", String(64), nullable=False, default=""),
+    Column("payload", Text, nullable=False),
+)
+
+partners = Table(
+    "partners", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("institution", String(64), nullable=False),
+    Column("code", String(128), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("symbol", String(128), nullable=False, default=""),
+    Column("state", String(32), nullable=False),  # previewed / profile_set / complete
+    Column("created_by", String(64), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("before", Text, nullable=False, default=""),
+    Column("after", Text, nullable=False, default=""),
+    UniqueConstraint("institution", "code", name="uq_partner_once"),
+)
+
+checklist = Table(
+    "checklist", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", Integer, nullable=False, index=True),
+    Column("item", String(64), nullable=False),
+    Column("done_by", String(64)),
+    Column("done_at", DateTime(timezone=True)),
+    UniqueConstraint("partner_id", "item", name="uq_checklist_item"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("before", Text, nullable=False, default=""),
+    Column("after", Text, nullable=False, default=""),
+)
+
+processed_events = Table(
+    "processed_events", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+cache = Table(
+    "cache", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("score", Float),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; treat them as the UTC they were stored as."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class SchemaError(RuntimeError):
+    """The database was made by a newer p2p-bot."""
+
+
+class Store:
+    """A thin wrapper over an engine: schema creation, transactions and a few shared helpers."""
+
+    def __init__(self, url: str) -> None:
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        self.url = url
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+            if row is None:
+                with suppress(IntegrityError):  # another process created it first
+                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"the database is at schema version {row[0]}, newer than this p2p-bot ({SCHEMA_VERSION})")
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- shared helpers --------------------------------------------------------------------------
+    def claim(self, kind: str, scope: str, day: str, by: str = "") -> bool:
+        """Claim (kind, scope, day) once across every process; True only for the winner."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(claims).values(kind=kind, scope=scope, day=day, claimed_at=utcnow(),
+                                                   claimed_by=by))
+            return True
+        except IntegrityError:
+            return False
+
+    def release(self, kind: str, scope: str, day: str) -> None:
+        """Give a claim back (the work failed before anything was sent), so a retry can take it."""
+        with self.engine.begin() as conn:
+            conn.execute(claims.delete().where((claims.c.kind == kind) & (claims.c.scope == scope)
+                                               & (claims.c.day == day) & (claims.c.done_at.is_(None))))
+
+    def finish_claim(self, kind: str, scope: str, day: str, result: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(claims).where((claims.c.kind == kind) & (claims.c.scope == scope)
+                                              & (claims.c.day == day)).values(done_at=utcnow(), result=result))
+
+    def seen_event(self, key: str) -> bool:
+        """Record an incoming event key; True if it had been seen before (Slack retries, double clicks)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(processed_events).values(key=key[:255], at=utcnow()))
+            return False
+        except IntegrityError:
+            return True
+
+    def cache_get(self, key: str) -> tuple[Any, datetime] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cache.c.value, cache.c.updated_at).where(cache.c.key == key)).first()
+        if row is None:
+            return None
+        stamp = as_utc(row[1])
+        assert stamp is not None
+        return json.loads(row[0]), stamp
+
+    def cache_put(self, key: str, value: Any) -> None:
+        data = json.dumps(value)
+        with self.engine.begin() as conn:
+            done = conn.execute(update(cache).where(cache.c.key == key).values(value=data, updated_at=utcnow()))
+            if done.rowcount == 0:
+                try:
+                    conn.execute(insert(cache).values(key=key, value=data, updated_at=utcnow()))
+                except IntegrityError:
+                    conn.execute(update(cache).where(cache.c.key == key).values(value=data, updated_at=utcnow()))
+
+    def audit(self, actor: str, action: str, target: str, before: Any = "", after: Any = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_log).values(
+                at=utcnow(), actor=actor, action=action, target=target,
+                before=before if isinstance(before, str) else json.dumps(before, sort_keys=True),
+                after=after if isinstance(after, str) else json.dumps(after, sort_keys=True)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,187 @@
+"""Turning staff text into search terms: tokens, stop words, stems, abbreviations and synonyms.
+
+Staff write "RS", "ILL", "TOU", "FU", "ext id", "sent the book back"; the documentation says "resource
+sharing", "terms of use", "fulfillment unit", "External Identifier", "return". Expansions are added as
+extra, lighter-weighted terms; the original word is always kept (keywords list the abbreviations too).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import snowballstemmer
+
+_WORD = re.compile(r"[a-z0-9]+(?:[_'][a-z0-9]+)*")
+_stemmer = snowballstemmer.stemmer("english")
+
+STOPWORDS = frozenset(
+    """a about after again all also am an and any are as at be been before being but by can could
+    did do does doing done for from get gets getting go goes going got had has have having he her here
+    him his how i if in into is it its itll just let me might more most my need needs no nor not now
+    of off on once only or other our out over own please really same she should so some still such than
+    that the their them then there these they this those through to too under until up us very via want
+    was we were what when where which while who whom why will with would you your yours im ive dont cant
+    doesnt isnt whats hows wheres thats theres whos another wont didnt arent
+    thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort""".split()
+)
+
+# Words that name the whole domain rather than a topic ("how do I receive an ILL item"): they say the
+# question is in scope but should not pull towards the one page that happens to repeat them.
+GENERIC = frozenset("ill rs p2p ptp peer alma wrlc".split())
+
+# Abbreviations and staff shorthand -> what the documentation says.
+ABBREVIATIONS: dict[str, str] = {
+    "rs": "resource sharing",
+    "ill": "interlibrary loan resource sharing",
+    "p2p": "peer to peer",
+    "ptp": "peer to peer",
+    "tou": "terms of use",
+    "tous": "terms of use",
+    "fu": "fulfillment unit",
+    "fus": "fulfillment unit",
+    "iz": "institution zone",
+    "nz": "network zone",
+    "psb": "premium sandbox",
+    "psbs": "premium sandbox",
+    "ext": "external identifier",
+    "extid": "external identifier",
+    "id": "identifier",
+    "ids": "identifier",
+    "br": "borrowing request",
+    "brs": "borrowing request",
+    "lr": "lending request",
+    "lrs": "lending request",
+    "circ": "circulation",
+    "config": "configuration",
+    "conf": "configuration",
+    "temp": "temporary",
+    "ticr": "temporary item creation rule",
+    "loc": "location",
+    "locs": "location",
+    "lib": "library",
+    "libs": "library",
+    "wf": "workflow",
+    "req": "request",
+    "reqs": "request",
+    "fulfilment": "fulfillment",
+    "suny": "suny stony brook binghamton albany buffalo",
+    "afn": "afn cls",
+    "oclc": "oclc symbol",
+    "2am": "02:00",
+    "checkin": "check in return",
+    "checkout": "check out",
+    "barcodes": "barcode",
+}
+
+# Casual wording -> documentation wording (single words; stems are compared).
+SYNONYMS: dict[str, str] = {
+    "arrived": "receive incoming",
+    "arrive": "receive incoming",
+    "arrives": "receive incoming",
+    "came": "receive incoming",
+    "incoming": "receive",
+    "got": "receive",
+    "send": "ship return",
+    "sending": "ship return",
+    "mail": "ship",
+    "mailing": "ship",
+    "post": "ship",
+    "back": "return",
+    "giving": "return",
+    "book": "item",
+    "books": "item",
+    "pull": "pick",
+    "pulling": "pick",
+    "fetch": "retrieve",
+    "grab": "retrieve",
+    "print": "slip printing",
+    "printed": "slip printing",
+    "printing": "slip",
+    "expire": "expiry expired",
+    "expires": "expiry expired",
+    "expiration": "expiry",
+    "expired": "expiry",
+    "stuck": "expiry",
+    "lender": "lending partner",
+    "lenders": "lending partner",
+    "borrower": "borrowing partner",
+    "library": "partner institution",
+    "school": "partner institution",
+    "institution": "partner",
+    "settings": "configuration parameters",
+    "setup": "configure configuration",
+    "set": "configure",
+    "configure": "configuration",
+    "onboard": "add partner",
+    "onboarding": "add partner",
+    "download": "copy",
+    "copy": "download",
+    "directory": "community",
+    "rule": "rules",
+    "meaning": "what",
+    "mean": "what",
+    "why": "important",
+    "matter": "important",
+    "matters": "important",
+    "important": "matter",
+    "bad": "wrong",
+    "incorrect": "wrong",
+    "mistake": "wrong",
+    "scanned": "scan",
+    "didnt": "not",
+    "broken": "not",
+    "missing": "no",
+    "again": "reuse",
+    "old": "previous reuse",
+    "mark": "tick check",
+    "benefit": "why recommended advantages",
+    "benefits": "why recommended advantages",
+    "advantage": "benefits recommended",
+    "advantages": "benefits recommended",
+    "pros": "benefits",
+    "walk": "steps",
+    "agreement": "agreed",
+    "statuses": "status",
+    "loan": "lend lending loaned",
+    "loans": "lend lending loaned",
+}
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words; 'rs_auto_request_lending' stays whole and also yields its parts."""
+    out: list[str] = []
+    for w in _WORD.findall(text.lower().replace("’", "'")):
+        w = w.replace("'", "")
+        out.append(w)
+        if "_" in w:
+            out.extend(p for p in w.split("_") if p)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Index terms for a document field: stemmed words without stop words."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a query that carry meaning (stop words removed, order kept, no repeats)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for w in words(text):
+        if w in STOPWORDS or w in seen:
+            continue
+        seen.add(w)
+        out.append(w)
+    return out
+
+
+def expansions(word: str) -> list[str]:
+    """Extra words for one query word from the abbreviation and synonym tables."""
+    extra = ABBREVIATIONS.get(word, "") + " " + SYNONYMS.get(word, "")
+    return [w for w in words(extra) if w not in STOPWORDS and w != word]

@@ -1,0 +1,58 @@
+"""The /p2p sub-commands: one module each, joined here.
+
+``dispatch`` turns the text after ``/p2p`` into a reply for any front end (Slack or the terminal chat).
+Each handler's docstring is its line in ``/p2p help``. Anything that is not a sub-command is a question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.services import Services
+
+
+@dataclass
+class Context:
+    services: Services
+    user_id: str = "terminal"
+    channel_id: str = ""
+    surface: str = "chat"  # chat / slack / cli
+    progress: Callable[[str], None] = field(default=lambda _text: None)
+
+
+Handler = Callable[[Context, str], Any]
+
+
+def _handlers() -> dict[str, Handler]:
+    from commands import ask, help
+
+    return {
+        "help": help.handle,
+        "ask": ask.handle,
+    }
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handlers() -> dict[str, Handler]:
+    if not HANDLERS:
+        HANDLERS.update(_handlers())
+    return HANDLERS
+
+
+def split(text: str) -> tuple[str, str]:
+    """('status', '1//47BIB...') from 'status 1//47BIB...'; unknown first words mean a question."""
+    text = (text or "").strip()
+    head, _, rest = text.partition(" ")
+    name = head.lower()
+    if name in handlers():
+        return name, rest.strip()
+    return "ask", text
+
+
+def dispatch(ctx: Context, text: str) -> Any:
+    name, args = split(text)
+    return handlers()[name](ctx, args)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot import kb
+from bot.__main__ import main
+from tests.conftest import ROOT, shared_file
+
+GOOD = """---
+id: {id}
+title: A test procedure
+kind: procedure
+keywords: [test]
+related: [{related}]
+---
+Intro line.
+
+## Steps
+1. Open Fulfillment > Resource Sharing > Receiving Items.
+2. Click Save.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_listed_topic_id_exists(topics: list[kb.Topic]) -> None:
+    listing = shared_file("knowledge-topics.md").read_text(encoding="utf-8")
+    wanted = set(re.findall(r"^\| `([a-z0-9-]+)` \|", listing, flags=re.M))
+    procedures = set(re.findall(r"^\| `([a-z0-9-]+)` \| \*\*steps\*\*", listing, flags=re.M))
+    assert len(wanted) >= 38
+    have = {t.id: t for t in topics}
+    assert wanted - set(have) == set()
+    for tid in procedures:
+        assert have[tid].kind == "procedure" and len(have[tid].steps) >= 2, tid
+
+
+def test_shipped_folder_checks_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-knowledge", str(ROOT / "knowledge")]) == 0
+    assert "ok: " in capsys.readouterr().out
+
+
+def test_front_matter_fields_and_steps(topics: list[kb.Topic]) -> None:
+    ids = {t.id for t in topics}
+    for t in topics:
+        assert t.title and t.kind in kb.KINDS and t.keywords, t.id
+        assert set(t.related) <= ids
+        if t.kind == "faq":
+            assert t.question.endswith("?")
+    receive = next(t for t in topics if t.id == "borrow-receive")
+    texts = [s.text for s in receive.steps]
+    assert [s.number for s in receive.steps] == list(range(1, len(texts) + 1))
+    assert any("Fulfillment > Resource Sharing > Receiving Items" in s for s in texts)
+    assert all(s.line > 0 for s in receive.steps)
+    # step lines point at the real source line
+    src = Path(receive.path).read_text(encoding="utf-8").splitlines()
+    assert src[receive.steps[2].line - 1].startswith("3. Open Fulfillment")
+
+
+def test_facts_carry_over_exactly(topics: list[kb.Topic]) -> None:
+    text = {t.id: t.intro + "\n" + "\n".join(s.text for s in t.sections) for t in topics}
+    assert "Every Day at 02:00" in text["config-expiry-job"]
+    assert "rs_disable_lending_auto_assign" in text["config-other-settings"]
+    assert "07877638" in text["suny-nz-partners"] and "servicedesk@wrlc.org" in text["suny-nz-partners"]
+    assert "CLSBORR" in text["config-temp-locations"] and "_FU" in text["config-temp-locations"]
+    assert "Fulfillment > Configuration > Printing" in text["faq-no-slip"]
+    assert "LCCN (010)" in text["config-rs-library"]
+
+
+FUNCTION_WORDS = set("the a an to and of in for your you is it that on with be by this then if from as at or "
+                     "are next will when which".split())
+
+
+def _shingles(text: str, n: int = 10) -> set[tuple[str, ...]]:
+    """Ten-word runs that read as prose (5+ function words). Runs of menu names, setting names, status
+    labels and institution names are facts that must carry over exactly, so they are not counted."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    runs = (tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return {r for r in runs if sum(w in FUNCTION_WORDS for w in r) >= 5}
+
+
+def test_no_sentence_is_copied_from_the_seed() -> None:
+    seed = shared_file("seed", "000_2bf0e7b1c971e324.txt").read_text(encoding="utf-8")
+    seed_sh = _shingles(seed)
+    for path in sorted((ROOT / "knowledge").glob("*.md")):
+        body = path.read_text(encoding="utf-8").split("---", 2)[2]
+        shared = _shingles(body) & seed_sh
+        assert not shared, f"{path.name} repeats the seed word for word: {' '.join(next(iter(shared)))}"
+
+
+@pytest.mark.parametrize(
+    ("files", "expect_file", "expect_line", "phrase"),
+    [
+        ({"a.md": "id: x\ntitle: y\n"}, "a.md", 1, "no front matter"),
+        ({"a.md": "---\ntitle: T\nkind: faq\nquestion: Q?\n---\nbody\n"}, "a.md", 1, "has no 'id'"),
+        ({"a.md": GOOD.format(id="dup", related="b"), "b.md": GOOD.format(id="dup", related="dup")},
+         "b.md", 2, "already used by"),
+        ({"a.md": "---\nid: p\ntitle: P\nkind: procedure\n---\nJust prose, no steps.\n"}, "a.md", 6,
+         "needs a '## Steps' section"),
+        ({"a.md": GOOD.format(id="a", related="nowhere")}, "a.md", 6, "'nowhere', which is not a topic id"),
+        ({"a.md": "---\nid: a\ntitle: [unclosed\nkind: faq\n---\n"}, "a.md", 4, "not valid YAML"),
+        ({"a.md": "---\nid: a\ntitle: A\nkind: recipe\n---\n"}, "a.md", 4, "not one of procedure"),
+    ],
+)
+def test_bad_files_are_named_with_their_line(tmp_path: Path, files: dict[str, str], expect_file: str,
+                                             expect_line: int, phrase: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    with pytest.raises(kb.KnowledgeError) as info:
+        kb.load_dir(tmp_path)
+    err = info.value
+    assert Path(err.path).name == expect_file
+    assert err.line == expect_line
+    assert phrase in str(err)
+    assert f"{expect_file}, line {expect_line}" in str(err)
+    assert main(["check-knowledge", str(tmp_path)]) == 1
+    assert phrase in capsys.readouterr().err
+
+
+def test_a_library_can_add_its_own_documents(tmp_path: Path) -> None:
+    write(tmp_path, "local.md", GOOD.format(id="local-proc", related="local-proc"))
+    topics = kb.load_dir(tmp_path)
+    assert [t.id for t in topics] == ["local-proc"]
+    assert topics[0].steps[0].text.startswith("Open Fulfillment")
+
+
+def test_steps_must_be_numbered(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "---\nid: a\ntitle: A\nkind: procedure\n---\n## Steps\n- first\n- second\n")
+    with pytest.raises(kb.KnowledgeError, match="numbered list"):
+        kb.load_dir(tmp_path)

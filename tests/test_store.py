@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import threading
+
+from bot.store import SCHEMA_VERSION, Store
+
+
+def test_schema_created_and_versioned(db_url: str) -> None:
+    s = Store(db_url)
+    assert s.schema_version() == SCHEMA_VERSION
+    s.close()
+    again = Store(db_url)  # opening an existing file keeps the data and the version
+    assert again.schema_version() == SCHEMA_VERSION
+    again.close()
+
+
+def test_claim_is_won_once_across_threads(store: Store) -> None:
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def race() -> None:
+        barrier.wait()
+        wins.append(store.claim("morning", "#rs", "2026-11-29", by=threading.current_thread().name))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+    store.release("morning", "#rs", "2026-11-29")
+    assert store.claim("morning", "#rs", "2026-11-29")
+
+
+def test_seen_event_and_cache(store: Store) -> None:
+    assert store.seen_event("slack:Ev1") is False
+    assert store.seen_event("slack:Ev1") is True
+    store.cache_put("k", {"a": 1})
+    store.cache_put("k", {"a": 2})
+    got = store.cache_get("k")
+    assert got is not None and got[0] == {"a": 2}
