@@ -82,6 +82,69 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.what, args)
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import time
+    from datetime import date
+
+    from bot.sandbox.server import Sandbox, SandboxState, today_in
+
+    state = SandboxState(today=date.fromisoformat(args.today) if args.today else today_in(args.timezone),
+                         scale=args.scale, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
+                         garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota)
+    sb = Sandbox(state, host=args.host, port=args.port).start()
+    print(f"Alma sandbox at {sb.base_url}  demo API key: {state.demo_key}", flush=True)
+    for key, inst in state.institutions.items():
+        print(f"  {inst.code:4} {inst.name:30} key {key}  RS libraries {', '.join(inst.rs_libraries)}"
+              f"  lending {len(inst.lending)}  borrowing {len(inst.borrowing)}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sb.stop()
+    return 0
+
+
+def _need_institutions(services: Any) -> None:
+    if not services.settings.institutions:
+        raise ConfigError("no Alma institution is configured: set ALMA_API_URL and ALMA_API_KEY, "
+                          "or P2PBOT_CONFIG (see p2pbot.example.toml)")
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    from bot.lookup import LookupInputError
+    from bot.render import lookup_text
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        result = services.lookup.lookup(args.external_id, live=not args.no_live)
+    except LookupInputError as exc:
+        if args.json:
+            print(json.dumps({"external_id": args.external_id, "error": str(exc)}))
+        else:
+            print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_json(), indent=2) if args.json else lookup_text(result))
+    services.close()
+    return 0 if result.found else 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    services = _services()
+    _need_institutions(services)
+    reports = services.lookup.sync(args.institution or None)
+    for r in reports:
+        if args.json:
+            print(json.dumps(r.__dict__))
+        else:
+            state = "ok" if r.ok else f"FAILED: {r.problem}"
+            print(f"{r.institution}: {state}; {r.lending} lending + {r.borrowing} borrowing requests indexed, "
+                  f"{r.calls} Alma calls, {r.seconds:.1f} s" + (f"; {len(r.truncated)} slices over 100"
+                                                                  if r.truncated else ""))
+    services.close()
+    return 0 if all(r.ok for r in reports) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,6 +170,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="terminal chat with the local Alma sandbox started in-process")
     s.add_argument("--scripted", action="store_true", help="run the guided tour without waiting for input")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("lookup", help="find a request by External Identifier in every institution")
+    s.add_argument("external_id")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--no-live", action="store_true", help="only the local index; no calls to Alma")
+    s.set_defaults(func=cmd_lookup)
+
+    s = sub.add_parser("sync", help="refresh the request index from Alma")
+    s.add_argument("--institution", action="append", help="only this institution (repeatable)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sync)
+
+    s = sub.add_parser("sandbox", help="serve the local Alma API on loopback until stopped")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--scale", type=int, default=0, help="generate N extra lending requests")
+    s.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    s.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with HTTP 500")
+    s.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a broken body")
+    s.add_argument("--timeout-rate", type=float, default=0.0, help="share answered only after 3 s")
+    s.add_argument("--quota", type=int, default=500_000, help="daily API calls per institution")
+    s.add_argument("--today", default="", help="the sandbox's today (YYYY-MM-DD); default: today")
+    s.add_argument("--timezone", default="America/New_York")
+    s.set_defaults(func=cmd_sandbox)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
     s.add_argument("what", choices=["answers"])

@@ -7,6 +7,7 @@ import textwrap
 
 from bot import messages
 from bot.answers import Result
+from bot.lookup import Found, LookupResult
 from bot.replies import AnswerReply, Reply, TextReply
 
 WIDTH = 100
@@ -54,3 +55,53 @@ def to_text(reply: object) -> str:
             parts.append("Choices: " + " / ".join(f"[{c[0]}]" for c in reply.choices))
         return "\n".join(parts)
     return str(reply)
+
+
+def _age(iso: str) -> str:
+    from datetime import datetime
+
+    from bot.store import utcnow
+
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    mins = int((utcnow() - then).total_seconds() // 60)
+    if mins < 1:
+        return "just now"
+    if mins < 120:
+        return f"{mins} min ago"
+    if mins < 48 * 60:
+        return f"{mins // 60} h ago"
+    return f"{mins // 1440} days ago"
+
+
+def found_lines(f: Found) -> list[str]:
+    side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
+    lines = [f"{f.institution_name}: {side}",
+             f"  Status:   {f.status_label or f.status}",
+             f"  Partner:  {f.partner_name or f.partner_code}" + (f" ({f.partner_code})" if f.partner_name else ""),
+             f"  Title:    {f.title}" + (f" / {f.author}" if f.author else ""),
+             f"  Created:  {f.created[:10]}   Last change: {f.modified[:10]}",
+             f"  Request:  {f.request_id} in {f.library}" + (f", patron {f.requester}" if f.requester else ""),
+             f"  Data:     from {f.source}, {_age(f.as_of)}",
+             f"  Next:     {f.next_step}  (walk {f.topic_id})"]
+    return lines
+
+
+def lookup_text(result: LookupResult) -> str:
+    if not result.found:
+        where = ", ".join(result.searched) or "no institution"
+        lines = [f"No request with External Identifier {result.external_id} in {where}"
+                 + (" (searched Alma live too)." if result.live_scan else ".")]
+        lines.append("Check the identifier on the slip; borrowing requests created today reach the index "
+                     "after the nightly Analytics refresh.")
+    else:
+        head = f"Request {result.external_id}"
+        if result.both_sides:
+            head += ": both sides are in our consortium"
+        lines = [head]
+        for f in result.found:
+            lines += found_lines(f)
+    lines += [f"Note: {p}" for p in result.problems]
+    return "\n".join(lines)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import kb
 from bot.answers import AnswerEngine
 from bot.settings import Settings
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.alma.client import AlmaClient
+    from bot.lookup import LookupService
 
 
 @dataclass
@@ -30,6 +34,41 @@ class Services:
             return self._engine
 
     @property
+    def http(self) -> Any:
+        from bot.alma.client import make_http_client
+
+        with self._lock:
+            if "http" not in self.extras:
+                self.extras["http"] = make_http_client()
+            return self.extras["http"]
+
+    @property
+    def alma(self) -> dict[str, AlmaClient]:
+        """One client per configured institution, sharing one connection pool."""
+        from bot.alma.client import AlmaClient, limiter_for
+
+        http = self.http
+        with self._lock:
+            if "alma" not in self.extras:
+                self.extras["alma"] = {
+                    i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code,
+                                       limiter=limiter_for(f"{i.code}@{i.base_url}", i.calls_per_second))
+                    for i in self.settings.institutions}
+            clients: dict[str, AlmaClient] = self.extras["alma"]
+            return clients
+
+    @property
+    def lookup(self) -> LookupService:
+        from bot.lookup import LookupService
+
+        store, clients = self.store, self.alma
+        with self._lock:
+            if "lookup" not in self.extras:
+                self.extras["lookup"] = LookupService(store, self.settings.institutions, clients)
+            service: LookupService = self.extras["lookup"]
+            return service
+
+    @property
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
@@ -39,3 +78,6 @@ class Services:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        http = self.extras.pop("http", None)
+        if http is not None:
+            http.close()

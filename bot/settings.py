@@ -43,6 +43,7 @@ class Institution:
     channel: str = ""
     timezone: str = DEFAULT_TIMEZONE
     expiry_job_name: str = "Expired Resource Sharing Requests"
+    calls_per_second: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _rate(value: Any, where: str) -> float:
+    if not isinstance(value, (int, float)) or not 0 < value <= 25:
+        raise ConfigError(f"{where}.calls_per_second must be a number above 0 and at most 25 (Alma's limit)")
+    return float(value)
+
+
 def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
@@ -145,6 +152,7 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
             channel=str(entry.get("channel", "")),
             timezone=_tz(str(entry.get("timezone", tz)), f"{where}.timezone"),
             expiry_job_name=str(entry.get("expiry_job_name", "Expired Resource Sharing Requests")),
+            calls_per_second=_rate(entry.get("calls_per_second", 20), where),
         ))
     codes = [i.code.lower() for i in out]
     dup = next((c for c in codes if codes.count(c) > 1), None)
@@ -189,6 +197,8 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
             base_url=_base_url({"url": env["ALMA_API_URL"]} if env.get("ALMA_API_URL") else {}, "ALMA_API_URL"),
             api_key=env["ALMA_API_KEY"],
             rs_libraries=tuple(x for x in env.get("ALMA_RS_LIBRARIES", "").split(",") if x),
+            borrowing_report=env.get("ALMA_BORROWING_REPORT", ""),
+            channel=env.get("P2PBOT_CHANNEL", ""),
             timezone=tz,
         )
         # the shortcut overrides the file's URL and key for one-institution set-ups (e.g. the sandbox)

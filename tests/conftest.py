@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from bot import kb
+from bot.alma.client import AlmaClient, RateLimiter, make_http_client
 from bot.answers import AnswerEngine
-from bot.settings import Settings
+from bot.sandbox.data import REPORT_PATH
+from bot.sandbox.server import Sandbox, SandboxState
+from bot.settings import Institution, Settings
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +29,37 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available here")
     return path
+
+
+TODAY = date(2026, 11, 29)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A real sandbox on loopback, fresh for each test (its state can be poked for faults)."""
+    sb = Sandbox(SandboxState(today=TODAY)).start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    client = make_http_client(timeout=httpx.Timeout(5.0, read=2.0))
+    yield client
+    client.close()
+
+
+def fast_client(http: httpx.Client, sb: Sandbox, key: str = "sandbox-key-gwa", **kw: Any) -> AlmaClient:
+    """A client whose retry back-off does not slow the tests (sleep is the true edge here)."""
+    kw.setdefault("sleep", lambda _s: None)
+    kw.setdefault("limiter", RateLimiter(20))
+    return AlmaClient(http, sb.base_url, key, institution=key[-3:].upper(), **kw)
+
+
+def sandbox_institutions(sb: Sandbox) -> tuple[Institution, ...]:
+    return tuple(Institution(code=i.code, name=i.name, base_url=sb.base_url, api_key=key,
+                             rs_libraries=tuple(i.rs_libraries), borrowing_report=REPORT_PATH,
+                             channel=f"#{i.code.lower()}-ill") for key, i in sb.state.institutions.items())
 
 
 @pytest.fixture(scope="session")

@@ -66,3 +66,37 @@ def test_chat_answers_and_quits() -> None:
     assert "Receiving a P2P item borrowed from a partner" in text
     assert "3. Open Fulfillment > Resource Sharing > Receiving Items." in text
     assert "/p2p help" in text
+
+
+def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None:
+    """Two real processes: `p2p-bot sandbox` and `p2p-bot lookup`, as on a clean clone."""
+    import os
+    import re
+    from pathlib import Path
+
+    sb = subprocess.Popen([sys.executable, "-m", "bot", "sandbox", "--port", "0"], stdout=subprocess.PIPE,
+                          text=True, cwd=ROOT)
+    try:
+        assert sb.stdout is not None
+        first = sb.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+/almaws/v1)\s+demo API key: (\S+)", first)
+        assert m, first
+        url, key = m.groups()
+        import httpx
+
+        body = httpx.get(f"{url}/task-lists/rs/lending-requests", params={"library": "GELMAN", "status": "WILL_SUPPLY"},
+                         headers={"Authorization": f"apikey {key}"}).json()
+        ext = body["user_resource_sharing_request"][0]["external_id"]
+        env = {**os.environ, "ALMA_API_URL": url, "ALMA_API_KEY": key,
+               "P2PBOT_DATABASE_URL": f"sqlite:///{Path(str(tmp_path)) / 'cli.sqlite3'}"}
+        out = subprocess.run([sys.executable, "-m", "bot", "lookup", ext, "--json"], capture_output=True, text=True,
+                             env=env, cwd=ROOT, timeout=120)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["found"][0]["status"] == "WILL_SUPPLY" and data["found"][0]["topic_id"] == "lend-pull-ship"
+        miss = subprocess.run([sys.executable, "-m", "bot", "lookup", "\x01bad", "--json"], capture_output=True,
+                              text=True, env=env, cwd=ROOT, timeout=60)
+        assert miss.returncode == 2 and "control characters" in json.loads(miss.stdout)["error"]
+    finally:
+        sb.terminate()
+        sb.wait(timeout=10)

@@ -1,0 +1,128 @@
+"""Lookup by External Identifier against the sandbox over HTTP, with a real SQLite index."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.alma.client import AlmaClient
+from bot.lookup import LookupInputError, LookupService, clean_external_id
+from bot.sandbox.server import Sandbox, SandboxState
+from bot.store import Store, request_index
+from tests.conftest import TODAY, fast_client, sandbox_institutions
+
+
+def service(sb: Sandbox, http: httpx.Client, store: Store, **kw: object) -> LookupService:
+    insts = sandbox_institutions(sb)
+    clients: dict[str, AlmaClient] = {i.code: fast_client(http, sb, i.api_key) for i in insts}
+    return LookupService(store, insts, clients, **kw)  # type: ignore[arg-type]
+
+
+def index_count(store: Store, inst: str | None = None) -> int:
+    q = select(func.count()).select_from(request_index)
+    if inst:
+        q = q.where(request_index.c.institution == inst)
+    with store.engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def test_sync_indexes_every_request(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store)
+    reports = svc.sync()
+    assert all(r.ok for r in reports)
+    for r in reports:
+        inst = sandbox.state.by_code(r.institution)
+        assert r.lending == len(inst.lending)
+        assert 0 < r.borrowing < len(inst.borrowing) + 1
+    assert svc.freshness()["GWA"] is not None
+
+
+def test_warm_lookup_costs_no_calls_and_says_what_next(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store)
+    svc.sync()
+    req = next(r for r in sandbox.state.by_code("AMU").lending if r["status"]["value"] == "REQUEST_CREATED_LEND")
+    res = svc.lookup(req["external_id"])
+    assert res.calls == 0 and not res.live_scan
+    f = res.found[0]
+    assert (f.institution, f.kind, f.status_label, f.topic_id) == ("AMU", "lending", "Created lending request",
+                                                                    "lend-pull-ship")
+    assert f.title == req["title"] and f.partner_code == req["partner"]["value"]
+
+
+def test_borrowing_shipped_points_to_receiving(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store, refresh_after=timedelta(0))
+    svc.sync()
+    rows = [r for r in sandbox.state.by_code("GWA").borrowing if r["status"]["value"] == "SHIPPED_PHYSICALLY"
+            and r["created_date"] < TODAY.isoformat()]
+    res = svc.lookup(rows[0]["external_id"])
+    got = next(f for f in res.found if f.institution == "GWA")
+    assert got.kind == "borrowing" and got.status == "SHIPPED_PHYSICALLY" and got.topic_id == "borrow-receive"
+    assert got.source == "live" and res.calls >= 1  # refreshed through the users API with the known patron
+
+
+def test_both_sides_shown_when_both_are_ours(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store)
+    svc.sync()
+    amu_lending = {r["external_id"] for r in sandbox.state.by_code("AMU").lending}
+    shared = next(r for r in sandbox.state.by_code("GWA").borrowing if r["external_id"] in amu_lending
+                  and r["created_date"] < TODAY.isoformat())
+    res = svc.lookup(shared["external_id"])
+    assert res.both_sides
+    assert [(f.institution, f.kind) for f in res.found] == [("GWA", "borrowing"), ("AMU", "lending")]
+
+
+def test_cold_lookup_scans_live_and_fills_the_index(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store)
+    req = next(r for r in sandbox.state.by_code("MU").lending if r["status"]["value"] == "SHIPPED_PHYSICALLY")
+    res = svc.lookup(req["external_id"])
+    assert res.live_scan and res.found[0].request_id == req["request_id"] and res.calls > 0
+    again = svc.lookup(req["external_id"])
+    assert not again.live_scan and again.calls == 0
+
+
+def test_unknown_id_is_not_found_after_a_live_scan(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    res = service(sandbox, http, store).lookup("NO-SUCH-ID")
+    assert res.found == () and res.live_scan and res.problems == ()
+
+
+@pytest.mark.parametrize(("raw", "phrase"), [("", "Give me"), ("   ", "Give me"), ("x" * 300, "at most 255"),
+                                             ("abc\x00def", "control characters"), ("a\nb", "control characters")])
+def test_malformed_ids_get_a_sentence(raw: str, phrase: str) -> None:
+    with pytest.raises(LookupInputError, match=phrase):
+        clean_external_id(raw)
+
+
+def test_failed_sync_leaves_the_old_index_whole(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    svc = service(sandbox, http, store)
+    svc.sync(["GWA"])
+    before = index_count(store, "GWA")
+    sandbox.state.inject("500", count=10_000, path="/task-lists")
+    rep = svc.sync(["GWA"])[0]
+    assert not rep.ok and "not answering" in rep.problem
+    assert index_count(store, "GWA") == before
+
+
+def test_slices_stay_under_the_100_cap(http: httpx.Client, tmp_path: Path) -> None:
+    sb = Sandbox(SandboxState(today=TODAY, scale=1500)).start()
+    try:
+        store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+        svc = service(sb, http, store)
+        rep = svc.sync(["GWA"])[0]
+        inst = sb.state.by_code("GWA")
+        assert rep.ok and rep.lending == len(inst.lending) > 300
+        partner_calls = [q for _i, _m, p, q in sb.state.calls if p.startswith("/task-lists") and "partner=" in q]
+        assert partner_calls  # big slices were cut again by partner
+        store.close()
+    finally:
+        sb.stop()
+
+
+def test_alma_down_during_lookup_is_a_sentence(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    sandbox.state.inject("500", count=10_000)
+    res = service(sandbox, http, store).lookup("ANY-ID")
+    assert res.found == ()
+    assert len(res.problems) == 3 and all("not answering" in p for p in res.problems)
