@@ -389,18 +389,24 @@ class LookupService:
         return client.borrowing_request_by_external(row["requester"], row["external_id"])
 
     def _live_scan(self, ext: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """Search Alma directly, every institution in parallel, stopping each at its first match."""
+        """Search Alma directly, every institution in parallel; once one finds the id, all stop (an id
+        found on both sides is shown on both after the next sync)."""
+        found_somewhere = threading.Event()
+
         def one(inst: str) -> tuple[list[dict[str, Any]], str]:
             now = utcnow()
             hits: list[dict[str, Any]] = []
             try:
                 for library, status in self._slices(inst):
+                    if found_somewhere.is_set():
+                        break
                     reqs = self._scan_slice(inst, library, status)
                     match = [r for r in reqs if r.external_id == ext]
                     if match:
                         hits += [self._row(inst, r, "live", now) for r in match]
+                        found_somewhere.set()
                         break
-                if not self._recent_borrowing(inst):
+                if not hits and not found_somewhere.is_set() and not self._recent_borrowing(inst):
                     report = self._borrowing_from_report(inst) or []
                     for r in report:
                         if r.external_id == ext:
