@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -145,6 +146,51 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.web import serve
+
+    services = _services()
+    _need_slack(services.settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(services, args.host, args.port)
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.web import build_app
+
+    services = _services()
+    _need_slack(services.settings)
+    if not services.settings.slack_app_token:
+        raise ConfigError("SLACK_APP_TOKEN (xapp-…) is needed for Socket Mode")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    SocketModeHandler(build_app(services), services.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    return 0
+
+
+def _need_slack(settings: Any) -> None:
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN (xoxb-…) is not set")
+    if not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set")
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from commands.buttons import worst_rated
+
+    rows = worst_rated(_services().store, args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("No ratings yet.")
+    for r in rows:
+        print(f"{r['score']:+d} ({r['votes']} votes)  {r['topic_id']:<28} {r['question']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -170,6 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="terminal chat with the local Alma sandbox started in-process")
     s.add_argument("--scripted", action="store_true", help="run the guided tour without waiting for input")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="HTTP mode: /slack/events, /alma/webhook, /healthz")
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--host", default="0.0.0.0")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    s.set_defaults(func=cmd_socket)
+
+    s = sub.add_parser("feedback", help="the worst-rated questions (from 👍 / 👎)")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feedback)
 
     s = sub.add_parser("lookup", help="find a request by External Identifier in every institution")
     s.add_argument("external_id")

@@ -1,10 +1,14 @@
 """The terminal chat: the same sub-commands as Slack, rendered as readable text.
 
-Buttons become typed choices (``next``, ``back``, ``done``, ``stop``) while a walkthrough is open.
+Buttons become typed choices: ``next``, ``back``, ``done`` and ``stop`` move the open walkthrough.
+``p2p-bot demo`` starts the local Alma sandbox in-process, indexes it, and opens the chat against it.
 """
 
 from __future__ import annotations
 
+import random
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from bot import messages
@@ -12,30 +16,41 @@ from bot.render import to_text
 from bot.services import Services
 
 PROMPT = "you> "
+MOVES = {"next": "next", "n": "next", "back": "back", "b": "back", "done": "done", "stop": "stop"}
 
 
 class ChatSession:
-    """One person at the terminal; keeps which walkthrough their typed choices apply to."""
+    """One person at the terminal."""
 
     def __init__(self, services: Services, user_id: str = "terminal") -> None:
         from commands import Context
 
         self.ctx = Context(services=services, user_id=user_id, surface="chat")
-        self.walk_id: str | None = None
 
     def handle(self, line: str) -> str:
-        from commands import dispatch
+        from commands import buttons, dispatch
+        from commands.walk import walkthroughs
 
         text = line.strip()
         if not text:
             return ""
-        reply = dispatch(self.ctx, text)
-        return to_text(reply)
+        word = text.lower().rstrip(".!")
+        if word.startswith("next"):
+            word = "next"
+        if word in MOVES:
+            current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
+            if current is None:
+                return "No walkthrough is open. Start one with `walk <procedure>`, e.g. `walk receiving items`."
+            return to_text(buttons.move_walk(self.ctx, current.token, MOVES[word]))
+        return to_text(dispatch(self.ctx, text))
 
 
-def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str] | None = None) -> int:
+def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str] | None = None,
+             intro: str = "") -> int:
     session = ChatSession(services)
     stdout.write(messages.CHAT_WELCOME + "\n")
+    if intro:
+        stdout.write(intro + "\n")
     interactive = stdin.isatty() if lines is None else False
     source = iter(lines) if lines is not None else None
     while True:
@@ -58,13 +73,45 @@ def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str]
         out = session.handle(line)
         if out:
             stdout.write(out + "\n\n")
+        stdout.flush()
     stdout.write("\nbye\n")
     return 0
 
 
 def run_demo(stdin: TextIO, stdout: TextIO, scripted: bool = False) -> int:
-    from bot import settings
+    """The sandbox in-process, three institutions, a fresh SQLite file, then the chat."""
+    from datetime import date
 
-    services = Services(settings.load())
-    tour = ["how do I receive a borrowed item"] if scripted else None
-    return run_chat(services, stdin, stdout, lines=tour)
+    from bot.sandbox.data import REPORT_PATH
+    from bot.sandbox.server import Sandbox, SandboxState
+    from bot.settings import Institution, Settings
+
+    sandbox = Sandbox(SandboxState(today=date.today())).start()
+    tmp = tempfile.TemporaryDirectory(prefix="p2pbot-demo-")
+    try:
+        insts = tuple(Institution(code=i.code, name=i.name, base_url=sandbox.base_url, api_key=key,
+                                  rs_libraries=tuple(i.rs_libraries), borrowing_report=REPORT_PATH,
+                                  channel=f"#{i.code.lower()}-ill")
+                      for key, i in sandbox.state.institutions.items())
+        services = Services(Settings(database_url=f"sqlite:///{Path(tmp.name) / 'demo.sqlite3'}",
+                                     institutions=insts))
+        stdout.write(f"Local Alma sandbox running at {sandbox.base_url} "
+                     f"({', '.join(i.name for i in insts)}).\nIndexing their resource-sharing requests… ")
+        stdout.flush()
+        reports = services.lookup.sync()
+        stdout.write(", ".join(f"{r.institution} {r.lending + r.borrowing}" for r in reports) + " requests.\n")
+        gwa = sandbox.state.by_code("GWA")
+        shipped = [r for r in gwa.borrowing if r["status"]["value"] == "SHIPPED_PHYSICALLY"]
+        example = random.Random(1).choice(shipped)["external_id"] if shipped else "NO-ID"
+        intro = ("Try: `how do I receive a borrowed item`, `walk borrow-receive` then `next`, "
+                 f"`status {example}`, `status`, `help`.")
+        tour = None
+        if scripted:
+            tour = ["how do I receive a borrowed item", "walk borrow-receive", "next", "next", "back",
+                    f"status {example}", "status", "quit"]
+        code = run_chat(services, stdin, stdout, lines=tour, intro=intro)
+        services.close()
+        return code
+    finally:
+        sandbox.stop()
+        tmp.cleanup()

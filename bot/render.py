@@ -8,7 +8,7 @@ import textwrap
 from bot import messages
 from bot.answers import Result
 from bot.lookup import Found, LookupResult
-from bot.replies import AnswerReply, Reply, TextReply
+from bot.replies import AnswerReply, Deferred, LookupReply, Reply, TextReply, WalkReply
 
 WIDTH = 100
 
@@ -41,9 +41,33 @@ def answer_text(result: Result) -> str:
     return "\n".join(parts)
 
 
+def walk_text(reply: WalkReply) -> str:
+    w = reply.walk
+    t = w.topic
+    if w.status == "done":
+        return f"Done: {t.title}, all {w.total} steps. Nice work."
+    if w.status == "stopped":
+        return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk` to start again."
+    step = t.steps[w.step]
+    bar = "#" * (w.step + 1) + "." * (w.total - w.step - 1)
+    lines = [f"== {t.title} ==", f"Step {w.step + 1} of {w.total}  [{bar}]", _wrap(f"{step.number}. {step.text}")]
+    if reply.note:
+        lines.append(reply.note)
+    choices = (["back"] if w.step > 0 else []) + ["next" if not w.is_last else "next (finish)"] + \
+        ([] if w.is_last else ["done"]) + ["stop"]
+    lines.append("Type " + ", ".join(f"`{c}`" for c in choices) + ".")
+    return "\n".join(lines)
+
+
 def to_text(reply: object) -> str:
     if isinstance(reply, TextReply):
         return ("Sorry: " if reply.error else "") + reply.text
+    if isinstance(reply, WalkReply):
+        return walk_text(reply)
+    if isinstance(reply, LookupReply):
+        return lookup_text(reply.result)
+    if isinstance(reply, Deferred):
+        return reply.progress + "\n" + to_text(reply.run())
     if isinstance(reply, AnswerReply):
         return answer_text(reply.result)
     if isinstance(reply, Reply):
@@ -52,7 +76,7 @@ def to_text(reply: object) -> str:
         if reply.footer:
             parts.append(reply.footer)
         if reply.choices:
-            parts.append("Choices: " + " / ".join(f"[{c[0]}]" for c in reply.choices))
+            parts.append("Choices: " + " / ".join(f"`{c[3] if len(c) > 3 else c[0]}`" for c in reply.choices))
         return "\n".join(parts)
     return str(reply)
 

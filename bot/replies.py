@@ -1,11 +1,15 @@
-"""What commands return: small data objects, rendered to Block Kit or terminal text by :mod:`bot.render`."""
+"""What commands return: small data objects. :mod:`bot.blocks` renders them as Block Kit and
+:mod:`bot.render` as terminal text, so handlers never build Slack JSON themselves."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answers import Result
+from bot.lookup import LookupResult
+from bot.walkthrough import Walk
 
 
 @dataclass(frozen=True)
@@ -19,18 +23,35 @@ class TextReply:
 class AnswerReply:
     result: Result
     question: str
+    shared_by: str = ""  # set when someone shared it in the channel
+
+
+@dataclass(frozen=True)
+class WalkReply:
+    walk: Walk
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LookupReply:
+    result: LookupResult
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A generic structured reply: a title, text blocks and optional typed choices (buttons)."""
+    """A generic structured reply: a title, text sections, optional buttons (label, action_id, value)."""
 
     title: str
     sections: tuple[str, ...] = ()
-    choices: tuple[tuple[str, str, str], ...] = ()  # (label, action_id, value)
+    choices: tuple[tuple[str, ...], ...] = ()  # (label, action_id, value[, what to type in the chat])
     footer: str = ""
     public: bool = False
     data: dict[str, Any] = field(default_factory=dict)
 
 
-AnyReply = TextReply | AnswerReply | Reply | Any
+@dataclass(frozen=True)
+class Deferred:
+    """Slow work: show ``progress`` at once (Slack's 3-second ack), then replace it with ``run()``."""
+
+    progress: str
+    run: Callable[[], Any]

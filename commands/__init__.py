@@ -6,6 +6,7 @@ Each handler's docstring is its line in ``/p2p help``. Anything that is not a su
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +27,14 @@ Handler = Callable[[Context, str], Any]
 
 
 def _handlers() -> dict[str, Handler]:
-    from commands import ask, help
+    from commands import ask, help, lookup, status, walk
 
     return {
         "help": help.handle,
         "ask": ask.handle,
+        "walk": walk.handle,
+        "status": status.handle,
+        "lookup": lookup.handle,
     }
 
 
@@ -43,14 +47,25 @@ def handlers() -> dict[str, Handler]:
     return HANDLERS
 
 
+_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b", re.IGNORECASE)
+
+
 def split(text: str) -> tuple[str, str]:
-    """('status', '1//47BIB...') from 'status 1//47BIB...'; unknown first words mean a question."""
-    text = (text or "").strip()
+    """('status', '1//47BIB...') from 'status 1//47BIB...'; unknown first words mean a question.
+    Broadcast mentions carry no meaning for us and are dropped before anything is echoed or stored."""
+    text = _BROADCAST.sub("", text or "").strip()
     head, _, rest = text.partition(" ")
     name = head.lower()
     if name in handlers():
         return name, rest.strip()
     return "ask", text
+
+
+def register(app: Any, services: Services) -> None:
+    """Register every /p2p listener on a Bolt app (the one place Slack wiring happens)."""
+    from commands import slack
+
+    slack.register(app, services)
 
 
 def dispatch(ctx: Context, text: str) -> Any:

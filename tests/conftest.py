@@ -87,3 +87,29 @@ def store(db_url: str) -> Iterator[Store]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return Settings(database_url=db_url)
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[Any]:
+    from tests.fake_slack import FakeSlack
+
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
+    """The whole bot in HTTP mode: real app, real SQLite, the sandbox as Alma, a fake Slack Web API."""
+    from bot.services import Services
+    from tests.slack_harness import SECRET, SlackHarness
+
+    settings = Settings(database_url=db_url, slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,
+                        slack_api_url=f"{fake_slack.url}/api/", institutions=sandbox_institutions(sandbox),
+                        alma_webhook_secret="webhook-secret")
+    services = Services(settings)
+    harness = SlackHarness(services, fake_slack).start()
+    yield harness
+    harness.stop()
+    services.close()
+    assert fake_slack.problems == [], fake_slack.problems  # every message the bot sent was valid

@@ -1,0 +1,292 @@
+"""Block Kit for every message the bot sends, built with ``slack_sdk.models`` so Slack's limits are
+checked before anything leaves (``to_dict()`` validates). Long answers are split to stay within 3,000
+characters a section and 50 blocks a message; every message has a top-level ``text`` fallback; text that
+came from a person is neutralised so it can never ping ``@channel``, ``@here`` or ``@everyone``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot import messages
+from bot.answers import Result
+from bot.lookup import Found, LookupResult
+from bot.replies import AnswerReply, Deferred, LookupReply, Reply, TextReply, WalkReply
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_FIELD = 2000
+MAX_HEADER = 150
+MAX_BUTTON_VALUE = 2000
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]]
+    public: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+
+
+def neutral(text: str) -> str:
+    """Echo a person's text without any broadcast mention: escaped, and @channel broken with a
+    zero-width joiner so not even link_names could turn it into a ping."""
+    return _MENTION.sub(lambda m: "@\u2060" + m.group(1), escape(text))
+
+
+def mrkdwn(text: str) -> str:
+    """Knowledge-base markdown to Slack mrkdwn (escaped; tables as preformatted text)."""
+    out: list[str] = []
+    table: list[str] = []
+    for line in escape(text).splitlines():
+        if line.lstrip().startswith("|"):
+            if re.match(r"^\s*\|[\s:|-]+\|\s*$", line):
+                continue
+            table.append(" | ".join(c.strip() for c in line.strip().strip("|").split("|")))
+            continue
+        if table:
+            out.append("```" + "\n".join(table) + "```")
+            table = []
+        line = re.sub(r"^(#+)\s*(.+)$", r"*\2*", line)
+        line = re.sub(r"\*\*(.+?)\*\*", r"*\1*", line)
+        if line.endswith(":") and not line.startswith(("-", "•")) and len(line) < 80 and "\n" not in line:
+            line = f"*{line}*"
+        out.append(line)
+    if table:
+        out.append("```" + "\n".join(table) + "```")
+    return "\n".join(out).strip()
+
+
+def chunks(text: str, limit: int = MAX_SECTION) -> list[str]:
+    """Split on line boundaries so each piece fits one section."""
+    pieces: list[str] = []
+    cur = ""
+    for line in text.splitlines():
+        while len(line) > limit:
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(cur) + len(line) + 1 > limit:
+            pieces.append(cur)
+            cur = line
+        else:
+            cur = f"{cur}\n{line}" if cur else line
+    if cur.strip():
+        pieces.append(cur)
+    return pieces or [" "]
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=PlainTextObject(text=_clip(text, MAX_HEADER), emoji=True))
+
+
+def section(text: str) -> list[Block]:
+    return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks(text)]
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=_clip(text, MAX_SECTION))])
+
+
+def button(label: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=_clip(label, 75), emoji=True), action_id=action_id,
+                         value=_clip(value, MAX_BUTTON_VALUE), style=style)
+
+
+def pack(**data: Any) -> str:
+    """A button value: compact JSON that always fits Slack's 2,000 characters."""
+    raw = json.dumps(data, separators=(",", ":"))
+    while len(raw) > MAX_BUTTON_VALUE and data.get("q"):
+        data["q"] = str(data["q"])[: max(0, len(str(data["q"])) - (len(raw) - MAX_BUTTON_VALUE) - 10)]
+        raw = json.dumps(data, separators=(",", ":"))
+    return raw
+
+
+def unpack(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def finish(blocks: list[Block], text: str, public: bool = False) -> Message:
+    """Validate every block, keep within 50, and attach the fallback text."""
+    if len(blocks) > MAX_BLOCKS:
+        blocks = [*blocks[: MAX_BLOCKS - 1], context("…more than fits in one Slack message; see the source.")]
+    dicts = [b.to_dict() for b in blocks]  # raises SlackObjectFormationError if a limit is broken
+    return Message(text=_clip(text, 3000) or " ", blocks=dicts, public=public)
+
+
+# -- replies -------------------------------------------------------------------------------------------
+def answer_message(result: Result, question: str, shared_by: str = "") -> Message:
+    q = neutral(question)
+    if not result.hits:
+        return finish(section(messages.NOTHING_FOUND), messages.NOTHING_FOUND)
+    if not result.answered:
+        blocks: list[Block] = [*section(f"{messages.NOT_SURE}\n_You asked: {_clip(q, 300)}_")]
+        for h in result.hits[:3]:
+            blocks.append(SectionBlock(
+                text=MarkdownTextObject(text=f"*{escape(h.topic.title)}*\n{_clip(escape(h.answer), 280)}"),
+                accessory=button("Show me", "show_topic", pack(t=h.topic.id, q=question))))
+        return finish(blocks, f"{messages.NOT_SURE} " + ", ".join(h.topic.title for h in result.hits[:3]))
+    best = result.hits[0]
+    topic = best.topic
+    blocks = [header(topic.title), *section(mrkdwn(best.answer))]
+    who = f"Shared by <@{shared_by}> · " if shared_by else ""
+    blocks.append(context(f"{who}Source: {escape(topic.source_label())} · Question: “{_clip(q, 200)}”"))
+    if not shared_by:
+        value = pack(t=topic.id, q=question)
+        buttons = []
+        if topic.is_procedure:
+            buttons.append(button("Walk me through it", "walk_start", value, "primary"))
+        more = pack(q=question, skip=[h.topic.id for h in result.hits[:1]])
+        buttons += [button("Share in channel", "share_answer", value), button("👍", "vote_up", value),
+                    button("👎", "vote_down", value), button("Not what I need", "more_answers", more)]
+        blocks.append(ActionsBlock(elements=buttons))
+    return finish(blocks, f"{topic.title}: {_clip(best.answer, 300)}", public=bool(shared_by))
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    filled = round(width * done / total) if total else width
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def walk_message(reply: WalkReply) -> Message:
+    w = reply.walk
+    t = w.topic
+    if w.status == "done":
+        text = f"✅ Done: *{escape(t.title)}*, all {w.total} steps. Nice work."
+        return finish([*section(text), context(f"Source: {escape(t.source_label())}")], f"Done: {t.title}")
+    if w.status == "stopped":
+        text = f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. `/p2p walk` starts a new one."
+        return finish(section(text), f"Stopped: {t.title}")
+    step = t.steps[w.step]
+    blocks: list[Block] = [header(t.title),
+                           context(f"Step {w.step + 1} of {w.total}  {progress_bar(w.step + 1, w.total)}"),
+                           *section(f"*{step.number}.* {mrkdwn(step.text)}")]
+    if reply.note:
+        blocks.append(context(escape(reply.note)))
+    buttons = []
+    if w.step > 0:
+        buttons.append(button("◀ Back", "walk_back", w.token))
+    buttons.append(button("Finish ✓" if w.is_last else "Next ▶", "walk_next", w.token, "primary"))
+    if not w.is_last:
+        buttons.append(button("Done", "walk_done", w.token))
+    buttons.append(button("Stop", "walk_stop", w.token, "danger"))
+    blocks.append(ActionsBlock(elements=buttons))
+    return finish(blocks, f"{t.title}, step {w.step + 1} of {w.total}: {step.text}")
+
+
+def _found_fields(f: Found) -> str:
+    from bot.render import _age
+
+    side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
+    partner = f.partner_name or f.partner_code
+    lines = [f"*{escape(f.institution_name)}*, {side}",
+             f"*Status:* {escape(f.status_label or f.status)}",
+             f"*Partner:* {escape(partner)}" + (f" ({escape(f.partner_code)})" if f.partner_name else ""),
+             f"*Title:* {escape(_clip(f.title, 200))}",
+             f"*Created:* {f.created[:10]} · *Changed:* {f.modified[:10]}",
+             f"*Request:* {escape(f.request_id)} in {escape(f.library)}"
+             + (f" · patron {escape(f.requester)}" if f.requester else ""),
+             f"_From {escape(f.source)}, {_age(f.as_of)}_"]
+    return "\n".join(lines)
+
+
+def lookup_message(result: LookupResult) -> Message:
+    ext = escape(result.external_id)
+    if not result.found:
+        text = (f"No request with External Identifier `{ext}` in {', '.join(result.searched) or 'any institution'}"
+                + (" (I also searched Alma live)." if result.live_scan else ".")
+                + "\nCheck the identifier on the slip. Borrowing requests created today reach me after the nightly "
+                  "Analytics refresh.")
+        blocks: list[Block] = [*section(text)]
+    else:
+        title = f"Request {result.external_id}" + (" (both sides are ours)" if result.both_sides else "")
+        blocks = [header(title)]
+        if result.both_sides:
+            fields = [MarkdownTextObject(text=_clip(_found_fields(f), MAX_FIELD)) for f in result.found[:2]]
+            blocks.append(SectionBlock(fields=fields))
+        else:
+            blocks += section(_found_fields(result.found[0]))
+        for f in result.found:
+            who = f"{escape(f.institution_name)}: " if len(result.found) > 1 else ""
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next:* {who}{escape(f.next_step)}"),
+                                       accessory=button("Walk me through it", "walk_start", pack(t=f.topic_id))))
+    if result.problems:
+        blocks.append(context(" ".join(escape(p) for p in result.problems)))
+    summary = (f"{result.external_id}: " + "; ".join(f"{f.institution} {f.kind} {f.status_label}"
+                                                     for f in result.found)) if result.found else \
+        f"No request {result.external_id} found."
+    return finish(blocks, summary)
+
+
+def text_message(reply: TextReply) -> Message:
+    text = ("⚠️ " if reply.error else "") + reply.text
+    return finish(section(text), text, public=reply.public)
+
+
+def generic_message(reply: Reply) -> Message:
+    blocks: list[Block] = [header(reply.title)] if reply.title else []
+    for s in reply.sections:
+        blocks += section(s)
+    if reply.footer:
+        blocks.append(context(reply.footer))
+    if reply.choices:
+        for k in range(0, len(reply.choices), 5):
+            seen: dict[str, int] = {}
+            elements = []
+            for c in reply.choices[k:k + 5]:
+                # action_id must be unique within a block: repeats get ".1", ".2" (the router strips it)
+                n = seen.get(c[1], 0)
+                seen[c[1]] = n + 1
+                elements.append(button(c[0], c[1] if n == 0 else f"{c[1]}.{n}", c[2]))
+            blocks.append(ActionsBlock(elements=elements))
+    fallback = reply.title or (reply.sections[0] if reply.sections else " ")
+    return finish(blocks, fallback, public=reply.public)
+
+
+def render(reply: object) -> Message:
+    if isinstance(reply, AnswerReply):
+        return answer_message(reply.result, reply.question, reply.shared_by)
+    if isinstance(reply, WalkReply):
+        return walk_message(reply)
+    if isinstance(reply, LookupReply):
+        return lookup_message(reply.result)
+    if isinstance(reply, TextReply):
+        return text_message(reply)
+    if isinstance(reply, Reply):
+        return generic_message(reply)
+    if isinstance(reply, Deferred):
+        return text_message(TextReply(reply.progress))
+    if isinstance(reply, Message):
+        return reply
+    raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")

@@ -1,0 +1,131 @@
+"""Step-by-step walkthroughs, kept in the store so a restart loses nothing.
+
+Every move carries the version the person saw. The row is updated only if that version is still
+current (``UPDATE … WHERE version = ?``), so a double click on Next, or a click on an old message, moves
+at most once and never skips a step; the loser simply gets the current state back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from bot.kb import Topic
+from bot.store import Store, utcnow, walkthroughs
+
+ACTIONS = ("next", "back", "done", "stop")
+
+
+@dataclass(frozen=True)
+class Walk:
+    id: str
+    user_id: str
+    topic: Topic
+    step: int  # 0-based
+    status: str  # active / done / stopped
+    version: int
+    moved: bool = True  # False when a click was stale or a duplicate and changed nothing
+
+    @property
+    def total(self) -> int:
+        return len(self.topic.steps)
+
+    @property
+    def is_last(self) -> bool:
+        return self.step >= self.total - 1
+
+    @property
+    def token(self) -> str:
+        """What a button carries: the walkthrough and the version it was drawn from."""
+        return f"{self.id}:{self.version}"
+
+
+class WalkError(LookupError):
+    """The walkthrough is unknown or its topic no longer exists."""
+
+
+class Walkthroughs:
+    def __init__(self, store: Store, topics: dict[str, Topic]) -> None:
+        self.store = store
+        self.topics = topics
+
+    def _walk(self, row: object, moved: bool = True) -> Walk:
+        m = row._mapping  # type: ignore[attr-defined]
+        topic = self.topics.get(m["topic_id"])
+        if topic is None:
+            raise WalkError(f"the procedure '{m['topic_id']}' is no longer in the knowledge base")
+        step = min(m["step"], max(len(topic.steps) - 1, 0))
+        return Walk(m["id"], m["user_id"], topic, step, m["status"], m["version"], moved)
+
+    def start(self, user_id: str, topic: Topic) -> Walk:
+        """One walkthrough per person: starting one stops any other that is open."""
+        if not topic.steps:
+            raise WalkError(f"{topic.title} has no steps")
+        now = utcnow()
+        wid = uuid.uuid4().hex
+        with self.store.begin() as conn:
+            conn.execute(update(walkthroughs).where((walkthroughs.c.user_id == user_id)
+                                                   & (walkthroughs.c.status == "active"))
+                         .values(status="stopped", updated_at=now, version=walkthroughs.c.version + 1))
+            conn.execute(insert(walkthroughs).values(id=wid, user_id=user_id, topic_id=topic.id, step=0,
+                                                     total=len(topic.steps), status="active", version=0,
+                                                     created_at=now, updated_at=now))
+        return Walk(wid, user_id, topic, 0, "active", 0)
+
+    def get(self, walk_id: str) -> Walk:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(walkthroughs).where(walkthroughs.c.id == walk_id)).first()
+        if row is None:
+            raise WalkError("that walkthrough is not known (it may be from another installation)")
+        return self._walk(row)
+
+    def active_for(self, user_id: str) -> Walk | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(walkthroughs).where((walkthroughs.c.user_id == user_id)
+                                                          & (walkthroughs.c.status == "active"))
+                               .order_by(walkthroughs.c.updated_at.desc())).first()
+        return self._walk(row) if row is not None else None
+
+    def move(self, token: str, action: str, user_id: str | None = None) -> Walk:
+        """Apply Next / Back / Done / Stop drawn from ``token`` (``id:version``)."""
+        if action not in ACTIONS:
+            raise WalkError(f"unknown walkthrough action '{action}'")
+        walk_id, _, ver = token.partition(":")
+        current = self.get(walk_id)
+        if user_id is not None and current.user_id != user_id:
+            raise WalkError("that walkthrough belongs to someone else; start your own with /p2p walk")
+        if not ver.isdigit() or int(ver) != current.version or current.status != "active":
+            return Walk(**{**current.__dict__, "moved": False})
+        step, status = current.step, "active"
+        if action == "next":
+            if current.is_last:
+                status = "done"
+            else:
+                step += 1
+        elif action == "back":
+            step = max(0, step - 1)
+        elif action == "done":
+            status = "done"
+        else:
+            status = "stopped"
+        now = utcnow()
+        values: dict[str, object] = {"step": step, "status": status, "updated_at": now,
+                                     "version": current.version + 1}
+        if status == "done":
+            values["completed_at"] = now
+        with self.store.begin() as conn:
+            res = conn.execute(update(walkthroughs).where((walkthroughs.c.id == walk_id)
+                                                          & (walkthroughs.c.version == current.version))
+                               .values(**values))
+        if res.rowcount == 0:  # someone else's click won the race
+            return Walk(**{**self.get(walk_id).__dict__, "moved": False})
+        return Walk(current.id, current.user_id, current.topic, step, status, current.version + 1)
+
+    def completed(self, user_id: str | None = None) -> int:
+        q = select(walkthroughs.c.id).where(walkthroughs.c.status == "done")
+        if user_id:
+            q = q.where(walkthroughs.c.user_id == user_id)
+        with self.store.engine.connect() as conn:
+            return len(conn.execute(q).all())

@@ -1,0 +1,35 @@
+"""/p2p lookup: where a request is, by External Identifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.alma.errors import AlmaError, sentence
+from bot.lookup import LookupInputError, clean_external_id
+from bot.replies import Deferred, LookupReply, TextReply
+
+
+def lookup_reply(ctx: Any, raw: str) -> Deferred | TextReply:
+    try:
+        ext = clean_external_id(raw)
+    except LookupInputError as exc:
+        return TextReply(str(exc))
+    services = ctx.services
+    if not services.settings.institutions:
+        return TextReply("No Alma institution is configured yet, so I can't look requests up. "
+                         "Ask your administrator to set P2PBOT_CONFIG or ALMA_API_URL / ALMA_API_KEY.")
+    names = [i.name for i in services.settings.institutions]
+    where = names[0] if len(names) == 1 else f"{len(names)} institutions"
+
+    def run() -> LookupReply | TextReply:
+        try:
+            return LookupReply(services.lookup.lookup(ext))
+        except AlmaError as exc:  # the service already turns per-institution failures into notes
+            return TextReply(sentence(exc), error=True)
+
+    return Deferred(f"Looking up `{ext}` in {where}…", run)
+
+
+def handle(ctx: Any, args: str) -> Deferred | TextReply:
+    """`/p2p lookup <external id>` (or `/p2p status <external id>`) - where a request is and what to do next."""
+    return lookup_reply(ctx, args)

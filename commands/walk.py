@@ -1,0 +1,47 @@
+"""/p2p walk: a procedure one step at a time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot import messages
+from bot.replies import Reply, TextReply, WalkReply
+from bot.walkthrough import WalkError, Walkthroughs
+
+
+def walkthroughs(ctx: Any) -> Walkthroughs:
+    services = ctx.services
+    if "walks" not in services.extras:
+        services.extras["walks"] = Walkthroughs(services.store, services.engine.by_id)
+    walks: Walkthroughs = services.extras["walks"]
+    return walks
+
+
+def handle(ctx: Any, args: str) -> WalkReply | TextReply | Reply:
+    """`/p2p walk <topic or question>` - go through a procedure step by step (Next / Back / Done)."""
+    walks = walkthroughs(ctx)
+    wanted = args.strip()
+    if not wanted:
+        current = walks.active_for(ctx.user_id)
+        if current is not None:
+            return WalkReply(current, note="Resuming where you left off. `/p2p walk <procedure>` starts another.")
+        return TextReply("Which procedure? e.g. `/p2p walk receiving items` or `/p2p walk borrow-return`.")
+    engine = ctx.services.engine
+    topic = engine.by_id.get(wanted.lower())
+    if topic is None:
+        res = engine.ask(wanted, top=3)
+        procs = [h.topic for h in res.hits if h.topic.is_procedure]
+        if not res.answered or not procs:
+            if procs:
+                return Reply(title="Which one?", sections=(messages.NOT_SURE,),
+                             choices=tuple((p.title, "walk_start", json.dumps({"t": p.id}), f"walk {p.id}")
+                                           for p in procs))
+            return TextReply(messages.UNKNOWN_TOPIC.format(name=wanted))
+        topic = procs[0]
+    if not topic.is_procedure:
+        return TextReply(messages.NOT_A_PROCEDURE.format(title=topic.title))
+    try:
+        return WalkReply(walks.start(ctx.user_id, topic))
+    except WalkError as exc:
+        return TextReply(str(exc), error=True)

@@ -1,0 +1,91 @@
+"""The real app over HTTP on loopback (waitress), signed like Slack signs, talking to a FakeSlack."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+from waitress.server import create_server
+
+from bot.services import Services
+from bot.web import build_app, make_wsgi
+from tests.fake_slack import FakeSlack
+
+SECRET = "test-signing-secret"
+
+
+class SlackHarness:
+    def __init__(self, services: Services, fake: FakeSlack) -> None:
+        self.services = services
+        self.fake = fake
+        self.app = build_app(services)
+        self.server = create_server(make_wsgi(self.app, services), host="127.0.0.1", port=0, threads=8)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self._stopping = False
+        self.http = httpx.Client(timeout=10)
+        self._n = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.effective_port}"  # type: ignore[union-attr]
+
+    def start(self) -> SlackHarness:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            # closing waitress from another thread interrupts its select loop on a closed socket
+            if not self._stopping:
+                raise
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.http.close()  # waitress's loop ends once its listening socket and every connection are closed
+        self.server.close()
+        self.thread.join(timeout=5)
+
+    def _post(self, body: str, ctype: str, *, ts: int | None = None, signature: str | None = None,
+              retry: int | None = None) -> httpx.Response:
+        stamp = str(ts if ts is not None else int(time.time()))
+        sig = signature or SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+        headers = {"Content-Type": ctype, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig}
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.http.post(f"{self.url}/slack/events", content=body.encode(), headers=headers)
+
+    def command(self, text: str, user: str = "U111", trigger: str | None = None, **kw: Any) -> httpx.Response:
+        self._n += 1
+        form = {"token": "legacy", "team_id": "T0001", "team_domain": "test", "channel_id": "C123",
+                "channel_name": "ill", "user_id": user, "user_name": "staff", "command": "/p2p", "text": text,
+                "api_app_id": "A0001", "response_url": f"{self.fake.url}/response/cmd{self._n}",
+                "trigger_id": trigger or f"trig-{self._n}-{time.time()}"}
+        return self._post(urlencode(form), "application/x-www-form-urlencoded", **kw)
+
+    def click(self, action_id: str, value: str, user: str = "U111", action_ts: str | None = None,
+              response: str | None = None, **kw: Any) -> httpx.Response:
+        self._n += 1
+        payload = {
+            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "username": "staff"},
+            "api_app_id": "A0001", "token": "legacy", "trigger_id": f"t{self._n}",
+            "container": {"type": "message", "message_ts": "1.1", "channel_id": "C123", "is_ephemeral": True},
+            "channel": {"id": "C123", "name": "ill"},
+            "response_url": response or f"{self.fake.url}/response/act{self._n}",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
+                         "action_ts": action_ts or f"{time.time():.6f}{self._n}"}],
+        }
+        return self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kw)
+
+    def event(self, event: dict[str, Any], event_id: str, **kw: Any) -> httpx.Response:
+        body = {"token": "legacy", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
+                "event_id": event_id, "event_time": int(time.time()), "event": event,
+                "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}]}
+        return self._post(json.dumps(body), "application/json", **kw)
