@@ -255,9 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sandbox)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
-    s.add_argument("what", choices=["answers", "lookup"])
+    s.add_argument("what", choices=["answers", "lookup", "slack"])
+    s.add_argument("--commands", type=int, default=200, help="slack: signed commands to send")
+    s.add_argument("--concurrency", type=int, default=20, help="slack: commands in flight at once")
     s.add_argument("--requests", type=int, default=20_000, help="lookup: generated lending requests")
-    s.add_argument("--latency-ms", type=float, default=50.0, help="lookup: sandbox latency per call")
+    s.add_argument("--latency-ms", type=float, default=None,
+                   help="sandbox latency per call (lookup: 50, slack: 2000)")
     s.add_argument("--topics", type=int, default=10_000, help="generated topics for the scaling run")
     s.add_argument("--questions", default="", help="question file (default: ../shared/eval/dev-questions.jsonl)")
     s.set_defaults(func=cmd_bench)

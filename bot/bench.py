@@ -7,10 +7,12 @@ the same ``knowledge/`` and question file; a 10,000-topic scaling run; cold ``p2
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -249,7 +251,118 @@ def bench_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bot", *argv], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def bench_slack(args: argparse.Namespace) -> int:
+    """Signed /p2p status <id> commands against `p2p-bot serve` (its own process, as deployed), with the
+    sandbox (its own process) answering every Alma call after 2 s; a fake Slack receives the final answers."""
+    import os
+    import socket
+    import tempfile
+    from urllib.parse import urlencode
+
+    import httpx
+    from slack_sdk.signature import SignatureVerifier
+
+    from bot.fake_slack import FakeSlack
+    from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
+
+    n, latency = args.commands, args.latency_ms
+    secret = "bench-secret"
+    fake = FakeSlack().start()
+    procs: list[subprocess.Popen[str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            sandbox = _spawn(["sandbox", "--port", "0", "--latency-ms", str(latency)], dict(os.environ))
+            procs.append(sandbox)
+            assert sandbox.stdout is not None
+            base = sandbox.stdout.readline().split()[3]
+            toml = ["[bot]\nlookup_refresh_minutes = 0\n"]
+            env = dict(os.environ)
+            for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
+                toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{base}"\n'
+                            f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
+                            f'borrowing_report = "{REPORT_PATH}"\n')
+                env[f"KEY_{code}"] = key
+            (Path(tmp) / "p2p.toml").write_text("\n".join(toml), encoding="utf-8")
+            env.update({"P2PBOT_CONFIG": str(Path(tmp) / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp}/b.db",
+                        "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": secret,
+                        "SLACK_API_URL": f"{fake.url}/api/"})
+            print(f"indexing the sandbox first (every call takes {latency:.0f} ms)…", flush=True)
+            subprocess.run([sys.executable, "-m", "bot", "sync"], env=env, cwd=ROOT, check=True, capture_output=True)
+            with httpx.Client() as c:
+                ids = [r["external_id"] for code, _n, _ic, key, libs, _s in INSTITUTIONS
+                       for r in c.get(f"{base}/task-lists/rs/lending-requests", params={"library": libs[0]},
+                                      headers={"Authorization": f"apikey {key}"}, timeout=30).json()
+                       ["user_resource_sharing_request"]]
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            procs.append(_spawn(["serve", "--host", "127.0.0.1", "--port", str(port)], env))
+            url = f"http://127.0.0.1:{port}/slack/events"
+            with httpx.Client() as c:
+                for _ in range(100):
+                    try:
+                        if c.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.1)
+            verifier = SignatureVerifier(secret)
+            acks: list[float] = []
+            sent: dict[str, float] = {}
+            lock = threading.Lock()
+            local = threading.local()
+
+            def one(k: int) -> None:
+                if not hasattr(local, "client"):
+                    local.client = httpx.Client(timeout=30)
+                form = {"command": "/p2p", "text": f"status {ids[k % len(ids)]}", "user_id": f"U{k}",
+                        "channel_id": "C1", "team_id": "T1", "trigger_id": f"t{k}",
+                        "response_url": f"{fake.url}/response/{k}"}
+                body = urlencode(form)
+                ts = str(int(time.time()))
+                headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                           "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body)}
+                t0 = time.perf_counter()
+                r = local.client.post(url, content=body, headers=headers)
+                dt = time.perf_counter() - t0
+                assert r.status_code == 200 and "Looking up" in r.text, r.text[:200]
+                with lock:
+                    acks.append(dt * 1000)
+                    sent[f"/response/{k}"] = t0
+
+            t_start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+                list(pool.map(one, range(n)))
+            fake.wait_for(lambda: len(fake.of("response_url")) >= n, timeout=600)
+            wall = time.perf_counter() - t_start
+            with fake.lock:
+                finals = [(c["at"] - sent[c["path"]]) * 1000 for c in fake.calls
+                          if c["method"] == "response_url" and c["path"] in sent]
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=10)
+            fake.stop()
+    print(f"{n} signed `/p2p status <id>` commands, {args.concurrency} in flight, to `p2p-bot serve`; the sandbox "
+          f"answers every Alma call after {latency:.0f} ms and each lookup re-reads its request live")
+    print("| measure                      |   p50    |   p99    |   max    |")
+    print("|------------------------------|----------|----------|----------|")
+    for name, vals in (("HTTP acknowledgement (ms)", acks), ("time to final answer (ms)", finals)):
+        print(f"| {name:<28} | {statistics.median(vals):8.1f} | {percentile(vals, 99):8.1f} | {max(vals):8.1f} |")
+    print(f"final answers received: {len(finals)}/{n}; wall time {wall:.1f} s; ack p99 target <= 300 ms: "
+          f"{'met' if percentile(acks, 99) <= 300 else 'NOT met'}")
+    return 0
+
+
 def main(what: str, args: Any) -> int:
+    if getattr(args, "latency_ms", None) is None:
+        args.latency_ms = 2000.0 if what == "slack" else 50.0
+    if what == "slack":
+        return bench_slack(args)
     if what == "answers":
         return bench_answers(args)
     if what == "lookup":

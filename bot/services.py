@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +66,21 @@ class Services:
         store, clients = self.store, self.alma
         with self._lock:
             if "lookup" not in self.extras:
-                self.extras["lookup"] = LookupService(store, self.settings.institutions, clients)
+                self.extras["lookup"] = LookupService(
+                    store, self.settings.institutions, clients,
+                    refresh_after=timedelta(minutes=self.settings.lookup_refresh_minutes))
             service: LookupService = self.extras["lookup"]
             return service
+
+    @property
+    def background(self) -> ThreadPoolExecutor:
+        """Slow work after a Slack acknowledgement (lookups, status refreshes). Kept apart from Bolt's
+        listener threads so a burst of slow Alma calls can never delay the next acknowledgement."""
+        with self._lock:
+            if "background" not in self.extras:
+                self.extras["background"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="p2p-work")
+            pool: ThreadPoolExecutor = self.extras["background"]
+            return pool
 
     @property
     def store(self) -> Store:
@@ -78,6 +92,9 @@ class Services:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        pool = self.extras.pop("background", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
         http = self.extras.pop("http", None)
         if http is not None:
             http.close()

@@ -76,6 +76,7 @@ class Settings:
     morning_post_time: str = "07:30"
     missed_post_grace_hours: float = 3.0
     rs_channel: str = ""
+    lookup_refresh_minutes: float = 15.0  # an indexed request older than this is re-read live on lookup
 
     def institution(self, code: str) -> Institution | None:
         return next((i for i in self.institutions if i.code.lower() == code.lower()), None)
@@ -107,6 +108,12 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of strings")
     return tuple(value)
+
+
+def _minutes(value: Any) -> float:
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError("bot.lookup_refresh_minutes must be a number of minutes (0 = always re-read live)")
+    return float(value)
 
 
 def _rate(value: Any, where: str) -> float:
@@ -225,6 +232,7 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         morning_post_time=str(bot.get("morning_post_time", "07:30")),
         missed_post_grace_hours=float(grace),
         rs_channel=str(bot.get("rs_channel", "")),
+        lookup_refresh_minutes=_minutes(bot.get("lookup_refresh_minutes", 15)),
     )
     values.update(overrides)
     return Settings(**values)

@@ -300,6 +300,10 @@ class Store:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; with synchronous=NORMAL a commit does not wait for an
+    # fsync (still safe if the process dies), so the many tiny writes (retry keys, index upserts) don't queue
+    # behind each other and hold up Slack acknowledgements
     cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

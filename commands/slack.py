@@ -42,6 +42,18 @@ def register(app: App, services: Services) -> None:
         """True the first time a delivery is seen."""
         return not store.seen_event(key)
 
+    def later(reply: Deferred, deliver: Any, respond: Any = None) -> None:
+        """Run slow work on the background pool, then deliver its message; failures reach the user."""
+        def work() -> None:
+            try:
+                deliver(render(reply.run()))
+            except Exception:  # background work has no Bolt error handler: log it and tell the person
+                log.exception("background work failed")
+                if respond is not None:
+                    respond(replace_original=True, response_type="ephemeral", text=OOPS)
+
+        services.background.submit(work)
+
     @app.command("/p2p")
     def p2p(ack: Any, body: dict[str, Any], respond: Any) -> None:
         if not once(f"cmd:{body.get('trigger_id') or body.get('response_url', '')}"):
@@ -52,8 +64,8 @@ def register(app: App, services: Services) -> None:
         msg = render(reply)
         ack(response_type="in_channel" if msg.public else "ephemeral", **msg.kwargs())
         if isinstance(reply, Deferred):
-            final = render(reply.run())
-            respond(replace_original=True, response_type="ephemeral", **final.kwargs())
+            later(reply, lambda final: respond(replace_original=True, response_type="ephemeral", **final.kwargs()),
+                  respond)
 
     @app.action(ACTIONS)
     def on_action(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
@@ -104,8 +116,7 @@ def register(app: App, services: Services) -> None:
         msg = render(reply)
         posted = client.chat_postMessage(channel=event["channel"], thread_ts=thread, **msg.kwargs())
         if isinstance(reply, Deferred):
-            final = render(reply.run())
-            client.chat_update(channel=event["channel"], ts=posted["ts"], **final.kwargs())
+            later(reply, lambda final: client.chat_update(channel=event["channel"], ts=posted["ts"], **final.kwargs()))
 
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], body: dict[str, Any], client: Any) -> None:

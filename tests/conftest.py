@@ -91,7 +91,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def fake_slack() -> Iterator[Any]:
-    from tests.fake_slack import FakeSlack
+    from bot.fake_slack import FakeSlack
 
     fake = FakeSlack().start()
     yield fake

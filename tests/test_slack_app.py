@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.fake_slack import validate_message
 from bot.store import feedback, walkthroughs
-from tests.fake_slack import validate_message
 from tests.slack_harness import SlackHarness
 
 

@@ -1,4 +1,5 @@
-"""A local fake of Slack's Web API and response URLs, the way Bolt tests itself: it records what the
+"""A local stand-in for Slack's Web API and response URLs (for tests and benchmarks, the way Bolt tests
+itself): it records what the
 bot sends and checks every message against Block Kit's rules (via slack_sdk's models)."""
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class FakeSlack:
                     body = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
                 method = self.path.rsplit("/", 1)[-1] if self.path.startswith("/api/") else "response_url"
                 with fake.lock:
-                    fake.calls.append({"method": method, "path": self.path, "body": body})
+                    fake.calls.append({"method": method, "path": self.path, "body": body, "at": time.perf_counter()})
                     if method in ("chat.postMessage", "chat.update", "response_url", "chat.postEphemeral"):
                         fake.problems += [f"{method}: {p}" for p in validate_message(body)]
                 if method in fake.fail:
