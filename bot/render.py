@@ -3,6 +3,7 @@ in :mod:`bot.blocks`)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from bot import messages
@@ -59,6 +60,11 @@ def walk_text(reply: WalkReply) -> str:
     return "\n".join(lines)
 
 
+def _plain(text: str) -> str:
+    """Slack's *bold* markers read as noise in a terminal."""
+    return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+
+
 def to_text(reply: object) -> str:
     if isinstance(reply, TextReply):
         return ("Sorry: " if reply.error else "") + reply.text
@@ -72,7 +78,7 @@ def to_text(reply: object) -> str:
         return answer_text(reply.result)
     if isinstance(reply, Reply):
         parts = [f"== {reply.title} =="] if reply.title else []
-        parts += [_wrap(s) for s in reply.sections]
+        parts += [_wrap(_plain(s)) for s in reply.sections]
         if reply.footer:
             parts.append(reply.footer)
         if reply.choices:

@@ -100,3 +100,15 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None
     finally:
         sb.terminate()
         sb.wait(timeout=10)
+
+
+def test_scripted_demo_shows_a_question_a_walkthrough_and_a_lookup() -> None:
+    from bot.chat import run_demo
+
+    out = io.StringIO()
+    assert run_demo(io.StringIO(), out, scripted=True) == 0
+    text = out.getvalue()
+    assert "3. Open Fulfillment > Resource Sharing > Receiving Items." in text  # the question
+    assert "Step 2 of 8" in text and "Step 3 of 8" in text  # `next`, `next`, `back`
+    assert "Borrowing (our patron)" in text and "Status:   Shipped physically" in text  # the lookup
+    assert "Next:     The lender has shipped it" in text

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -249,6 +250,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def __init__(self, addr: tuple[str, int], state: SandboxState) -> None:
         self.state = state
         super().__init__(addr, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client closing its keep-alive connection is normal, not an error worth a traceback
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 # -- routing -----------------------------------------------------------------------------------------
