@@ -191,6 +191,67 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_expiry_check(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot import expiry, morning
+    from bot.render import expiry_text
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise ConfigError(f"--date must be YYYY-MM-DD, not '{args.date}'") from None
+    report = expiry.check(list(services.settings.institutions), services.alma, services.store, day)
+    out: dict[str, Any] = report.to_json()
+    if args.post:
+        if not services.settings.slack_bot_token:
+            raise ConfigError("--post needs SLACK_BOT_TOKEN (and a channel per institution in P2PBOT_CONFIG)")
+        if not morning.channels(services):
+            raise ConfigError("--post needs a channel: set `channel` for each institution or bot.rs_channel")
+        results = morning.post(services, date.fromisoformat(report.date))
+        out["posted"] = [r.__dict__ for r in results]
+    print(json.dumps(out, indent=2) if args.json else expiry_text(report))
+    if args.post and not args.json:
+        for r in out["posted"]:
+            print(f"{r['channel']}: {'posted' if r['posted'] else 'not posted (' + r['reason'] + ')'}")
+    services.close()
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    from bot import scheduler
+
+    services = _services()
+    _need_institutions(services)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scheduler.start(services, blocking=True)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Bot and scheduler in one process (small sites)."""
+    from bot import scheduler
+
+    services = _services()
+    _need_slack(services.settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if services.settings.institutions:
+        scheduler.start(services, blocking=False)
+    if services.settings.slack_app_token and not args.port:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        from bot.web import build_app
+
+        SocketModeHandler(build_app(services), services.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    else:
+        from bot.web import serve
+
+        serve(services, args.host, args.port or 3000)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -224,6 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
     s.set_defaults(func=cmd_socket)
+
+    s = sub.add_parser("expiry-check", help="did the Expired Resource Sharing Requests job run (per institution)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--date", default="", help="the local day to check (YYYY-MM-DD); default today")
+    s.add_argument("--post", action="store_true", help="also post it (once per day, however often it runs)")
+    s.set_defaults(func=cmd_expiry_check)
+
+    s = sub.add_parser("clock", help="the scheduler process (one per deployment)")
+    s.set_defaults(func=cmd_clock)
+
+    s = sub.add_parser("run", help="bot and scheduler in one process (Socket Mode if SLACK_APP_TOKEN is set)")
+    s.add_argument("--port", type=int, default=0, help="HTTP mode on this port instead of Socket Mode")
+    s.add_argument("--host", default="0.0.0.0")
+    s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("feedback", help="the worst-rated questions (from 👍 / 👎)")
     s.add_argument("--limit", type=int, default=20)

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 from bot import messages
 from bot.answers import Result
 from bot.lookup import Found, LookupResult
-from bot.replies import AnswerReply, Deferred, LookupReply, Reply, TextReply, WalkReply
+from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -274,7 +274,56 @@ def generic_message(reply: Reply) -> Message:
     return finish(blocks, fallback, public=reply.public)
 
 
+def _expiry_line(i: Any) -> str:
+    from bot.expiry import ICONS
+
+    when = ""
+    if i.started:
+        when = f" {i.started[11:16]}" + (f"–{i.ended[11:16]}" if i.ended else "")
+    counted = f", {i.expired} expired" if i.expired is not None and i.status in ("ok", "warning") else ""
+    label = {"ok": "ran", "warning": "ran with problems", "running": "still running", "failed": "FAILED",
+             "missing": "did NOT run"}[i.status]
+    return f"{ICONS[i.status]} *{escape(i.name)}* ({escape(i.code)}): {label}{when}{counted}"
+
+
+def expiry_messages(report: Any, late: bool = False) -> tuple[Message, Message]:
+    """The channel post (summary, one line per institution) and its thread reply (the details)."""
+    bad = [i for i in report.institutions if i.status in ("missing", "failed", "running")]
+    title = f"Expired Resource Sharing Requests job, {report.date}"
+    blocks: list[Block] = [header(("⏰ Late: " if late else "") + title)]
+    if late:
+        blocks.append(context("The bot was down at the usual time, so this check comes late."))
+    for i in report.institutions:
+        if i.status in ("missing", "failed"):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=_expiry_line(i)),
+                                       accessory=button("How to fix", "walk_start", pack(t="config-expiry-job"),
+                                                        "danger")))
+        else:
+            blocks += section(_expiry_line(i))
+    summary = "All ran." if not bad else f"{len(bad)} need attention: " + ", ".join(i.code for i in bad)
+    if bad:
+        blocks.append(context("Requests only move on to the next lender when this job runs. Details in the thread."))
+    main = finish(blocks, ("Late: " if late else "") + f"{title}: {summary}", public=True)
+    lines = []
+    for i in report.institutions:
+        lines.append(f"*{escape(i.name)}*: {escape(i.detail)}")
+        for r in getattr(i, "runs", []) or []:
+            lines.append(f"  • run {escape(r.id)}: {escape(r.status_label or r.status)}, started {r.started or '?'}"
+                         + (f", ended {r.ended}" if r.ended else "") + (f", expired {r.expired}" if r.expired is not None else ""))
+    thread = finish(section("\n".join(lines) or "No details."), f"Details for {title}", public=True)
+    return main, thread
+
+
+def reminder_message(r: Any) -> Message:
+    text = f"⏰ {neutral(r.text)}"
+    return finish([*section(text), context(f"Reminder #{r.id} ({escape(r.spec)}) · `/p2p remind list`")],
+                  f"Reminder: {neutral(r.text)}", public=True)
+
+
 def render(reply: object) -> Message:
+    if isinstance(reply, ExpiryReply):
+        main, _thread = expiry_messages(reply.report, reply.late)
+        return Message(main.text, main.blocks, public=False)
     if isinstance(reply, AnswerReply):
         return answer_message(reply.result, reply.question, reply.shared_by)
     if isinstance(reply, WalkReply):

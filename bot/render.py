@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 import textwrap
+from typing import Any
 
 from bot import messages
 from bot.answers import Result
 from bot.lookup import Found, LookupResult
-from bot.replies import AnswerReply, Deferred, LookupReply, Reply, TextReply, WalkReply
+from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
 
 WIDTH = 100
 
@@ -60,6 +61,18 @@ def walk_text(reply: WalkReply) -> str:
     return "\n".join(lines)
 
 
+def expiry_text(report: Any) -> str:
+    from bot.expiry import ICONS
+
+    lines = [f"== Expired Resource Sharing Requests job, {report.date} =="]
+    for i in report.institutions:
+        lines.append(f"{ICONS[i.status]} {i.name} ({i.code}): {i.status}")
+        lines.append(_wrap(f"   {i.detail}"))
+        if i.status in ("missing", "failed"):
+            lines.append("   How to fix: `walk config-expiry-job`")
+    return "\n".join(lines)
+
+
 def _plain(text: str) -> str:
     """Slack's *bold* markers read as noise in a terminal."""
     return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
@@ -74,6 +87,8 @@ def to_text(reply: object) -> str:
         return lookup_text(reply.result)
     if isinstance(reply, Deferred):
         return reply.progress + "\n" + to_text(reply.run())
+    if isinstance(reply, ExpiryReply):
+        return expiry_text(reply.report)
     if isinstance(reply, AnswerReply):
         return answer_text(reply.result)
     if isinstance(reply, Reply):

@@ -55,3 +55,9 @@ class Deferred:
 
     progress: str
     run: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class ExpiryReply:
+    report: Any  # bot.expiry.ExpiryReport
+    late: bool = False

@@ -15,6 +15,8 @@ from bot.settings import Settings
 from bot.store import Store
 
 if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
     from bot.alma.client import AlmaClient
     from bot.lookup import LookupService
 
@@ -71,6 +73,18 @@ class Services:
                     refresh_after=timedelta(minutes=self.settings.lookup_refresh_minutes))
             service: LookupService = self.extras["lookup"]
             return service
+
+    @property
+    def slack(self) -> WebClient:
+        """The Slack Web API client (its base URL comes from SLACK_API_URL)."""
+        from slack_sdk import WebClient
+
+        with self._lock:
+            if "slack" not in self.extras:
+                self.extras["slack"] = WebClient(token=self.settings.slack_bot_token or None,
+                                                 base_url=self.settings.slack_api_url)
+            client: WebClient = self.extras["slack"]
+            return client
 
     @property
     def background(self) -> ThreadPoolExecutor:

@@ -9,9 +9,10 @@ PUT per click) is enforced by constraints in the database, not by hoping two pro
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +34,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import StaticPool
 
 SCHEMA_VERSION = 1
 metadata = MetaData()
@@ -211,6 +213,8 @@ class Store:
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kwargs["poolclass"] = StaticPool  # one in-memory database shared by every thread
         self.url = url
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
@@ -218,7 +222,16 @@ class Store:
         self._migrate()
 
     def _migrate(self) -> None:
-        metadata.create_all(self.engine)
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except DBAPIError:
+                # another process created the same tables a moment earlier (first start of several
+                # processes on a fresh database); look again, the tables are now there
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         with self.engine.begin() as conn:
             row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
             if row is None:
@@ -238,15 +251,25 @@ class Store:
             yield conn
 
     # -- shared helpers --------------------------------------------------------------------------
-    def claim(self, kind: str, scope: str, day: str, by: str = "") -> bool:
-        """Claim (kind, scope, day) once across every process; True only for the winner."""
+    def claim(self, kind: str, scope: str, day: str, by: str = "",
+              stale_after: timedelta = timedelta(minutes=15)) -> bool:
+        """Claim (kind, scope, day) once across every process; True only for the winner.
+
+        A claim whose holder never finished (the process died between claiming and posting) may be taken
+        over after ``stale_after``; a finished claim never is."""
+        now = utcnow()
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(claims).values(kind=kind, scope=scope, day=day, claimed_at=utcnow(),
-                                                   claimed_by=by))
+                conn.execute(insert(claims).values(kind=kind, scope=scope, day=day, claimed_at=now, claimed_by=by))
             return True
         except IntegrityError:
-            return False
+            pass
+        with self.engine.begin() as conn:
+            res = conn.execute(update(claims).where(
+                (claims.c.kind == kind) & (claims.c.scope == scope) & (claims.c.day == day)
+                & (claims.c.done_at.is_(None)) & (claims.c.claimed_at < now - stale_after))
+                .values(claimed_at=now, claimed_by=by))
+        return bool(res.rowcount)
 
     def release(self, kind: str, scope: str, day: str) -> None:
         """Give a claim back (the work failed before anything was sent), so a retry can take it."""

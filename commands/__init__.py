@@ -27,7 +27,7 @@ Handler = Callable[[Context, str], Any]
 
 
 def _handlers() -> dict[str, Handler]:
-    from commands import ask, help, lookup, status, walk
+    from commands import ask, expiry, help, lookup, remind, status, walk
 
     return {
         "help": help.handle,
@@ -35,6 +35,8 @@ def _handlers() -> dict[str, Handler]:
         "walk": walk.handle,
         "status": status.handle,
         "lookup": lookup.handle,
+        "expiry": expiry.handle,
+        "remind": remind.handle,
     }
 
 

@@ -256,8 +256,8 @@ def _instance(inst: Inst, day: date, local_start: time, status: str, status_desc
 
 
 def _job_history(rng: random.Random, inst: Inst, today: date) -> None:
-    """Thirty days of the expiry job: one failed day, one missing day, a warning, a day with two runs
-    (aborted, then re-run), a run left RUNNING, and today's run."""
+    """Thirty days of the expiry job: a failed day, a missing day, warnings and errors, a day with two runs
+    (aborted by the system, then re-run by staff), a run left RUNNING, and today's run."""
     two = time(2, 0)
     for back in range(29, -1, -1):
         day = today - timedelta(days=back)
@@ -267,9 +267,13 @@ def _job_history(rng: random.Random, inst: Inst, today: date) -> None:
             inst.scenario[key] = "missing"
             continue
         if back == 3:
-            inst.instances.append(_instance(inst, day, two, "COMPLETED_FAILED", "Completed with Errors", 0, 1.5,
-                                            alert="The job completed with errors."))
+            inst.instances.append(_instance(inst, day, two, "FAILED", "Failed", 0, 1.5,
+                                            alert="The job failed."))
             inst.scenario[key] = "failed"
+        elif back == 9:
+            inst.instances.append(_instance(inst, day, two, "COMPLETED_FAILED", "Completed with Errors", n, 2,
+                                            alert="The job completed with errors."))
+            inst.scenario[key] = "warning"
         elif back == 11:
             inst.instances.append(_instance(inst, day, two, "COMPLETED_WARNING", "Completed with Warnings", n, 2,
                                             alert="The job completed with warnings."))

@@ -1,0 +1,91 @@
+"""The morning post: one message per channel with ✅ / ⚠️ / ❌ per institution, details in the thread,
+and a *How to fix* button when a run is missing or failed.
+
+Exactly once: before anything is checked or posted, the process claims (``morning``, channel, local
+date) under a unique constraint. Two clock processes on one database, or a restart half-way, still give
+one post a day; if the post itself fails the claim is released so a retry can make it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import expiry
+from bot.settings import Institution
+from bot.store import utcnow
+
+log = logging.getLogger(__name__)
+KIND = "morning"
+
+
+@dataclass
+class PostResult:
+    channel: str
+    posted: bool
+    reason: str = ""
+    ts: str = ""
+
+
+def me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def channels(services: Any) -> dict[str, list[Institution]]:
+    """Institutions grouped by the channel that hears about them."""
+    out: dict[str, list[Institution]] = {}
+    for inst in services.settings.institutions:
+        ch = inst.channel or services.settings.rs_channel
+        if ch:
+            out.setdefault(ch, []).append(inst)
+    return out
+
+
+def post_time(services: Any, day: date) -> datetime:
+    hh, _, mm = services.settings.morning_post_time.partition(":")
+    return datetime.combine(day, time(int(hh), int(mm or 0)), tzinfo=ZoneInfo(services.settings.timezone))
+
+
+def post(services: Any, day: date | None = None, now: datetime | None = None, late: bool = False) -> list[PostResult]:
+    """Check and post for every channel, once per channel and local day."""
+    from bot.blocks import expiry_messages
+
+    now = now or utcnow()
+    day = day or now.astimezone(ZoneInfo(services.settings.timezone)).date()
+    results = []
+    for channel, insts in channels(services).items():
+        key = day.isoformat()
+        if not services.store.claim(KIND, channel, key, by=me()):
+            results.append(PostResult(channel, False, "already posted"))
+            continue
+        try:
+            report = expiry.check(insts, services.alma, services.store, day, now)
+            main, thread = expiry_messages(report, late=late)
+            resp = services.slack.chat_postMessage(channel=channel, **main.kwargs())
+            ts = str(resp["ts"])
+            services.slack.chat_postMessage(channel=channel, thread_ts=ts, **thread.kwargs())
+        except Exception as exc:
+            services.store.release(KIND, channel, key)  # nothing went out: let a retry post it
+            log.error("morning post to %s failed: %s", channel, type(exc).__name__)
+            results.append(PostResult(channel, False, f"failed: {type(exc).__name__}"))
+            continue
+        services.store.finish_claim(KIND, channel, key, result=ts)
+        results.append(PostResult(channel, True, "late notice" if late else "", ts))
+    return results
+
+
+def catch_up(services: Any, now: datetime | None = None) -> list[PostResult]:
+    """At start-up: if today's post time has passed and nothing was posted, post now (within the grace
+    window) or post one late notice (after it)."""
+    now = now or utcnow()
+    day = now.astimezone(ZoneInfo(services.settings.timezone)).date()
+    due = post_time(services, day)
+    if now < due:
+        return []
+    late = now - due > timedelta(hours=services.settings.missed_post_grace_hours)
+    return post(services, day, now, late=late)

@@ -1,0 +1,460 @@
+"""Onboarding a P2P partner: what Alma's API allows is done through it, the rest is a tracked checklist.
+
+The API can read and update a partner (swap-all PUT) but has no call for the Resource Sharing Directory,
+rota templates, Temporary Item Creation Rules or fulfillment-unit (TOU) rules. So the bot:
+  1. finds the partner in Alma (paged list, cached; fuzzy on name and ISO symbol; asks when ambiguous),
+     or shows the one UI step that brings it in (Partners > Community tab > Copy);
+  2. refuses partners managed in the Network Zone (changes go through a Service Desk ticket);
+  3. previews and, once confirmed, sets the profile: P2P borrowing / lending workflow profiles, request
+     expiry in days, active. GET, change only those fields, PUT the whole record, GET again to verify;
+     a claim in the store makes a double click or a retry PUT at most once;
+  4. tracks the UI-only steps as a checklist with the exact values, who did each and when.
+Every change is in the audit log with before and after.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import insert, select, update
+
+from bot.alma.client import AlmaClient
+from bot.alma.errors import AlmaError, AlmaNotFound, sentence
+from bot.alma.models import Partner, profile_block
+from bot.settings import Institution, PartnerPolicy
+from bot.store import Store, checklist, partners, utcnow
+
+log = logging.getLogger(__name__)
+CACHE_TTL = timedelta(hours=1)
+
+
+class PartnerError(ValueError):
+    """A sentence for staff (not allowed, not found, refused …)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    title: str
+    how: str
+    topic: str
+
+
+def checklist_items(policy: PartnerPolicy, name: str, locate_profile: str) -> list[Item]:
+    return [
+        Item("rota", f"Add to the rota template \"{policy.rota_template}\"",
+             f"Fulfillment > Resource Sharing > Rota Templates > \"{policy.rota_template}\" (…) Edit > Template "
+             f"Members > + Add Partners > search \"{name}\" > Add Partners > Save", "partner-add-directory"),
+        Item("temp_item_rule", f"Add to the Temporary Item Creation Rule \"{policy.temp_item_rule}\"",
+             f"Configuration > (your RS library) > Fulfillment > Library Management > Temporary Item Creation Rules > "
+             f"\"{policy.temp_item_rule}\" (…) Edit > Input Parameters > Resource Sharing Partner | In List > add "
+             f"\"{name}\" > Save > Save", "partner-add-temp-item-rule"),
+        Item("tou", f"Add to the Lending Resource Sharing rule \"{policy.lending_rule}\" (TOU)",
+             f"Configuration > (your RS library) > Fulfillment > Physical Location > Fulfillment Units > (P2P unit) "
+             f"Edit > Fulfillment Unit Rules > Lending Resource Sharing > \"{policy.lending_rule}\" > Resource Sharing "
+             f"Partner | In List > add \"{name}\" > Save > Save > Save", "partner-add-tou"),
+        Item("locate_profile", f"Review the locate profile \"{locate_profile or 'copied with the partner'}\"",
+             "Configuration > Fulfillment > Resource Sharing > Locate Profiles > (…) Edit > Locate Profile "
+             "Parameters (e.g. Ignore Electronic and Digital Resources)", "partner-review-locate-profile"),
+        Item("expiry_job", "Confirm the expiry job runs daily and the working days are set",
+             "Configuration > Fulfillment > General > Fulfillment Jobs Configuration (Expired Resource Sharing "
+             "Requests: Active, every day) and Resource Sharing > Resource Sharing Working Days",
+             "partner-check-configs"),
+    ]
+
+
+@dataclass
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class Candidate:
+    code: str
+    name: str
+    symbol: str
+    score: float
+
+
+@dataclass
+class Outcome:
+    """What happened (or would happen) for one partner; the CLI prints it as JSON."""
+
+    institution: str
+    code: str = ""
+    name: str = ""
+    state: str = ""  # not_found / ambiguous / refused / preview / profile_set / unchanged / failed / complete
+    message: str = ""
+    changes: list[Change] = field(default_factory=list)
+    changed: bool = False
+    candidates: list[Candidate] = field(default_factory=list)
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    preview_key: str = ""
+    drift: list[Change] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- reading and comparing profiles ----------------------------------------------------------------------
+def policy_fields(p: dict[str, Any]) -> dict[str, Any]:
+    pd = p.get("partner_details") or {}
+    block = profile_block(p)
+    exp = block.get("request_expiry_type")
+    return {
+        "borrowing_workflow": pd.get("borrowing_workflow"),
+        "lending_workflow": pd.get("lending_workflow"),
+        "request_expiry_type": exp.get("value") if isinstance(exp, dict) else exp,
+        "expiry_time": block.get("expiry_time"),
+        "status": pd.get("status"),
+    }
+
+
+def wanted(policy: PartnerPolicy) -> dict[str, Any]:
+    return {"borrowing_workflow": policy.borrowing_workflow, "lending_workflow": policy.lending_workflow,
+            "request_expiry_type": "EXPIRY_TIME", "expiry_time": policy.expiry_days, "status": "ACTIVE"}
+
+
+def diff(current: dict[str, Any], target: dict[str, Any]) -> list[Change]:
+    have = policy_fields(current)
+    return [Change(k, have.get(k), v) for k, v in target.items() if have.get(k) != v]
+
+
+def apply_policy(p: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the whole record with only the policy fields changed (swap-all PUT sends all of it)."""
+    new = copy.deepcopy(p)
+    pd = new.setdefault("partner_details", {})
+    pd["borrowing_workflow"] = target["borrowing_workflow"]
+    pd["lending_workflow"] = target["lending_workflow"]
+    pd["status"] = target["status"]
+    block = profile_block(new)
+    if not block:  # a profile type without an expiry block: Alma keeps expiry on the profile details block
+        prof = pd.setdefault("profile_details", {})
+        block = prof.setdefault(f"{str(prof.get('profile_type', 'iso')).lower()}_details", {})
+    old_exp = block.get("request_expiry_type")
+    block["request_expiry_type"] = {"value": target["request_expiry_type"]} if isinstance(old_exp, dict) or \
+        old_exp is None else target["request_expiry_type"]
+    block["expiry_time"] = target["expiry_time"]
+    return new
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(obj, list):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: obj}
+
+
+def preserved(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Paths that changed between two records, other than the policy fields (should be empty)."""
+    allowed = ("partner_details.borrowing_workflow", "partner_details.lending_workflow", "partner_details.status",
+               "request_expiry_type", "expiry_time")
+    a, b = flatten(before), flatten(after)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not any(x in k for x in allowed))
+
+
+# -- the service -----------------------------------------------------------------------------------------
+class Onboarding:
+    def __init__(self, store: Store, policy: PartnerPolicy, institution: Institution, client: AlmaClient) -> None:
+        self.store = store
+        self.policy = policy
+        self.inst = institution
+        self.client = client
+
+    # finding
+    def directory(self, refresh: bool = False) -> list[dict[str, str]]:
+        key = f"partners:{self.inst.code}"
+        cached = None if refresh else self.store.cache_get(key)
+        if cached and utcnow() - cached[1] < CACHE_TTL:
+            return list(cached[0])
+        rows = [{"code": p.code, "name": p.name, "symbol": p.iso_symbol, "status": p.status}
+                for p in self.client.partners()]
+        self.store.cache_put(key, rows)
+        return rows
+
+    def find(self, query: str, refresh: bool = False) -> list[Candidate]:
+        q = query.strip()
+        rows = self.directory(refresh)
+        exact = [r for r in rows if q.lower() in (r["code"].lower(), r["symbol"].lower())]
+        if exact:
+            return [Candidate(r["code"], r["name"], r["symbol"], 100.0) for r in exact[:1]]
+        names = [r["name"] for r in rows]
+        scored = process.extract(q, names, scorer=fuzz.WRatio, limit=6, score_cutoff=75)
+        return [Candidate(rows[i]["code"], rows[i]["name"], rows[i]["symbol"], float(s)) for _n, s, i in scored]
+
+    def nz_managed(self, name: str) -> bool:
+        return any(n.lower() in name.lower() for n in self.policy.nz_managed)
+
+    # the record
+    def record(self, code: str) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(partners).where((partners.c.institution == self.inst.code)
+                                                      & (partners.c.code == code))).first()
+        return dict(row._mapping) if row is not None else None
+
+    def _ensure_record(self, p: Partner, user: str) -> int:
+        existing = self.record(p.code)
+        if existing:
+            return int(existing["id"])
+        now = utcnow()
+        try:
+            with self.store.begin() as conn:
+                pk = conn.execute(insert(partners).values(
+                    institution=self.inst.code, code=p.code, name=p.name, symbol=p.iso_symbol, state="previewed",
+                    created_by=user, created_at=now, updated_at=now)).inserted_primary_key
+            assert pk is not None
+            return int(pk[0])
+        except Exception:  # a parallel request created it first (unique constraint): use that one
+            again = self.record(p.code)
+            if again is None:
+                raise
+            return int(again["id"])
+
+    def checklist_state(self, code: str) -> list[dict[str, Any]]:
+        rec = self.record(code)
+        done: dict[str, tuple[str, Any]] = {}
+        if rec:
+            with self.store.engine.connect() as conn:
+                for r in conn.execute(select(checklist).where(checklist.c.partner_id == rec["id"])):
+                    if r.done_at is not None:
+                        done[r.item] = (r.done_by, r.done_at)
+        name = rec["name"] if rec else code
+        locate = ""
+        out = []
+        for it in checklist_items(self.policy, name, locate):
+            who, when = done.get(it.key, ("", None))
+            out.append({"item": it.key, "title": it.title, "how": it.how, "topic": it.topic, "done": it.key in done,
+                        "done_by": who, "done_at": when.isoformat(timespec="minutes") if when else ""})
+        return out
+
+    # the flow
+    def preview(self, query: str, user: str, refresh: bool = False) -> Outcome:
+        out = Outcome(self.inst.code)
+        found = self.find(query, refresh)
+        if not found:
+            out.state = "not_found"
+            out.message = (f"\"{query}\" is not among {self.inst.name}'s partners in Alma yet. Copy it from the "
+                           "Resource Sharing Directory first (the API cannot): Fulfillment > Resource Sharing > "
+                           "Partners > Community tab > search by Name or Symbol > (…) Copy. Then check again.")
+            return out
+        top = found[0]
+        if len(found) > 1 and not (top.score >= 95 and top.score - found[1].score >= 8):
+            out.state = "ambiguous"
+            out.candidates = found[:5]
+            out.message = f"Several partners match \"{query}\"; which one?"
+            return out
+        if self.nz_managed(top.name):
+            out.code, out.name, out.state = top.code, top.name, "refused"
+            out.message = (f"{top.name} is managed in the WRLC Network Zone, so its profile can't be changed here. "
+                           "Send a Service Desk ticket to servicedesk@wrlc.org with the change you need "
+                           "(see `suny-nz-partners`).")
+            return out
+        current = self.client.get_partner_json(top.code)
+        p = Partner.from_json(current)
+        out.code, out.name = p.code, p.name
+        self._ensure_record(p, user)
+        out.changes = diff(current, wanted(self.policy))
+        out.preview_key = fingerprint(current)
+        out.state = "preview"
+        out.message = (f"{len(out.changes)} change(s) to {p.name}'s profile." if out.changes
+                       else f"{p.name}'s profile already matches the P2P policy; nothing to change in Alma.")
+        out.checklist = self.checklist_state(p.code)
+        return out
+
+    def confirm(self, code: str, user: str, preview_key: str = "") -> Outcome:
+        """GET, change only the policy fields, PUT the whole record, GET again to verify. Once per preview."""
+        out = Outcome(self.inst.code, code=code)
+        current = self.client.get_partner_json(code)
+        p = Partner.from_json(current)
+        out.name = p.name
+        if self.nz_managed(p.name):
+            out.state = "refused"
+            out.message = f"{p.name} is managed in the Network Zone; send a Service Desk ticket to servicedesk@wrlc.org."
+            return out
+        pid = self._ensure_record(p, user)
+        changes = diff(current, wanted(self.policy))
+        out.checklist = self.checklist_state(code)
+        if not changes:
+            out.state = "unchanged"
+            out.message = f"{p.name}'s profile already matches the policy; nothing was changed."
+            self._set_state(pid, "profile_set")
+            return out
+        key = preview_key or fingerprint(current)
+        if not self.store.claim("partner-put", f"{self.inst.code}:{code}", key, by=user):
+            out.state = "unchanged"
+            out.message = "That change is already being applied (a second click or a retry); nothing more was done."
+            return out
+        new = apply_policy(current, wanted(self.policy))
+        try:
+            self.client.update_partner(code, new)
+        except AlmaError as exc:
+            self.store.release("partner-put", f"{self.inst.code}:{code}", key)
+            out.state = "failed"
+            try:
+                now_json = self.client.get_partner_json(code)
+                moved = [c.field for c in diff(current, policy_fields_target(now_json))]
+                what = "nothing was changed" if not moved else "these fields changed anyway: " + ", ".join(moved)
+            except AlmaError:
+                what = "and I could not read it back to see whether anything changed"
+            out.message = f"{sentence(exc, self.inst.name)} The partner is as it was: {what}." \
+                if "nothing" in what else f"{sentence(exc, self.inst.name)} Careful: {what}."
+            self.store.audit(user, "partner.put.failed", f"{self.inst.code}:{code}", policy_fields(current),
+                             {"error": exc.code or str(exc.status)})
+            return out
+        after = self.client.get_partner_json(code)
+        remaining = diff(after, wanted(self.policy))
+        extra = preserved(current, after)
+        self.store.finish_claim("partner-put", f"{self.inst.code}:{code}", key)
+        self.store.audit(user, "partner.profile", f"{self.inst.code}:{code}", policy_fields(current),
+                         policy_fields(after))
+        with self.store.begin() as conn:
+            conn.execute(update(partners).where(partners.c.id == pid).values(
+                state="profile_set", updated_at=utcnow(), before=json.dumps(policy_fields(current)),
+                after=json.dumps(policy_fields(after))))
+        out.changes = changes
+        out.changed = True
+        if remaining or extra:
+            out.state = "failed"
+            out.message = ("Alma accepted the update but reading it back shows "
+                           + (f"{', '.join(c.field for c in remaining)} not as intended" if remaining else "")
+                           + (f"; other fields changed: {', '.join(extra[:5])}" if extra else "") + ".")
+        else:
+            out.state = "profile_set"
+            out.message = f"{p.name}'s profile is set (verified in Alma). Now the steps only the Alma UI can do."
+        out.checklist = self.checklist_state(code)
+        return out
+
+    def _set_state(self, pid: int, state: str) -> None:
+        with self.store.begin() as conn:
+            conn.execute(update(partners).where(partners.c.id == pid).values(state=state, updated_at=utcnow()))
+
+    def mark_done(self, code: str, item: str, user: str) -> tuple[Outcome, bool]:
+        """Tick a checklist item; returns (outcome, True when this tick completed the whole checklist)."""
+        rec = self.record(code)
+        out = Outcome(self.inst.code, code=code)
+        if rec is None:
+            raise PartnerError(f"{code} is not being onboarded; start with `/p2p partner add {code}`.")
+        keys = [i.key for i in checklist_items(self.policy, rec["name"], "")]
+        if item not in keys:
+            raise PartnerError(f"There is no checklist item \"{item}\"; items: {', '.join(keys)}.")
+        now = utcnow()
+        with self.store.begin() as conn:
+            res = conn.execute(update(checklist).where((checklist.c.partner_id == rec["id"]) & (checklist.c.item == item)
+                                                       & checklist.c.done_at.is_(None)).values(done_by=user, done_at=now))
+            if res.rowcount == 0:
+                exists = conn.execute(select(checklist.c.id).where((checklist.c.partner_id == rec["id"])
+                                                                   & (checklist.c.item == item))).first()
+                if exists is None:
+                    conn.execute(insert(checklist).values(partner_id=rec["id"], item=item, done_by=user, done_at=now))
+        self.store.audit(user, "partner.checklist", f"{self.inst.code}:{code}", "", item)
+        out.name = rec["name"]
+        out.checklist = self.checklist_state(code)
+        complete = all(c["done"] for c in out.checklist) and rec["state"] in ("profile_set", "complete")
+        out.state = "complete" if complete else rec["state"]
+        finished_now = False
+        if complete and rec["state"] != "complete":
+            self._set_state(int(rec["id"]), "complete")
+            finished_now = self.store.claim("partner-complete", self.inst.code, code)
+        out.message = f"{out.name}: onboarding complete." if complete else f"Marked done: {item}."
+        return out, finished_now
+
+    def registry(self) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(partners).where(
+                partners.c.institution == self.inst.code).order_by(partners.c.name))]
+        out = []
+        for r in rows:
+            items = self.checklist_state(r["code"])
+            out.append({"institution": r["institution"], "code": r["code"], "name": r["name"], "state": r["state"],
+                        "done": sum(1 for i in items if i["done"]), "total": len(items), "checklist": items,
+                        "created_by": r["created_by"], "updated_at": r["updated_at"].isoformat(timespec="minutes")
+                        if r["updated_at"] else ""})
+        return out
+
+    def check(self, code: str) -> Outcome:
+        out = Outcome(self.inst.code, code=code)
+        try:
+            current = self.client.get_partner_json(code)
+        except AlmaNotFound:
+            out.state = "not_found"
+            out.message = f"{code} is not a partner in {self.inst.name}'s Alma."
+            return out
+        p = Partner.from_json(current)
+        out.name = p.name
+        out.drift = diff(current, wanted(self.policy))
+        out.state = "drift" if out.drift else "ok"
+        out.message = (f"{p.name} differs from the P2P policy in {len(out.drift)} field(s)." if out.drift
+                       else f"{p.name} matches the P2P policy.")
+        rec = self.record(code)
+        if rec:
+            out.checklist = self.checklist_state(code)
+        return out
+
+    def in_list_names(self) -> dict[str, list[str]]:
+        """The partner names each UI-only In List should hold: every onboarded partner plus every Alma
+        partner already on the P2P workflow profiles."""
+        names = {r["name"] for r in self.registry()}
+        for p in self.client.partners():
+            if p.borrowing_workflow == self.policy.borrowing_workflow and p.lending_workflow == self.policy.lending_workflow:
+                names.add(p.name)
+        ordered = sorted(names)
+        return {f"Rota template \"{self.policy.rota_template}\"": ordered,
+                f"Temporary Item Creation Rule \"{self.policy.temp_item_rule}\"": ordered,
+                f"Lending Resource Sharing rule \"{self.policy.lending_rule}\"": ordered}
+
+
+def policy_fields_target(p: dict[str, Any]) -> dict[str, Any]:
+    return policy_fields(p)
+
+
+def fingerprint(p: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(policy_fields(p), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def onboarding(services: Any, institution: str | None = None) -> Onboarding:
+    insts = services.settings.institutions
+    if not insts:
+        raise PartnerError("No Alma institution is configured.")
+    inst = next((i for i in insts if institution and i.code.lower() == institution.lower()), insts[0])
+    return Onboarding(services.store, services.settings.partner_policy, inst, services.alma[inst.code])
+
+
+def nightly_audit(services: Any) -> list[Outcome]:
+    """Every onboarded partner's profile against the policy; drift is posted once a day."""
+    drifted = []
+    for inst in services.settings.institutions:
+        ob = onboarding(services, inst.code)
+        for rec in ob.registry():
+            try:
+                res = ob.check(rec["code"])
+            except AlmaError as exc:
+                log.warning("audit of %s/%s failed: %s", inst.code, rec["code"], exc)
+                continue
+            if res.drift or res.state == "not_found":
+                drifted.append(res)
+    services.store.cache_put("partners:drift", [d.to_json() for d in drifted])
+    channel = services.settings.rs_channel
+    if drifted and channel and services.settings.slack_bot_token:
+        day = utcnow().date().isoformat()
+        if services.store.claim("partner-audit", channel, day):
+            lines = [f"• {d.name or d.code} ({d.institution}): " + ", ".join(
+                f"{c.field} is {c.before!r}, policy {c.after!r}" for c in d.drift) for d in drifted]
+            services.slack.chat_postMessage(channel=channel, text="P2P partner profiles that drifted from policy:\n"
+                                            + "\n".join(lines)[:2900])
+    return drifted

@@ -1,0 +1,105 @@
+"""The clock: APScheduler 3.x jobs registered in one place, with explicit ids, time zone and misfire grace.
+
+Jobs are plain functions that take their dependencies as arguments (tests call them directly). The job
+store is in memory and rebuilt at start; what must happen only once (a post, a reminder occurrence) is
+guarded by claims in the database, so two clock processes, or a restart, never post twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import morning, reminders, status
+from bot.alma.errors import AlmaError
+from bot.store import utcnow
+
+log = logging.getLogger(__name__)
+REMINDER_PREFIX = "reminder:"
+
+
+# -- the jobs -------------------------------------------------------------------------------------------
+def morning_post(services: Any) -> None:
+    for r in morning.post(services):
+        log.info("morning post to %s: %s %s", r.channel, "posted" if r.posted else "skipped", r.reason)
+
+
+def sync_index(services: Any) -> None:
+    for r in services.lookup.sync():
+        log.info("index sync %s: ok=%s lending=%s borrowing=%s calls=%s", r.institution, r.ok, r.lending,
+                 r.borrowing, r.calls)
+
+
+def refresh_status(services: Any) -> None:
+    services.store.cache_put(status.CACHE_KEY, status.collect(services).to_json())
+
+
+def post_reminder(services: Any, reminder_id: int) -> None:
+    reminders.fire(services, reminder_id)
+
+
+def partner_audit(services: Any) -> None:
+    from bot import partners
+
+    try:
+        partners.nightly_audit(services)
+    except AlmaError as exc:
+        log.warning("partner audit could not run: %s", exc)
+
+
+def sync_reminders(services: Any, scheduler: BaseScheduler) -> tuple[int, int]:
+    """Make the scheduler's reminder jobs match the store (added from Slack in any process)."""
+    wanted = {f"{REMINDER_PREFIX}{r.id}": r for r in reminders.Reminders(services.store).active()}
+    have = {j.id for j in scheduler.get_jobs() if j.id.startswith(REMINDER_PREFIX)}
+    for jid in have - set(wanted):
+        scheduler.remove_job(jid)
+    added = 0
+    for jid, r in wanted.items():
+        if jid not in have:
+            scheduler.add_job(post_reminder, reminders.trigger(r), id=jid, args=[services, r.id],
+                              misfire_grace_time=15 * 60, coalesce=True, max_instances=1, replace_existing=True)
+            added += 1
+    return added, len(have - set(wanted))
+
+
+# -- registration ---------------------------------------------------------------------------------------
+def build(services: Any, blocking: bool = False) -> BaseScheduler:
+    s = services.settings
+    tz = ZoneInfo(s.timezone)
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    sched: BaseScheduler = cls(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
+    hh, _, mm = s.morning_post_time.partition(":")
+    grace = int(s.missed_post_grace_hours * 3600)
+    sched.add_job(morning_post, CronTrigger(hour=int(hh), minute=int(mm or 0), timezone=tz), id="morning-post",
+                  args=[services], misfire_grace_time=grace, replace_existing=True)
+    sched.add_job(sync_index, IntervalTrigger(minutes=15, timezone=tz), id="index-sync", args=[services],
+                  misfire_grace_time=10 * 60, next_run_time=datetime.now(tz), replace_existing=True)
+    sched.add_job(refresh_status, IntervalTrigger(minutes=5, timezone=tz), id="status-refresh", args=[services],
+                  misfire_grace_time=5 * 60, replace_existing=True)
+    sched.add_job(sync_reminders, IntervalTrigger(seconds=30, timezone=tz), id="reminders-sync",
+                  args=[services, sched], misfire_grace_time=30, next_run_time=datetime.now(tz),
+                  replace_existing=True)
+    sched.add_job(partner_audit, CronTrigger(hour=3, minute=30, timezone=tz), id="partner-audit",
+                  args=[services], misfire_grace_time=3 * 3600, replace_existing=True)
+    services.extras["scheduler"] = sched
+    return sched
+
+
+def start(services: Any, blocking: bool = False) -> BaseScheduler:
+    """Catch up on a missed morning post, then run the clock."""
+    sched = build(services, blocking=blocking)
+    try:
+        for r in morning.catch_up(services, utcnow()):
+            log.info("catch-up post to %s: %s %s", r.channel, r.posted, r.reason)
+    except Exception:  # a failed catch-up must not stop the clock; the regular job retries tomorrow
+        log.exception("catch-up of the morning post failed")
+    sched.start()
+    return sched

@@ -1,0 +1,60 @@
+"""/p2p remind: channel reminders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import reminders
+from bot.replies import Reply, TextReply
+
+USAGE = ("Reminders for this channel:\n"
+         f"• {reminders.EXAMPLE}\n"
+         "• `/p2p remind list`\n"
+         "• `/p2p remind remove <id>`\n"
+         "Schedules: every day / weekday / monday and thursday … at a time, or a cron expression (`0 9 * * 1-5`).")
+
+
+def _apply(services: Any) -> None:
+    """Put the change into a scheduler running in this process; a separate clock picks it up within 30 s."""
+    sched = services.extras.get("scheduler")
+    if sched is not None:
+        from bot.scheduler import sync_reminders
+
+        sync_reminders(services, sched)
+
+
+def handle(ctx: Any, args: str) -> Reply | TextReply:
+    """`/p2p remind add "<when>" <text>` / `remind list` / `remind remove <id>` - reminders in this channel."""
+    services = ctx.services
+    store = reminders.Reminders(services.store)
+    verb, _, rest = args.strip().partition(" ")
+    verb = verb.lower()
+    channel = ctx.channel_id or "terminal"
+    if verb == "add":
+        spec, text = reminders.split_args(rest)
+        try:
+            r = store.add(channel, spec, text, services.settings.timezone, ctx.user_id)
+        except reminders.ScheduleError as exc:
+            return TextReply(str(exc))
+        _apply(services)
+        nxt = reminders.next_time(r)
+        when = nxt.strftime("%a %d %b %H:%M %Z") if nxt else "never"
+        return TextReply(f"Reminder #{r.id} set for this channel, {r.spec} (next: {when}).")
+    if verb in ("list", "ls"):
+        items = store.active(channel)
+        if not items:
+            return TextReply("No reminders in this channel. " + reminders.EXAMPLE)
+        lines = []
+        for r in items:
+            nxt = reminders.next_time(r)
+            lines.append(f"#{r.id} {r.spec} (next {nxt.strftime('%a %d %b %H:%M') if nxt else 'never'}): {r.text}")
+        return Reply(title="Reminders in this channel", sections=("\n".join(lines),))
+    if verb in ("remove", "rm", "delete"):
+        raw = rest.strip().lstrip("#")
+        if not raw.isdigit():
+            return TextReply("Which one? `/p2p remind remove <id>` (see `/p2p remind list`).")
+        if store.remove(int(raw), channel):
+            _apply(services)
+            return TextReply(f"Reminder #{raw} removed.")
+        return TextReply(f"There is no reminder #{raw} in this channel.")
+    return TextReply(USAGE)

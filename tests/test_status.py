@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import time
+
+from bot import status
+from bot.render import to_text
+from bot.sandbox.server import Sandbox
+from bot.services import Services
+from bot.settings import Settings
+from commands import Context, dispatch
+from tests.conftest import sandbox_institutions
+
+
+def test_status_answers_from_cache_and_refreshes_in_the_background(sandbox: Sandbox, db_url: str) -> None:
+    svc = Services(Settings(database_url=db_url, institutions=sandbox_institutions(sandbox)))
+    svc.lookup.sync()
+    ctx = Context(services=svc, user_id="U1")
+    t0 = time.perf_counter()
+    first = to_text(dispatch(ctx, "status"))
+    assert time.perf_counter() - t0 < 3
+    assert "not checked yet" in first and "Refreshing in the background" in first
+    deadline = time.time() + 30
+    while svc.store.cache_get(status.CACHE_KEY) is None and time.time() < deadline:
+        time.sleep(0.1)
+    second = to_text(dispatch(ctx, "status"))
+    for piece in ("🟢 George Washington University", "API calls left today", "Lending requests:",
+                  "expire tonight if not shipped", "Request index: synced"):
+        assert piece in second, second
+    svc.close()
+
+def test_status_says_when_alma_is_down(sandbox: Sandbox, db_url: str) -> None:
+    svc = Services(Settings(database_url=db_url, institutions=sandbox_institutions(sandbox)[:1]))
+    sandbox.state.inject("500", count=1000)
+    svc.alma["GWA"].max_retries = 0
+    ov = status.collect(svc)
+    assert ov.institutions[0].reachable is False and "not answering" in ov.institutions[0].problem
+    svc.close()
