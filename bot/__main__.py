@@ -91,7 +91,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     state = SandboxState(today=date.fromisoformat(args.today) if args.today else today_in(args.timezone),
                          scale=args.scale, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
-                         garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota)
+                         garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota,
+                         extra_institutions=args.institutions - 3 if args.institutions > 3 else 0)
     sb = Sandbox(state, host=args.host, port=args.port).start()
     print(f"Alma sandbox at {sb.base_url}  demo API key: {state.demo_key}", flush=True)
     for key, inst in state.institutions.items():
@@ -252,6 +253,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partner(args: argparse.Namespace) -> int:
+    from bot.alma.errors import AlmaError, sentence
+    from bot.partners import PartnerError, onboarding
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        ob = onboarding(services, args.institution)
+        if args.action == "add":
+            out = ob.preview(args.code, "cli")
+            if out.state == "preview" and args.yes:
+                out = ob.confirm(out.code, "cli", out.preview_key)
+            data: Any = out.to_json()
+            ok = out.state in ("preview", "profile_set", "unchanged", "complete")
+        elif args.action == "check":
+            out = ob.check(args.code)
+            data, ok = out.to_json(), out.state == "ok"
+        elif args.action == "done":
+            out, _ = ob.mark_done(args.code, args.item, "cli")
+            data, ok = out.to_json(), True
+        elif args.action == "lists":
+            data, ok = ob.in_list_names(), True
+        else:
+            data, ok = ob.registry(), True
+    except (PartnerError, AlmaError) as exc:
+        msg = sentence(exc) if isinstance(exc, AlmaError) else str(exc)
+        print(json.dumps({"error": msg}) if args.json else msg)
+        return 2
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        _print_partner(args.action, data)
+    services.close()
+    return 0 if ok else 1
+
+
+def _print_partner(action: str, data: Any) -> None:
+    if action in ("list",):
+        for r in data:
+            print(f"{r['code']:<14} {r['name']:<36} {r['state']:<12} checklist {r['done']}/{r['total']}")
+        if not data:
+            print("No partners onboarded yet.")
+        return
+    if action == "lists":
+        for rule, names in data.items():
+            print(f"{rule} ({len(names)}):")
+            for n in names:
+                print(f"  {n}")
+        return
+    print(f"{data.get('name') or data.get('code')}: {data['state']}. {data['message']}")
+    for c in data.get("changes") or []:
+        print(f"  {c['field']}: {c['before']} -> {c['after']}")
+    for c in data.get("drift") or []:
+        print(f"  drift {c['field']}: {c['before']} (policy {c['after']})")
+    for c in data.get("checklist") or []:
+        print(f"  [{'x' if c['done'] else ' '}] {c['item']}: {c['title']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -292,6 +351,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--post", action="store_true", help="also post it (once per day, however often it runs)")
     s.set_defaults(func=cmd_expiry_check)
 
+    s = sub.add_parser("partner", help="onboard and audit P2P partners (add / list / check / done / lists)")
+    psub = s.add_subparsers(dest="action", required=True)
+    for name, helptext in (("add", "find, preview and (with --yes) set a partner's profile"),
+                           ("check", "compare a partner's Alma profile with the policy"),
+                           ("done", "tick a checklist item"), ("list", "partners onboarded and their progress"),
+                           ("lists", "the partner names each In List should hold")):
+        ps = psub.add_parser(name, help=helptext)
+        if name in ("add", "check", "done"):
+            ps.add_argument("code", help="partner code, ISO symbol or name")
+        if name == "done":
+            ps.add_argument("item", help="rota, temp_item_rule, tou, locate_profile or expiry_job")
+        if name == "add":
+            ps.add_argument("--yes", action="store_true", help="confirm the preview and change Alma")
+        ps.add_argument("--json", action="store_true")
+        ps.add_argument("--institution", default=None)
+        ps.set_defaults(func=cmd_partner)
+
     s = sub.add_parser("clock", help="the scheduler process (one per deployment)")
     s.set_defaults(func=cmd_clock)
 
@@ -325,12 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a broken body")
     s.add_argument("--timeout-rate", type=float, default=0.0, help="share answered only after 3 s")
     s.add_argument("--quota", type=int, default=500_000, help="daily API calls per institution")
+    s.add_argument("--institutions", type=int, default=3, help="how many IZs (3 seeded consortium ones, more generated)")
     s.add_argument("--today", default="", help="the sandbox's today (YYYY-MM-DD); default: today")
     s.add_argument("--timezone", default="America/New_York")
     s.set_defaults(func=cmd_sandbox)
 
     s = sub.add_parser("bench", help="benchmarks that print figures")
-    s.add_argument("what", choices=["answers", "lookup", "slack"])
+    s.add_argument("what", choices=["answers", "lookup", "slack", "expiry"])
+    s.add_argument("--institutions", type=int, default=20, help="expiry: institutions to check")
     s.add_argument("--commands", type=int, default=200, help="slack: signed commands to send")
     s.add_argument("--concurrency", type=int, default=20, help="slack: commands in flight at once")
     s.add_argument("--requests", type=int, default=20_000, help="lookup: generated lending requests")

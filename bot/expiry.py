@@ -213,7 +213,7 @@ def check_institution(client: AlmaClient, store: Store, inst: Institution, day: 
 
 
 def check(institutions: list[Institution], clients: dict[str, AlmaClient], store: Store, day: date | None = None,
-          now: datetime | None = None, workers: int = 16) -> ExpiryReport:
+          now: datetime | None = None, workers: int = 32) -> ExpiryReport:
     """Every institution at once (a thread each, up to ``workers``), in configuration order."""
     now = now or utcnow()
     if day is None:

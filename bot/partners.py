@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from bot.store import Store, checklist, partners, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(hours=1)
+GENERIC_NAME_WORDS = frozenset("university college of the at and library libraries institute state community".split())
 
 
 class PartnerError(ValueError):
@@ -132,18 +134,22 @@ def diff(current: dict[str, Any], target: dict[str, Any]) -> list[Change]:
 def apply_policy(p: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     """A copy of the whole record with only the policy fields changed (swap-all PUT sends all of it)."""
     new = copy.deepcopy(p)
+    have = policy_fields(p)
     pd = new.setdefault("partner_details", {})
-    pd["borrowing_workflow"] = target["borrowing_workflow"]
-    pd["lending_workflow"] = target["lending_workflow"]
-    pd["status"] = target["status"]
+    for key in ("borrowing_workflow", "lending_workflow", "status"):
+        if have[key] != target[key]:
+            pd[key] = target[key]
     block = profile_block(new)
     if not block:  # a profile type without an expiry block: Alma keeps expiry on the profile details block
         prof = pd.setdefault("profile_details", {})
         block = prof.setdefault(f"{str(prof.get('profile_type', 'iso')).lower()}_details", {})
-    old_exp = block.get("request_expiry_type")
-    block["request_expiry_type"] = {"value": target["request_expiry_type"]} if isinstance(old_exp, dict) or \
-        old_exp is None else target["request_expiry_type"]
-    block["expiry_time"] = target["expiry_time"]
+    if have["request_expiry_type"] != target["request_expiry_type"]:
+        old_exp = block.get("request_expiry_type")
+        # a code object: send the new value ("desc" is output only and would now be wrong)
+        block["request_expiry_type"] = {"value": target["request_expiry_type"]} if isinstance(old_exp, dict) or \
+            old_exp is None else target["request_expiry_type"]
+    if have["expiry_time"] != target["expiry_time"]:
+        block["expiry_time"] = target["expiry_time"]
     return new
 
 
@@ -195,8 +201,16 @@ class Onboarding:
         if exact:
             return [Candidate(r["code"], r["name"], r["symbol"], 100.0) for r in exact[:1]]
         names = [r["name"] for r in rows]
-        scored = process.extract(q, names, scorer=fuzz.WRatio, limit=6, score_cutoff=75)
-        return [Candidate(rows[i]["code"], rows[i]["name"], rows[i]["symbol"], float(s)) for _n, s, i in scored]
+        scored = process.extract(q, names, scorer=fuzz.WRatio, limit=12, score_cutoff=75)
+        # every distinctive word of the query must be in the name: "Florida Atlantic" is not "Florida International"
+        words = [w for w in re.findall(r"[a-z0-9]+", q.lower()) if w not in GENERIC_NAME_WORDS]
+
+        def has_all(name: str) -> bool:
+            mine = re.findall(r"[a-z0-9]+", name.lower())
+            return all(any(fuzz.ratio(w, m) >= 80 or (len(w) >= 3 and m.startswith(w)) for m in mine) for w in words)
+
+        return [Candidate(rows[i]["code"], rows[i]["name"], rows[i]["symbol"], float(s))
+                for _n, s, i in scored if has_all(rows[i]["name"])][:6]
 
     def nz_managed(self, name: str) -> bool:
         return any(n.lower() in name.lower() for n in self.policy.nz_managed)

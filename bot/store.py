@@ -9,6 +9,7 @@ PUT per click) is enforced by constraints in the database, not by hoping two pro
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -35,7 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.pool import StaticPool
 
 SCHEMA_VERSION = 1
 metadata = MetaData()
@@ -211,10 +211,13 @@ class Store:
 
     def __init__(self, url: str) -> None:
         kwargs: dict[str, Any] = {"future": True}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            # a throw-away database that threads can share safely: a private temporary file, not memory
+            self._tmp = tempfile.TemporaryDirectory(prefix="p2pbot-")
+            url = f"sqlite:///{self._tmp.name}/p2pbot.sqlite3"
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            if url in ("sqlite://", "sqlite:///:memory:"):
-                kwargs["poolclass"] = StaticPool  # one in-memory database shared by every thread
         self.url = url
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
@@ -319,6 +322,9 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

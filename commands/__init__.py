@@ -27,7 +27,7 @@ Handler = Callable[[Context, str], Any]
 
 
 def _handlers() -> dict[str, Handler]:
-    from commands import ask, expiry, help, lookup, remind, status, walk
+    from commands import ask, expiry, help, lookup, partner, remind, status, walk
 
     return {
         "help": help.handle,
@@ -35,6 +35,7 @@ def _handlers() -> dict[str, Handler]:
         "walk": walk.handle,
         "status": status.handle,
         "lookup": lookup.handle,
+        "partner": partner.handle,
         "expiry": expiry.handle,
         "remind": remind.handle,
     }

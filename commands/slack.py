@@ -24,7 +24,7 @@ from commands import Context, buttons, dispatch
 log = logging.getLogger(__name__)
 WALK_MOVES = {"walk_next": "next", "walk_back": "back", "walk_done": "done", "walk_stop": "stop"}
 ACTIONS = re.compile(r"^(walk_start|walk_next|walk_back|walk_done|walk_stop|show_topic|share_answer|vote_up|"
-                     r"vote_down|more_answers)(\.\d+)?$")
+                     r"vote_down|more_answers|partner_cmd)(\.\d+)?$")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 SHARED = "Shared in the channel."
 NOT_IN_CHANNEL = "I'm not a member of this channel, so I can't post here. Invite me with `/invite @p2p-bot`."
@@ -78,7 +78,9 @@ def register(app: App, services: Services) -> None:
         channel = (body.get("channel") or {}).get("id", "") or (body.get("container") or {}).get("channel_id", "")
         ctx = _ctx(services, user, channel)
         data = unpack(value)
-        if aid in WALK_MOVES:
+        if aid == "partner_cmd":  # the button carries the sub-command it stands for
+            respond(replace_original=True, **render(dispatch(ctx, f"partner {value}")).kwargs())
+        elif aid in WALK_MOVES:
             respond(replace_original=True, **render(buttons.move_walk(ctx, value, WALK_MOVES[aid])).kwargs())
         elif aid == "walk_start":
             respond(replace_original=False, response_type="ephemeral",

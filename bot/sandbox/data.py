@@ -293,10 +293,21 @@ def _job_history(rng: random.Random, inst: Inst, today: date) -> None:
             inst.scenario[key] = "ok"
 
 
-def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | None = None) -> list[Inst]:
+def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | None = None,
+          extra_institutions: int = 0) -> list[Inst]:
     rng = random.Random(seed)
     now = now or datetime.combine(today, time(12, 0), tzinfo=ZoneInfo("America/New_York"))
     insts = [Inst(c, n, ic, key, libs, sfx) for c, n, ic, key, libs, sfx in INSTITUTIONS]
+    extras: list[Inst] = []
+    for k in range(extra_institutions):  # more IZs for benchmarks: the expiry job and a few partners each
+        code = f"I{k + 4:02d}"
+        extra = Inst(code, f"LOAN Library {k + 4}", f"01LOAN_{code}", f"sandbox-key-{code.lower()}",
+                     [f"{code}_RS"], f"4{k + 200:03d}")
+        extra.jobs = _jobs(extra)
+        _job_history(rng, extra, today)
+        for pcode, name, sym in LOAN[:5]:
+            extra.partners[pcode] = partner_json(pcode, name, sym, f"01{pcode[4:]}_INST", p2p=True)
+        extras.append(extra)
     for inst in insts:
         for code, name, sym, _nz in SUNY:
             inst.partners[code] = partner_json(code, name, sym, "01SUNY_NETWORK", p2p=True)
@@ -348,7 +359,7 @@ def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | Non
             for st in rng.choices(statuses, weights=weights, k=per):
                 inst.lending.append(_request(rng, inst, "lending", st, rng.choice(partners),
                                              _ext(rng, "4146"), now, lib))
-    return insts
+    return insts + extras
 
 
 def directory_partner(code: str) -> tuple[str, str, str] | None:

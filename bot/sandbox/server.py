@@ -57,6 +57,7 @@ class SandboxState:
     today: date
     scale: int = 0
     seed: int = 20201
+    extra_institutions: int = 0
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     garbage_rate: float = 0.0
@@ -74,7 +75,8 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         if not self.institutions:
-            for inst in data.build(self.today, seed=self.seed, scale=self.scale):
+            for inst in data.build(self.today, seed=self.seed, scale=self.scale,
+                                   extra_institutions=self.extra_institutions):
                 self.institutions[inst.api_key] = inst
         for key in self.institutions:
             self.remaining.setdefault(key, self.quota)
@@ -133,9 +135,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def _body(self) -> Any:
+    def _read(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        return self.rfile.read(n) if n else b""
+
+    def _body(self) -> Any:
+        raw = self._raw
         if not raw:
             return None
         try:
@@ -163,6 +168,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         st = self.server.state
+        # read the whole body first, whatever the answer: leftovers would corrupt the next request on a
+        # kept-alive connection
+        self._raw = self._read()
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         if parts.path.startswith("/sandbox/"):

@@ -1,0 +1,217 @@
+"""Partner onboarding against the sandbox over HTTP: the whole flow, every refusal and Alma error, and a
+field-by-field check that the swap-all PUT preserved everything the bot did not mean to change."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.partners import Onboarding, flatten
+from bot.sandbox.server import Sandbox
+from bot.services import Services
+from bot.settings import PartnerPolicy, Settings
+from bot.store import Store, audit_log
+from commands import Context, dispatch
+from tests.conftest import fast_client, sandbox_institutions
+from tests.slack_harness import SlackHarness
+
+POLICY = PartnerPolicy(borrowing_workflow="P2P_BORROWING", lending_workflow="P2P_LENDING", expiry_days=5,
+                       rota_template="LOAN Rota", temp_item_rule="P2P Temp Items", lending_rule="SUNY Lending",
+                       managers=("UMGR",))
+
+
+def ob(sandbox: Sandbox, http: httpx.Client, store: Store, **kw: Any) -> Onboarding:
+    inst = sandbox_institutions(sandbox)[0]
+    return Onboarding(store, POLICY, inst, fast_client(http, sandbox, inst.api_key, **kw))
+
+
+def partner(sandbox: Sandbox, code: str) -> dict[str, Any]:
+    return json.loads(json.dumps(sandbox.state.by_code("GWA").partners[code]))
+
+
+def test_whole_flow_for_a_new_partner(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    before = partner(sandbox, "P2P_CLEMSON")
+    pre = o.preview("Clemson", "UMGR")
+    assert pre.state == "preview" and pre.code == "P2P_CLEMSON"
+    assert {c.field for c in pre.changes} == {"borrowing_workflow", "lending_workflow", "expiry_time"}
+    done = o.confirm(pre.code, "UMGR", pre.preview_key)
+    assert done.state == "profile_set" and done.changed
+    after = partner(sandbox, "P2P_CLEMSON")
+    assert after["partner_details"]["borrowing_workflow"] == "P2P_BORROWING"
+    assert after["partner_details"]["profile_details"]["iso_details"]["expiry_time"] == 5
+    # the swap-all PUT kept every other field exactly as it was
+    a, b = flatten(before), flatten(after)
+    changed = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert changed == {"partner_details.borrowing_workflow", "partner_details.lending_workflow",
+                       "partner_details.profile_details.iso_details.expiry_time"}
+    assert sandbox.state.calls_to("PUT", "/partners/P2P_CLEMSON") == 1
+    # the checklist, with exact values, survives and completes
+    items = [c["item"] for c in done.checklist]
+    assert items == ["rota", "temp_item_rule", "tou", "locate_profile", "expiry_job"]
+    assert '"LOAN Rota"' in done.checklist[0]["title"] and "Clemson University" in done.checklist[1]["how"]
+    finished = False
+    for item in items:
+        out, finished_now = o.mark_done("P2P_CLEMSON", item, "UMGR")
+        finished = finished or finished_now
+    assert finished and out.state == "complete"
+    again = Onboarding(store, POLICY, o.inst, o.client)  # a restart: the record is in the store
+    assert again.registry()[0]["done"] == 5 and again.registry()[0]["state"] == "complete"
+    with store.engine.connect() as conn:
+        actions = [r.action for r in conn.execute(select(audit_log))]
+    assert actions.count("partner.profile") == 1 and actions.count("partner.checklist") == 5
+
+
+def test_a_second_run_changes_nothing_and_says_so(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    pre = o.preview("P2P_JMU", "UMGR")
+    assert pre.state == "preview"
+    o.confirm(pre.code, "UMGR", pre.preview_key)
+    second = o.confirm("P2P_JMU", "UMGR")
+    assert second.state == "unchanged" and "nothing was changed" in second.message
+    assert sandbox.state.calls_to("PUT", "/partners/P2P_JMU") <= 1
+
+
+def test_double_confirm_puts_once(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    pre = o.preview("SFU", "UMGR")  # an ISO symbol
+    assert pre.code == "P2P_FURMAN" and pre.changes
+    o.confirm(pre.code, "UMGR", pre.preview_key)
+    o.confirm(pre.code, "UMGR", pre.preview_key)
+    assert sandbox.state.calls_to("PUT", f"/partners/{pre.code}") <= 1
+
+
+def test_partner_already_in_policy(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    pre = ob(sandbox, http, store).preview("University of South Carolina", "UMGR")
+    assert pre.state == "preview" and pre.changes == [] and "already matches" in pre.message
+
+
+def test_ambiguous_name_offers_a_choice(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    pre = ob(sandbox, http, store).preview("University of", "UMGR")
+    assert pre.state == "ambiguous" and len(pre.candidates) >= 2
+
+
+def test_nz_managed_partner_is_refused(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    pre = ob(sandbox, http, store).preview("Buffalo", "UMGR")
+    assert pre.state == "refused" and "servicedesk@wrlc.org" in pre.message
+    assert sandbox.state.calls_to("PUT", "/partners") == 0
+
+
+def test_not_in_alma_yet_then_copied(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    miss = o.preview("Florida Atlantic University", "UMGR")
+    assert miss.state == "not_found" and "Community tab" in miss.message
+    httpx.post(sandbox.base_url.replace("/almaws/v1", "/sandbox/directory/GWA/P2P_FAU"))  # staff copy it in the UI
+    found = o.preview("Florida Atlantic University", "UMGR", refresh=True)
+    assert found.state == "preview" and found.code == "P2P_FAU"
+
+
+@pytest.mark.parametrize(("fault", "phrase"), [("500", "not answering"), ("429", "slow down")])
+def test_alma_errors_on_put_leave_the_partner_as_it_was(sandbox: Sandbox, http: httpx.Client, store: Store,
+                                                       fault: str, phrase: str) -> None:
+    o = ob(sandbox, http, store, max_retries=1)
+    pre = o.preview("P2P_ROLLINS", "UMGR")
+    assert pre.changes
+    before = partner(sandbox, "P2P_ROLLINS")
+    sandbox.state.inject(fault, count=10, path="/partners/P2P_ROLLINS", method="PUT")
+    out = o.confirm("P2P_ROLLINS", "UMGR", pre.preview_key)
+    assert out.state == "failed" and phrase in out.message and "as it was" in out.message
+    assert partner(sandbox, "P2P_ROLLINS") == before
+    sandbox.state.faults.clear()
+    assert o.confirm("P2P_ROLLINS", "UMGR", pre.preview_key).state == "profile_set"  # the claim was released
+
+
+def test_business_errors_from_alma_are_sentences(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    pre = o.preview("P2P_ODU", "UMGR")
+    # another partner already uses the symbol this record carries: Alma answers 411709 on the PUT
+    sandbox.state.by_code("GWA").partners["P2P_ODU"]["partner_details"]["profile_details"]["iso_details"][
+        "iso_symbol"] = "SEA"
+    out = o.confirm("P2P_ODU", "UMGR", pre.preview_key)
+    assert out.state == "failed" and "ISO symbol SEA" in out.message
+    assert "402118" not in out.message
+    gone = o.check("NOT_A_PARTNER")
+    assert gone.state == "not_found"  # 402118 became a sentence
+
+
+def test_drift_check(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+    o = ob(sandbox, http, store)
+    res = o.check("P2P_CLEMSON")
+    assert res.state == "drift" and {c.field for c in res.drift} >= {"borrowing_workflow"}
+    lists = o.in_list_names()
+    assert all("University of South Carolina" in names for names in lists.values())
+
+
+def _svc(sandbox: Sandbox, db_url: str, fake: Any = None) -> Services:
+    s = Settings(database_url=db_url, institutions=sandbox_institutions(sandbox), partner_policy=POLICY,
+                 rs_channel="C0RS")
+    if fake is not None:
+        s = replace(s, slack_bot_token="xoxb", slack_api_url=f"{fake.url}/api/")
+    return Services(s)
+
+
+def test_non_managers_are_refused_in_slack(sandbox: Sandbox, db_url: str) -> None:
+    svc = _svc(sandbox, db_url)
+    out = dispatch(Context(svc, user_id="USTUDENT", surface="slack"), "partner add Clemson")
+    assert "Only partner managers" in out.text
+    assert sandbox.state.calls_to("GET", "/partners") == 0
+    listing = dispatch(Context(svc, user_id="USTUDENT", surface="slack"), "partner list")  # reading is fine
+    assert "No partners onboarded" in listing.text
+    svc.close()
+
+
+def test_slack_flow_with_buttons_and_retries(slack: SlackHarness) -> None:
+    slack.services.settings = replace(slack.services.settings, partner_policy=POLICY, rs_channel="C0RS")
+    refused = slack.command("partner add Clemson", user="UOTHER")
+    assert "Only partner managers" in refused.json()["text"]
+    body = slack.command("partner add Clemson", user="UMGR").json()
+    confirm = next(el for b in body["blocks"] if b["type"] == "actions" for el in b["elements"]
+                   if el["text"]["text"] == "Confirm")
+    slack.click("partner_cmd", confirm["value"], user="UMGR")
+    slack.click("partner_cmd", confirm["value"], user="UMGR")  # a double click
+    assert slack.fake.wait_for(lambda: len(slack.fake.of("response_url")) == 2)
+    time.sleep(0.2)
+    sandbox_calls = slack.services.alma["GWA"].stats.calls
+    assert sandbox_calls > 0
+    last = slack.fake.of("response_url")
+    assert any("verified in Alma" in json.dumps(m) for m in last)
+    assert any("already" in json.dumps(m) for m in last)
+    buttons = [el for m in last for b in m.get("blocks", []) if b["type"] == "actions" for el in b["elements"]]
+    done = [el["value"] for el in buttons if el["value"].startswith("done ")]
+    assert len(set(done)) == 5
+    for k, value in enumerate(sorted(set(done))):
+        slack.click("partner_cmd", value, user="UMGR")
+        assert slack.fake.wait_for(lambda k=k: len(slack.fake.of("response_url")) == 3 + k)
+    assert slack.fake.wait_for(lambda: any(p.get("channel") == "C0RS" for p in slack.fake.of("chat.postMessage")))
+    summary = [p for p in slack.fake.of("chat.postMessage") if p.get("channel") == "C0RS"]
+    assert len(summary) == 1 and "is now a P2P partner" in summary[0]["text"]
+
+
+def test_cli_add_yes_json_then_again_then_list(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, db_url: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    monkeypatch.setenv("ALMA_API_URL", sandbox.base_url)
+    monkeypatch.setenv("ALMA_API_KEY", "sandbox-key-amu")
+    monkeypatch.setenv("P2PBOT_DATABASE_URL", db_url)
+    assert main(["partner", "add", "P2P_UCF", "--yes", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["state"] == "profile_set" and first["changed"] is True
+    amu = sandbox.state.by_code("AMU").partners["P2P_UCF"]["partner_details"]
+    assert (amu["borrowing_workflow"], amu["lending_workflow"]) == ("P2P_BORROWING", "P2P_LENDING")
+    assert main(["partner", "add", "P2P_UCF", "--yes", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["state"] == "unchanged" and second["changed"] is False and "nothing" in second["message"]
+    assert main(["partner", "done", "P2P_UCF", "rota", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["partner", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["code"] == "P2P_UCF" and rows[0]["done"] == 1 and rows[0]["total"] == 5
+    assert main(["partner", "check", "P2P_UCF", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "ok"
