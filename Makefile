@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/p2p-bot demo
 
 lint: install
-	$(BIN)/ruff check bot commands tests bench
+	$(BIN)/ruff check bot commands tests
 
 typecheck: install
 	$(BIN)/mypy
