@@ -333,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chat", help="terminal chat over the same commands as Slack")
     s.set_defaults(func=cmd_chat)
 
-    s = sub.add_parser("demo", help="terminal chat with the local Alma sandbox started in-process")
-    s.add_argument("--scripted", action="store_true", help="run the guided tour without waiting for input")
+    s = sub.add_parser("demo", help="the local Alma sandbox in-process, a short guided tour, then the chat")
+    s.add_argument("--scripted", action="store_true", help="only the guided tour, no prompt afterwards")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="HTTP mode: /slack/events, /alma/webhook, /healthz")

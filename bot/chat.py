@@ -46,12 +46,13 @@ class ChatSession:
 
 
 def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str] | None = None,
-             intro: str = "") -> int:
+             intro: str = "", then_interactive: bool = False) -> int:
+    """Read lines from ``lines`` (typed out as if by a person) and then, if ``then_interactive``, from stdin."""
     session = ChatSession(services)
     stdout.write(messages.CHAT_WELCOME + "\n")
     if intro:
         stdout.write(intro + "\n")
-    interactive = stdin.isatty() if lines is None else False
+    interactive = stdin.isatty()
     source = iter(lines) if lines is not None else None
     while True:
         stdout.write(PROMPT)
@@ -59,15 +60,21 @@ def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str]
         if source is not None:
             line = next(source, None)
             if line is None:
-                break
-            stdout.write(line + "\n")
-        else:
+                if not then_interactive:
+                    break
+                source = None
+                stdout.write("\n(That was the tour. Your turn: ask anything, or `quit`.)\n" + PROMPT)
+                stdout.flush()
+            else:
+                stdout.write(line + "\n")
+        if source is None:
             raw = stdin.readline()
             if not raw:
                 break
             line = raw.rstrip("\n")
             if not interactive:
                 stdout.write(line + "\n")
+        assert line is not None
         if line.strip().lower() in ("quit", "exit", ":q"):
             break
         out = session.handle(line)
@@ -105,11 +112,9 @@ def run_demo(stdin: TextIO, stdout: TextIO, scripted: bool = False) -> int:
         example = random.Random(1).choice(shipped)["external_id"] if shipped else "NO-ID"
         intro = ("Try: `how do I receive a borrowed item`, `walk borrow-receive` then `next`, "
                  f"`status {example}`, `status`, `help`.")
-        tour = None
-        if scripted:
-            tour = ["how do I receive a borrowed item", "walk borrow-receive", "next", "next", "back",
-                    f"status {example}", "status", "quit"]
-        code = run_chat(services, stdin, stdout, lines=tour, intro=intro)
+        tour = ["how do I receive a borrowed item", "walk borrow-receive", "next", "next", "back", "stop",
+                f"status {example}"]
+        code = run_chat(services, stdin, stdout, lines=tour, intro=intro, then_interactive=not scripted)
         services.close()
         return code
     finally:

@@ -47,10 +47,10 @@ def post_reminder(services: Any, reminder_id: int) -> None:
 
 
 def partner_audit(services: Any) -> None:
-    from bot import partners
+    from bot.partners import nightly_audit
 
     try:
-        partners.nightly_audit(services)
+        nightly_audit(services)
     except AlmaError as exc:
         log.warning("partner audit could not run: %s", exc)
 

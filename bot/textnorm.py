@@ -22,13 +22,14 @@ STOPWORDS = frozenset(
     of off on once only or other our out over own please really same she should so some still such than
     that the their them then there these they this those through to too under until up us very via want
     was we were what when where which while who whom why will with would you your yours im ive dont cant
-    doesnt isnt whats hows wheres thats theres whos another wont didnt arent
+    doesnt isnt whats hows wheres thats theres whos another wont didnt arent instead
+    morning afternoon evening today tonight tomorrow yesterday currently usually normally actually
     thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort""".split()
 )
 
 # Words that name the whole domain rather than a topic ("how do I receive an ILL item"): they say the
 # question is in scope but should not pull towards the one page that happens to repeat them.
-GENERIC = frozenset("ill rs p2p ptp peer alma wrlc".split())
+GENERIC = frozenset("ill rs p2p ptp peer alma wrlc loannetwork".split())
 
 # Abbreviations and staff shorthand -> what the documentation says.
 ABBREVIATIONS: dict[str, str] = {
@@ -143,9 +144,38 @@ SYNONYMS: dict[str, str] = {
     "walk": "steps",
     "agreement": "agreed",
     "statuses": "status",
+    "popup": "pop",
+    "popups": "pop",
+    "checkbox": "tick boxes",
+    "checkboxes": "tick boxes",
+    "needed": "required requir",
+    "need": "required requir",
+    "require": "need",
+    "required": "need",
+    "home": "return lending",
+    "ship": "shipping",
+    "shipping": "ship",
+    "mailed": "ship",
+    "package": "ship",
     "loan": "lend lending loaned",
     "loans": "lend lending loaned",
 }
+
+
+# Phrases whose meaning is more than their words; applied to documents and questions alike.
+PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bLOAN\b"), "loannetwork"),  # upper-case LOAN is the network, not a loan
+    (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive receiving"),
+    (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
+    (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
+    (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b", re.I), "arrived receive"),
+)
+
+
+def prepare(text: str) -> str:
+    for pattern, replacement in PHRASES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 @lru_cache(maxsize=65536)

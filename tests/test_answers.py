@@ -16,12 +16,15 @@ def test_dev_questions_meet_the_bar(engine: AnswerEngine) -> None:
     assert rep.facts_at_1 >= 0.9
 
 
-def test_unseen_staff_phrasings(engine: AnswerEngine) -> None:
-    """Our own held-out phrasings (typos, abbreviations, casual wording), never tuned into knowledge/."""
-    rep = evaluate(lambda q: engine.ask(q, top=10), read_items(DATA / "paraphrases.jsonl"))
-    assert rep.top1 >= 0.85, rep.misses
-    assert rep.recall_at_3 >= 0.95, rep.misses
-    assert rep.abstention_oos >= 0.8, rep.misses
+@pytest.mark.parametrize("name", ["paraphrases.jsonl", "paraphrases2.jsonl"])
+def test_unseen_staff_phrasings(engine: AnswerEngine, name: str) -> None:
+    """Our own phrasings (typos, abbreviations, casual wording), written apart from knowledge/ and kept as
+    regression sets; their wording is never copied into the knowledge files."""
+    rep = evaluate(lambda q: engine.ask(q, top=10), read_items(DATA / name))
+    assert rep.top1 >= 0.9, rep.misses
+    assert rep.recall_at_3 >= 0.97, rep.misses
+    assert rep.abstention_oos == 1.0, rep.misses
+    assert rep.abstained_in_scope <= 1, rep.misses
 
 
 @pytest.mark.parametrize(

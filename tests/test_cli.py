@@ -112,3 +112,21 @@ def test_scripted_demo_shows_a_question_a_walkthrough_and_a_lookup() -> None:
     assert "Step 2 of 8" in text and "Step 3 of 8" in text  # `next`, `next`, `back`
     assert "Borrowing (our patron)" in text and "Status:   Shipped physically" in text  # the lookup
     assert "Next:     The lender has shipped it" in text
+
+
+@pytest.mark.parametrize(("argv", "env", "phrase"), [
+    (["serve", "--port", "0"], {}, "SLACK_BOT_TOKEN"),
+    (["socket"], {"SLACK_BOT_TOKEN": "xoxb", "SLACK_SIGNING_SECRET": "s"}, "SLACK_APP_TOKEN"),
+    (["lookup", "X"], {}, "no Alma institution is configured"),
+    (["expiry-check", "--date", "yesterday"], {"ALMA_API_URL": "http://127.0.0.1:9", "ALMA_API_KEY": "k"},
+     "--date must be YYYY-MM-DD"),
+])
+def test_missing_configuration_is_a_sentence(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                             argv: list[str], env: dict[str, str], phrase: str) -> None:
+    for var in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ALMA_API_URL", "ALMA_API_KEY",
+                "P2PBOT_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(argv) == 2
+    assert phrase in capsys.readouterr().err

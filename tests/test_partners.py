@@ -215,3 +215,19 @@ def test_cli_add_yes_json_then_again_then_list(monkeypatch: pytest.MonkeyPatch, 
     assert rows[0]["code"] == "P2P_UCF" and rows[0]["done"] == 1 and rows[0]["total"] == 5
     assert main(["partner", "check", "P2P_UCF", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "ok"
+
+
+def test_nightly_audit_posts_drift_once_a_day(sandbox: Sandbox, db_url: str, fake_slack: Any) -> None:
+    from bot.partners import nightly_audit, onboarding
+
+    svc = _svc(sandbox, db_url, fake_slack)
+    o = onboarding(svc)
+    pre = o.preview("P2P_FURMAN", "cli")
+    o.confirm(pre.code, "cli", pre.preview_key)
+    sandbox.state.by_code("GWA").partners["P2P_FURMAN"]["partner_details"]["lending_workflow"] = "DEFAULT_LEND_WF"
+    drifted = nightly_audit(svc)
+    assert [d.code for d in drifted] == ["P2P_FURMAN"] and drifted[0].drift[0].field == "lending_workflow"
+    nightly_audit(svc)
+    posts = [p for p in fake_slack.of("chat.postMessage") if p["channel"] == "C0RS"]
+    assert len(posts) == 1 and "Furman University" in posts[0]["text"]
+    svc.close()
