@@ -113,3 +113,20 @@ def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
     harness.stop()
     services.close()
     assert fake_slack.problems == [], fake_slack.problems  # every message the bot sent was valid
+
+
+def in_threads(target: Any, count: int) -> None:
+    """Run ``target`` in ``count`` threads released together, and wait for all of them."""
+    import threading
+
+    barrier = threading.Barrier(count)
+
+    def go() -> None:
+        barrier.wait()
+        target()
+
+    threads = [threading.Thread(target=go) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from bot.alma import errors
 from bot.alma.client import AlmaClient, RateLimiter
 from bot.sandbox.server import Sandbox
-from tests.conftest import fast_client
+from tests.conftest import fast_client, in_threads
 
 JOB = "S48011260000521"
 
@@ -58,11 +57,7 @@ def test_real_rate_limit_kept_across_threads(http: httpx.Client, sandbox: Sandbo
         for _ in range(8):
             c.test()
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(work, 6)
     assert c.stats.calls == 48 and c.stats.retries == 0  # the sandbox never had to say 429
     assert c.stats.peak_per_second() <= 20
 
@@ -74,11 +69,7 @@ def test_a_client_that_goes_too_fast_gets_429_and_recovers(http: httpx.Client, s
         for _ in range(10):
             c.test()
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(work, 8)
     assert c.stats.retries > 0  # the sandbox enforced 25/s and the client backed off until it succeeded
     assert c.stats.calls - c.stats.retries == 80
 

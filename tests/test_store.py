@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 
 from bot.store import SCHEMA_VERSION, Store
+from tests.conftest import in_threads
 
 
 def test_schema_created_and_versioned(db_url: str) -> None:
@@ -16,17 +17,11 @@ def test_schema_created_and_versioned(db_url: str) -> None:
 
 def test_claim_is_won_once_across_threads(store: Store) -> None:
     wins: list[bool] = []
-    barrier = threading.Barrier(8)
 
     def race() -> None:
-        barrier.wait()
         wins.append(store.claim("morning", "#rs", "2026-11-29", by=threading.current_thread().name))
 
-    threads = [threading.Thread(target=race) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(race, 8)
     assert wins.count(True) == 1
     store.release("morning", "#rs", "2026-11-29")
     assert store.claim("morning", "#rs", "2026-11-29")
