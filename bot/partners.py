@@ -230,8 +230,9 @@ class Onboarding:
         try:
             with self.store.begin() as conn:
                 pk = conn.execute(insert(partners).values(
-                    institution=self.inst.code, code=p.code, name=p.name, symbol=p.iso_symbol, state="previewed",
-                    created_by=user, created_at=now, updated_at=now)).inserted_primary_key
+                    institution=self.inst.code, code=p.code, name=p.name, symbol=p.iso_symbol,
+                    locate_profile=locate_profile_of(p), state="previewed", created_by=user, created_at=now,
+                    updated_at=now)).inserted_primary_key
             assert pk is not None
             return int(pk[0])
         except Exception:  # a parallel request created it first (unique constraint): use that one
@@ -249,7 +250,7 @@ class Onboarding:
                     if r.done_at is not None:
                         done[r.item] = (r.done_by, r.done_at)
         name = rec["name"] if rec else code
-        locate = ""
+        locate = rec.get("locate_profile", "") if rec else ""
         out = []
         for it in checklist_items(self.policy, name, locate):
             who, when = done.get(it.key, ("", None))
@@ -431,6 +432,13 @@ class Onboarding:
         return {f"Rota template \"{self.policy.rota_template}\"": ordered,
                 f"Temporary Item Creation Rule \"{self.policy.temp_item_rule}\"": ordered,
                 f"Lending Resource Sharing rule \"{self.policy.lending_rule}\"": ordered}
+
+
+def locate_profile_of(p: Partner) -> str:
+    lp = (p.raw.get("partner_details") or {}).get("locate_profile")
+    if isinstance(lp, dict):
+        return str(lp.get("desc") or lp.get("value") or "")
+    return str(lp or "")
 
 
 def policy_fields_target(p: dict[str, Any]) -> dict[str, Any]:

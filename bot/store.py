@@ -32,12 +32,13 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -146,6 +147,7 @@ partners = Table(
     Column("code", String(128), nullable=False),
     Column("name", String(255), nullable=False, default=""),
     Column("symbol", String(128), nullable=False, default=""),
+    Column("locate_profile", String(128), nullable=False, default=""),  # since schema 2
     Column("state", String(32), nullable=False),  # previewed / profile_set / complete
     Column("created_by", String(64), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -202,6 +204,13 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# Upgrades from one schema version to the next, in order. create_all() makes new tables; columns added to
+# existing tables need an explicit step here (portable SQL, so PostgreSQL follows the same path).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE partners ADD COLUMN locate_profile VARCHAR(128) DEFAULT '' NOT NULL",),
+}
+
+
 class SchemaError(RuntimeError):
     """The database was made by a newer p2p-bot."""
 
@@ -240,9 +249,15 @@ class Store:
             if row is None:
                 with suppress(IntegrityError):  # another process created it first
                     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row[0]) > SCHEMA_VERSION:
+                return
+            current = int(row[0])
+            if current > SCHEMA_VERSION:
                 raise SchemaError(
-                    f"the database is at schema version {row[0]}, newer than this p2p-bot ({SCHEMA_VERSION})")
+                    f"the database is at schema version {current}, newer than this p2p-bot ({SCHEMA_VERSION})")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(version, ()):
+                    conn.execute(text(statement))
+                conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(version)))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
