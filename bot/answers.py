@@ -106,7 +106,8 @@ class AnswerEngine:
             all_terms: set[str] = set()
             for f, text in fields.items():
                 tf: dict[str, int] = defaultdict(int)
-                toks = _field_terms(text)
+                # phrases matter in the short fields; in long prose bigrams cost memory and add little
+                toks = _field_terms(text) if f != "body" else terms(text)
                 for term in toks:
                     tf[term] += 1
                 per_field[f] = tf
