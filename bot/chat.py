@@ -53,21 +53,21 @@ def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str]
     if intro:
         stdout.write(intro + "\n")
     interactive = stdin.isatty()
-    source = iter(lines) if lines is not None else None
+    pending = list(lines) if lines is not None else []
+    scripted = lines is not None
     while True:
+        if scripted and not pending:
+            scripted = False
+            if not then_interactive:
+                break
+            stdout.write("(That was the tour. Your turn: ask anything, or `quit`.)\n")
         stdout.write(PROMPT)
         stdout.flush()
-        if source is not None:
-            line = next(source, None)
-            if line is None:
-                if not then_interactive:
-                    break
-                source = None
-                stdout.write("\n(That was the tour. Your turn: ask anything, or `quit`.)\n" + PROMPT)
-                stdout.flush()
-            else:
-                stdout.write(line + "\n")
-        if source is None:
+        line: str | None = None
+        if scripted:
+            line = pending.pop(0)
+            stdout.write(line + "\n")
+        else:
             raw = stdin.readline()
             if not raw:
                 break

@@ -229,3 +229,18 @@ def test_long_answers_stay_within_limits(slack: SlackHarness) -> None:
 def test_healthz(slack: SlackHarness) -> None:
     r = slack.http.get(f"{slack.url}/healthz")
     assert r.status_code == 200 and r.json()["ok"] is True
+
+
+def test_no_secret_reaches_the_logs(slack: SlackHarness, caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    gwa = slack.services.settings.institutions[0]
+    slack.services.lookup.sync([gwa.code])
+    slack.command("how do I receive a borrowed item")
+    slack.command("status NO-SUCH-ID")
+    slack.command("walk borrow-return")
+    assert slack.fake.wait_for(lambda: len(slack.fake.of("response_url")) >= 1)
+    time.sleep(0.3)
+    for secret in ("xoxb-test-token", "test-signing-secret", gwa.api_key, "webhook-secret"):
+        assert secret not in caplog.text, secret
