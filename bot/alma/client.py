@@ -52,7 +52,8 @@ class RateLimiter:
         self._stamps: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Wait for a slot; returns the moment it was granted (on the limiter's clock)."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -60,7 +61,7 @@ class RateLimiter:
                     self._stamps.popleft()
                 if len(self._stamps) < self.rate:
                     self._stamps.append(now)
-                    return
+                    return now
                 wait = 1.0 - (now - self._stamps[0]) + 0.001
             self._sleep(wait)
 
@@ -158,10 +159,10 @@ class AlmaClient:
         last: AlmaError | None = None
         for attempt in range(self.max_retries + 1):
             self._quota_guard()
-            self.limiter.acquire()
+            granted = self.limiter.acquire()
             with self._stats_lock:
                 self.stats.calls += 1
-                self.stats.stamps.append(time.monotonic())
+                self.stats.stamps.append(granted)
                 if attempt:
                     self.stats.retries += 1
             try:
