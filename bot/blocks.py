@@ -26,6 +26,7 @@ from bot import messages
 from bot.answers import Result
 from bot.lookup import Found, LookupResult
 from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
+from bot.store import age
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -206,8 +207,6 @@ def walk_message(reply: WalkReply) -> Message:
 
 
 def _found_fields(f: Found) -> str:
-    from bot.render import _age
-
     side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
     partner = f.partner_name or f.partner_code
     lines = [f"*{escape(f.institution_name)}*, {side}",
@@ -217,7 +216,7 @@ def _found_fields(f: Found) -> str:
              f"*Created:* {f.created[:10]} · *Changed:* {f.modified[:10]}",
              f"*Request:* {escape(f.request_id)} in {escape(f.library)}"
              + (f" · patron {escape(f.requester)}" if f.requester else ""),
-             f"_From {escape(f.source)}, {_age(f.as_of)}_"]
+             f"_From {escape(f.source)}, {age(f.as_of)}_"]
     return "\n".join(lines)
 
 

@@ -323,7 +323,7 @@ class Onboarding:
             out.state = "failed"
             try:
                 now_json = self.client.get_partner_json(code)
-                moved = [c.field for c in diff(current, policy_fields_target(now_json))]
+                moved = [c.field for c in diff(current, policy_fields(now_json))]
                 what = "nothing was changed" if not moved else "these fields changed anyway: " + ", ".join(moved)
             except AlmaError:
                 what = "and I could not read it back to see whether anything changed"
@@ -439,10 +439,6 @@ def locate_profile_of(p: Partner) -> str:
     if isinstance(lp, dict):
         return str(lp.get("desc") or lp.get("value") or "")
     return str(lp or "")
-
-
-def policy_fields_target(p: dict[str, Any]) -> dict[str, Any]:
-    return policy_fields(p)
 
 
 def fingerprint(p: dict[str, Any]) -> str:

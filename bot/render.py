@@ -11,6 +11,7 @@ from bot import messages
 from bot.answers import Result
 from bot.lookup import Found, LookupResult
 from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
+from bot.store import age
 
 WIDTH = 100
 
@@ -102,25 +103,6 @@ def to_text(reply: object) -> str:
     return str(reply)
 
 
-def _age(iso: str) -> str:
-    from datetime import datetime
-
-    from bot.store import utcnow
-
-    try:
-        then = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    mins = int((utcnow() - then).total_seconds() // 60)
-    if mins < 1:
-        return "just now"
-    if mins < 120:
-        return f"{mins} min ago"
-    if mins < 48 * 60:
-        return f"{mins // 60} h ago"
-    return f"{mins // 1440} days ago"
-
-
 def found_lines(f: Found) -> list[str]:
     side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
     lines = [f"{f.institution_name}: {side}",
@@ -129,7 +111,7 @@ def found_lines(f: Found) -> list[str]:
              f"  Title:    {f.title}" + (f" / {f.author}" if f.author else ""),
              f"  Created:  {f.created[:10]}   Last change: {f.modified[:10]}",
              f"  Request:  {f.request_id} in {f.library}" + (f", patron {f.requester}" if f.requester else ""),
-             f"  Data:     from {f.source}, {_age(f.as_of)}",
+             f"  Data:     from {f.source}, {age(f.as_of)}",
              f"  Next:     {f.next_step}  (walk {f.topic_id})"]
     return lines
 

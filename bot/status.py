@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.alma.errors import AlmaError, sentence
 from bot.services import Services
-from bot.store import as_utc, request_index, utcnow
+from bot.store import request_index, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_KEY = "status:overview"
@@ -109,22 +109,12 @@ def overview(services: Services) -> Overview:
     refreshing = refresh_in_background(services) if stale else False
     if cached is None:
         fresh = services.lookup.freshness() if services.settings.institutions else {}
-        insts = [InstitutionStatus(i.code, i.name, index_synced=(fresh.get(i.code) or datetime.min).isoformat()
-                                   if fresh.get(i.code) else "", lending_by_status=_index_counts(services, i.code))
-                 for i in services.settings.institutions]
+        insts = []
+        for i in services.settings.institutions:
+            synced = fresh.get(i.code)
+            insts.append(InstitutionStatus(i.code, i.name, index_synced=synced.isoformat() if synced else "",
+                                           lending_by_status=_index_counts(services, i.code)))
         return Overview(insts, utcnow().isoformat(timespec="seconds"), refreshing=True)
     data = cached[0]
     insts = [InstitutionStatus(**i) for i in data["institutions"]]
     return Overview(insts, data["generated_at"], refreshing=refreshing)
-
-
-def age(iso: str) -> str:
-    if not iso:
-        return "never"
-    try:
-        then = as_utc(datetime.fromisoformat(iso))
-    except ValueError:
-        return iso
-    assert then is not None
-    mins = int((utcnow() - then).total_seconds() // 60)
-    return "just now" if mins < 1 else f"{mins} min ago" if mins < 120 else f"{mins // 60} h ago"

@@ -197,6 +197,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def age(iso: str, now: datetime | None = None) -> str:
+    """'just now', '12 min ago', '3 h ago', '2 days ago' for an ISO time; 'never' when empty."""
+    if not iso:
+        return "never"
+    try:
+        then = as_utc(datetime.fromisoformat(iso))
+    except ValueError:
+        return iso
+    assert then is not None
+    mins = int(((now or utcnow()) - then).total_seconds() // 60)
+    if mins < 1:
+        return "just now"
+    if mins < 120:
+        return f"{mins} min ago"
+    if mins < 48 * 60:
+        return f"{mins // 60} h ago"
+    return f"{mins // 1440} days ago"
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; treat them as the UTC they were stored as."""
     if value is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.services import Services
@@ -20,7 +20,6 @@ class Context:
     user_id: str = "terminal"
     channel_id: str = ""
     surface: str = "chat"  # chat / slack / cli
-    progress: Callable[[str], None] = field(default=lambda _text: None)
 
 
 Handler = Callable[[Context, str], Any]

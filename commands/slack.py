@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import neutral, render, unpack
+from bot.blocks import render, unpack
 from bot.replies import Deferred, TextReply
 from bot.services import Services
 from commands import Context, buttons, dispatch
@@ -139,8 +139,3 @@ def register(app: App, services: Services) -> None:
                 respond(replace_original=False, response_type="ephemeral", text=OOPS)
             except Exception:  # the response_url may be expired; nothing more can be done for the user
                 log.warning("could not tell the user about the error")
-
-
-def echo(text: str) -> str:
-    """User text as it may appear in a bot message."""
-    return neutral(text)

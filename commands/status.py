@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.replies import Deferred, Reply, TextReply
-from bot.status import age, overview
+from bot.status import overview
+from bot.store import age
 from commands.lookup import lookup_reply
 
 ICON = {True: "🟢", False: "🔴", None: "⚪"}
