@@ -239,7 +239,7 @@ def bench_lookup(args: argparse.Namespace) -> int:
             naive_s.append(time.perf_counter() - t1)
             naive_calls.append(sum(c.stats.calls for c in clients.values()) - before)
     print("\n| lookup                        | calls (median) | time (median)  | p95 (warm) / max |")
-    print("|-------------------------------|----------------|----------------|------------|")
+    print("|-------------------------------|----------------|----------------|------------------|")
     print(f"| warm (index, {len(warm_lat)} lookups)     | {warm_calls / len(warm_lat):14.2f} |"
           f" {statistics.median(warm_lat):11.2f} ms | {percentile(warm_lat, 95):13.2f} ms |")
     for name, calls, secs in (("cold (empty index, live scan)", cold_calls, cold_s),
