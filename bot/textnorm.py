@@ -24,6 +24,10 @@ STOPWORDS = frozenset(
     was we were what when where which while who whom why will with would you your yours im ive dont cant
     doesnt isnt whats hows wheres thats theres whos another wont didnt arent instead
     morning afternoon evening today tonight tomorrow yesterday currently usually normally actually
+    hello supposed asked ask asking wondering wonder question questions tell explain remind know knows
+    sure just exactly basically anyway somebody everybody everyone something anything able start
+    between screen screens page window happen happens happened started figure supervisor boss colleague
+    coworker student worker workers
     thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort""".split()
 )
 
@@ -173,7 +177,22 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive receiving"),
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
-    (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b", re.I), "arrived receive"),
+    (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived receive"),
+    (re.compile(r"\bun(shipped|received|returned|printed)\b", re.I), r"not \1"),
+    (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship shipping"),
+    (re.compile(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|isn'?t|is not|not) print(?:ing|ed)?\b", re.I),
+     "no slip not printing"),
+    (re.compile(r"\b(?:isn'?t|is not|doesn'?t|does not) (?:the same as|the one on|match)\b|\bdifferent from\b", re.I),
+     "does not match"),
+    (re.compile(r"\bnew (?:library|libraries|school|partner|lender|institution|member)\b", re.I),
+     "new partner add partner"),
+    (re.compile(r"\bshow up in (?:our|the) rota\b|\binto (?:our|the) rota\b", re.I), "add to rota template members"),
+    # neighbouring library work the bot does not cover: these count as words it does not know
+    (re.compile(r"\b(?:order|buy|purchase)(?:ing|ed|s)? (?:a |an |the |some |more |new )*(?:books?|copies|titles?|"
+                r"materials?|e-?books?|subscriptions?)\b", re.I), "offdomain acquisitions"),
+    (re.compile(r"\b(?:late |overdue )?fines?\b|\blate fees?\b", re.I), "offdomain"),
+    (re.compile(r"\bscan(?:ning)? (?:a |the |my )?(?:documents?|pages?|articles?|papers?) to (?:e-?mail|pdf)\b", re.I),
+     "offdomain"),
 )
 
 
