@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.alma.errors import AlmaError, sentence
 from bot.partners import Outcome, PartnerError, onboarding
-from bot.replies import Reply, TextReply
+from bot.replies import Deferred, Reply, TextReply
 
 log = logging.getLogger(__name__)
 USAGE = ("`/p2p partner add <code, ISO symbol or name>` · `/p2p partner list` · `/p2p partner check <code>` · "
@@ -116,8 +116,20 @@ def _post_summary(ctx: Any, out: Outcome) -> None:
         log.warning("could not post the onboarding summary to %s", channel)
 
 
-def handle(ctx: Any, args: str) -> Reply | TextReply:
+def handle(ctx: Any, args: str) -> Reply | TextReply | Deferred:
     """`/p2p partner add <code or ISO symbol>` / `partner list` / `partner check <code>` - onboard and audit P2P partners."""
+    verb = args.strip().partition(" ")[0].lower()
+    if verb in ("add", "recheck", "confirm", "check", "lists"):  # these ask Alma: acknowledge first
+        if verb in ("add", "recheck", "confirm") and not allowed(ctx):
+            return TextReply(NOT_ALLOWED)
+        what = {"add": "Looking the partner up in Alma…", "recheck": "Looking again in Alma…",
+                "confirm": "Updating the partner profile in Alma and reading it back…",
+                "check": "Reading the partner profile from Alma…", "lists": "Reading the partner list from Alma…"}[verb]
+        return Deferred(what, lambda: _handle(ctx, args))
+    return _handle(ctx, args)
+
+
+def _handle(ctx: Any, args: str) -> Reply | TextReply:
     verb, _, rest = args.strip().partition(" ")
     verb = verb.lower()
     rest = rest.strip()

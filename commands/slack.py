@@ -79,7 +79,10 @@ def register(app: App, services: Services) -> None:
         ctx = _ctx(services, user, channel)
         data = unpack(value)
         if aid == "partner_cmd":  # the button carries the sub-command it stands for
-            respond(replace_original=True, **render(dispatch(ctx, f"partner {value}")).kwargs())
+            reply = dispatch(ctx, f"partner {value}")
+            respond(replace_original=True, **render(reply).kwargs())
+            if isinstance(reply, Deferred):
+                later(reply, lambda final: respond(replace_original=True, **final.kwargs()), respond)
         elif aid in WALK_MOVES:
             respond(replace_original=True, **render(buttons.move_walk(ctx, value, WALK_MOVES[aid])).kwargs())
         elif aid == "walk_start":

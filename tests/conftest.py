@@ -109,6 +109,7 @@ def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
                         alma_webhook_secret="webhook-secret")
     services = Services(settings)
     harness = SlackHarness(services, fake_slack).start()
+    harness.sandbox = sandbox
     yield harness
     harness.stop()
     services.close()

@@ -29,6 +29,7 @@ class SlackHarness:
         self._stopping = False
         self.http = httpx.Client(timeout=10)
         self._n = 0
+        self.sandbox: Any = None  # the Alma sandbox behind the settings, when a test needs to look at it
 
     @property
     def url(self) -> str:
