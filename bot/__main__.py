@@ -134,7 +134,11 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     services = _services()
     _need_institutions(services)
-    reports = services.lookup.sync(args.institution or None)
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"  {line}", file=sys.stderr, flush=True)
+
+    reports = services.lookup.sync(args.institution or None, progress=say)
     for r in reports:
         if args.json:
             print(json.dumps(r.__dict__))

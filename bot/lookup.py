@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -236,20 +236,35 @@ class LookupService:
         return out
 
     # -- sync ------------------------------------------------------------------------------------
-    def sync(self, codes: Iterable[str] | None = None) -> list[SyncReport]:
+    def sync(self, codes: Iterable[str] | None = None,
+             progress: Callable[[str], None] | None = None) -> list[SyncReport]:
         chosen = [c for c in (codes or self.institutions) if c in self.institutions]
         with ThreadPoolExecutor(max_workers=max(1, len(chosen))) as pool:
-            return list(pool.map(self.sync_one, chosen))
+            return list(pool.map(lambda c: self.sync_one(c, progress), chosen))
 
-    def sync_one(self, inst: str) -> SyncReport:
+    def sync_one(self, inst: str, progress: Callable[[str], None] | None = None) -> SyncReport:
         started = utcnow()
         client = self.clients[inst]
         before = client.stats.calls
         rep = SyncReport(inst)
+        done = [0]
+        done_lock = threading.Lock()
+
+        def scan(s: tuple[str, str], total: int) -> list[RSRequest]:
+            part = self._scan_slice(inst, s[0], s[1], rep.truncated)
+            with done_lock:
+                done[0] += 1
+                n = done[0]
+            if progress is not None and (n == total or n % max(1, total // 5) == 0):
+                progress(f"{inst}: {n}/{total} task-list slices read")
+            return part
+
         try:
             slices = self._slices(inst)
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                parts = list(pool.map(lambda s: self._scan_slice(inst, s[0], s[1], rep.truncated), slices))
+                parts = list(pool.map(lambda s: scan(s, len(slices)), slices))
+            if progress is not None and self.institutions[inst].borrowing_report:
+                progress(f"{inst}: reading the borrowing Analytics report")
             lending = [r for part in parts for r in part]
             borrowing = self._borrowing_from_report(inst)
         except AlmaError as exc:

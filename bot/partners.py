@@ -251,10 +251,14 @@ class Onboarding:
                         done[r.item] = (r.done_by, r.done_at)
         name = rec["name"] if rec else code
         locate = rec.get("locate_profile", "") if rec else ""
+        last = self.store.cache_get(f"expiry:last:{self.inst.code}")
         out = []
         for it in checklist_items(self.policy, name, locate):
             who, when = done.get(it.key, ("", None))
-            out.append({"item": it.key, "title": it.title, "how": it.how, "topic": it.topic, "done": it.key in done,
+            how = it.how
+            if it.key == "expiry_job" and last:  # what the bot's own morning check saw
+                how += f". Last check ({last[0].get('date')}): {last[0].get('status')}"
+            out.append({"item": it.key, "title": it.title, "how": how, "topic": it.topic, "done": it.key in done,
                         "done_by": who, "done_at": when.isoformat(timespec="minutes") if when else ""})
         return out
 
