@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.kb import KnowledgeError
@@ -53,7 +54,13 @@ def cmd_check_knowledge(args: argparse.Namespace) -> int:
     from bot import kb
 
     folder = args.dir or str(kb.default_dir())
-    topics, errors = kb.validate_dir(folder)
+    shipped = kb.default_dir()
+    # a library's own folder is checked on top of the shipped topics (its `related` may point at them,
+    # and its ids must not collide with them), unless --alone
+    on_top = not args.alone and Path(folder).resolve() != shipped.resolve()
+    topics, errors = kb.validate_dir(shipped, folder) if on_top else kb.validate_dir(folder)
+    if on_top:
+        topics = [t for t in topics if Path(t.path).resolve().is_relative_to(Path(folder).resolve())]
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if errors:
@@ -330,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("check-knowledge", help="validate a folder of knowledge files")
+    s = sub.add_parser("check-knowledge", help="validate a folder of knowledge files (on top of the shipped ones)")
     s.add_argument("dir", nargs="?")
+    s.add_argument("--alone", action="store_true", help="check the folder by itself, not on top of the shipped topics")
     s.set_defaults(func=cmd_check_knowledge)
 
     s = sub.add_parser("chat", help="terminal chat over the same commands as Slack")

@@ -230,20 +230,25 @@ def _md_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*.md") if p.is_file() and p.name.lower() != "readme.md")
 
 
-def validate_dir(directory: Path | str) -> tuple[list[Topic], list[KnowledgeError]]:
-    """Parse every file and check the cross-file rules; return the topics and *all* problems."""
-    directory = Path(directory)
+def validate_dir(directory: Path | str, *more: Path | str) -> tuple[list[Topic], list[KnowledgeError]]:
+    """Parse every file of one or more folders and check the cross-file rules (ids unique across all of
+    them, ``related`` resolvable in any of them); return the topics and *all* problems."""
     errors: list[KnowledgeError] = []
-    if not directory.is_dir():
-        return [], [KnowledgeError(directory, 0, "this folder does not exist")]
     topics: list[Topic] = []
-    for path in _md_files(directory):
-        try:
-            topics.append(parse_file(path))
-        except KnowledgeError as exc:
-            errors.append(exc)
-    if not topics and not errors:
-        errors.append(KnowledgeError(directory, 0, "this folder has no knowledge files (*.md)"))
+    for folder in (Path(directory), *(Path(m) for m in more)):
+        if not folder.is_dir():
+            errors.append(KnowledgeError(folder, 0, "this folder does not exist"))
+            continue
+        found = 0
+        for path in _md_files(folder):
+            try:
+                topics.append(parse_file(path))
+                found += 1
+            except KnowledgeError as exc:
+                errors.append(exc)
+                found += 1
+        if not found:
+            errors.append(KnowledgeError(folder, 0, "this folder has no knowledge files (*.md)"))
     seen: dict[str, Topic] = {}
     for t in topics:
         if t.id in seen:
@@ -267,9 +272,9 @@ def _related_line(t: Topic) -> int:
     return _key_line(lines, "related")
 
 
-def load_dir(directory: Path | str | None = None) -> list[Topic]:
-    """Load a folder of topics; raise the first :class:`KnowledgeError` (files in name order)."""
-    topics, errors = validate_dir(directory or default_dir())
+def load_dir(directory: Path | str | None = None, *more: Path | str) -> list[Topic]:
+    """Load a folder of topics (and any extra folders on top); raise the first :class:`KnowledgeError`."""
+    topics, errors = validate_dir(directory or default_dir(), *more)
     if errors:
         raise errors[0]
     return topics

@@ -34,7 +34,7 @@ class Services:
         with self._lock:
             if self._engine is None:
                 folder = Path(self.settings.knowledge_dir) if self.settings.knowledge_dir else kb.default_dir()
-                self._engine = AnswerEngine(kb.load_dir(folder))
+                self._engine = AnswerEngine(kb.load_dir(folder, *self.settings.extra_knowledge))
             return self._engine
 
     @property

@@ -70,6 +70,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     alma_webhook_secret: str = field(default="", repr=False)
     knowledge_dir: str = ""
+    extra_knowledge: tuple[str, ...] = ()  # a library's own folders, loaded on top of knowledge_dir
     config_path: str = ""
     institutions: tuple[Institution, ...] = ()
     partner_policy: PartnerPolicy = PartnerPolicy()
@@ -226,6 +227,7 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         slack_api_url=env.get("SLACK_API_URL", DEFAULT_SLACK_API_URL),
         alma_webhook_secret=env.get("ALMA_WEBHOOK_SECRET", ""),
         knowledge_dir=env.get("P2PBOT_KNOWLEDGE_DIR", ""),
+        extra_knowledge=tuple(p for p in env.get("P2PBOT_EXTRA_KNOWLEDGE", "").split(os.pathsep) if p),
         config_path=config_path,
         institutions=tuple(institutions),
         partner_policy=_policy(data),

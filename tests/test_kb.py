@@ -136,3 +136,22 @@ def test_steps_must_be_numbered(tmp_path: Path) -> None:
     write(tmp_path, "a.md", "---\nid: a\ntitle: A\nkind: procedure\n---\n## Steps\n- first\n- second\n")
     with pytest.raises(kb.KnowledgeError, match="numbered list"):
         kb.load_dir(tmp_path)
+
+
+def test_a_local_folder_is_checked_and_loaded_on_top_of_the_shipped_topics(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.services import Services
+    from bot.settings import Settings
+
+    local = tmp_path / "ours"
+    write(local, "hold-shelf.md", GOOD.format(id="local-hold-shelf", related="borrow-receive"))
+    assert main(["check-knowledge", str(local)]) == 0  # `related` may point at a shipped topic
+    assert "ok: 1 topics" in capsys.readouterr().out
+    assert main(["check-knowledge", str(local), "--alone"]) == 1  # by itself that link is broken
+    write(local, "clash.md", GOOD.format(id="borrow-receive", related="local-hold-shelf"))
+    assert main(["check-knowledge", str(local)]) == 1
+    assert "already used by" in capsys.readouterr().err
+    (local / "clash.md").unlink()
+    svc = Services(Settings(database_url="sqlite://", extra_knowledge=(str(local),)))
+    assert {"local-hold-shelf", "borrow-receive"} <= set(svc.engine.by_id)
+    svc.close()
