@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/p2p-bot demo
 
 lint: install
-	$(BIN)/ruff check bot commands tests
+	$(BIN)/ruff check bot commands tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -29,7 +29,7 @@ unit: install
 test: lint typecheck unit
 
 bench: install
-	$(BIN)/p2p-bot bench answers
+	$(BIN)/python -m bench $(or $(WHAT),answers) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

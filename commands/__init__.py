@@ -7,45 +7,27 @@ Each handler's docstring is its line in ``/p2p help``. Anything that is not a su
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from bot.services import Services
+from commands import ask, expiry, help, lookup, partner, remind, status, walk
+from commands.context import Context, Handler
+
+__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "split"]
 
 
-@dataclass
-class Context:
-    services: Services
-    user_id: str = "terminal"
-    channel_id: str = ""
-    surface: str = "chat"  # chat / slack / cli
-
-
-Handler = Callable[[Context, str], Any]
-
-
-def _handlers() -> dict[str, Handler]:
-    from commands import ask, expiry, help, lookup, partner, remind, status, walk
-
-    return {
-        "help": help.handle,
-        "ask": ask.handle,
-        "walk": walk.handle,
-        "status": status.handle,
-        "lookup": lookup.handle,
-        "partner": partner.handle,
-        "expiry": expiry.handle,
-        "remind": remind.handle,
-    }
-
-
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    "help": help.handle,
+    "ask": ask.handle,
+    "walk": walk.handle,
+    "status": status.handle,
+    "lookup": lookup.handle,
+    "partner": partner.handle,
+    "expiry": expiry.handle,
+    "remind": remind.handle,
+}
 
 
 def handlers() -> dict[str, Handler]:
-    if not HANDLERS:
-        HANDLERS.update(_handlers())
     return HANDLERS
 
 
@@ -63,13 +45,8 @@ def split(text: str) -> tuple[str, str]:
     return "ask", text
 
 
-def register(app: Any, services: Services) -> None:
-    """Register every /p2p listener on a Bolt app (the one place Slack wiring happens)."""
-    from commands import slack
-
-    slack.register(app, services)
-
-
 def dispatch(ctx: Context, text: str) -> Any:
     name, args = split(text)
-    return handlers()[name](ctx, args)
+    if not ctx.commands:
+        ctx.commands = HANDLERS
+    return HANDLERS[name](ctx, args)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages
-from bot.replies import AnswerReply, TextReply
+from commands import messages
+from commands.replies import AnswerReply, TextReply
 
 
 def handle(ctx: Any, args: str) -> AnswerReply | TextReply:

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from bot import messages
-from bot.answers import Hit, Result, answer_text
-from bot.replies import AnswerReply, Reply, TextReply, WalkReply
-from bot.store import feedback, utcnow
-from bot.walkthrough import WalkError
+from bot.core.answers import Hit, Result, answer_text
+from bot.core.walkthrough import WalkError
+from bot.edges.store import feedback, utcnow
+from commands import messages
+from commands.replies import AnswerReply, Reply, TextReply, WalkReply
 from commands.walk import walkthroughs
 
 THANKS_UP = "Thanks! Glad that helped."

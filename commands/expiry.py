@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import expiry
-from bot.replies import Deferred, ExpiryReply, TextReply
+from bot.core import expiry
+from commands.replies import Deferred, ExpiryReply, TextReply
 
 
 def handle(ctx: Any, args: str) -> Deferred | TextReply:

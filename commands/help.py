@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.replies import Reply
+from commands.replies import Reply
 
 
 def handle(ctx: Any, args: str) -> Reply:
     """`/p2p help` - this list of commands."""
-    from commands import handlers
-
     lines = []
-    for name, fn in handlers().items():
+    for name, fn in ctx.commands.items():
         doc = (fn.__doc__ or "").strip().splitlines()
         lines.append(doc[0] if doc else f"`/p2p {name}`")
     lines.append("Anything else after `/p2p` is treated as a question, e.g. `/p2p how do I return a borrowed book`.")

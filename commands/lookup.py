@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.alma.errors import AlmaError, sentence
-from bot.lookup import LookupInputError, clean_external_id
-from bot.replies import Deferred, LookupReply, TextReply
+from bot.core.lookup import LookupInputError, clean_external_id
+from bot.edges.alma.errors import AlmaError, sentence
+from commands.replies import Deferred, LookupReply, TextReply
 
 
 def lookup_reply(ctx: Any, raw: str) -> Deferred | TextReply:

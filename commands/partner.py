@@ -7,9 +7,9 @@ import threading
 import time
 from typing import Any
 
-from bot.alma.errors import AlmaError, sentence
-from bot.partners import Outcome, PartnerError, onboarding
-from bot.replies import Deferred, Reply, TextReply
+from bot.core.partners import Outcome, PartnerError, onboarding
+from bot.edges.alma.errors import AlmaError, sentence
+from commands.replies import Deferred, Reply, TextReply
 
 log = logging.getLogger(__name__)
 USAGE = ("`/p2p partner add <code, ISO symbol or name>` · `/p2p partner list` · `/p2p partner check <code>` · "

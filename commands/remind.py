@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import reminders
-from bot.replies import Reply, TextReply
+from bot.core import reminders
+from commands.replies import Reply, TextReply
 
 USAGE = ("Reminders for this channel:\n"
          f"• {reminders.EXAMPLE}\n"
@@ -16,11 +16,8 @@ USAGE = ("Reminders for this channel:\n"
 
 def _apply(services: Any) -> None:
     """Put the change into a scheduler running in this process; a separate clock picks it up within 30 s."""
-    sched = services.extras.get("scheduler")
-    if sched is not None:
-        from bot.scheduler import sync_reminders
-
-        sync_reminders(services, sched)
+    if services.on_reminders_changed is not None:
+        services.on_reminders_changed()
 
 
 def handle(ctx: Any, args: str) -> Reply | TextReply:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.replies import Deferred, Reply, TextReply
-from bot.status import overview
-from bot.store import age
+from bot.core.status import overview
+from bot.edges.store import age
 from commands.lookup import lookup_reply
+from commands.replies import Deferred, Reply, TextReply
 
 ICON = {True: "🟢", False: "🔴", None: "⚪"}
 

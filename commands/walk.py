@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot import messages
-from bot.replies import Reply, TextReply, WalkReply
-from bot.walkthrough import WalkError, Walkthroughs
+from bot.core.walkthrough import WalkError, Walkthroughs
+from commands import messages
+from commands.replies import Reply, TextReply, WalkReply
 
 
 def walkthroughs(ctx: Any) -> Walkthroughs:
-    services = ctx.services
-    if "walks" not in services.extras:
-        services.extras["walks"] = Walkthroughs(services.store, services.engine.by_id)
-    walks: Walkthroughs = services.extras["walks"]
-    return walks
+    return ctx.services.walkthroughs  # type: ignore[no-any-return]
 
 
 def handle(ctx: Any, args: str) -> WalkReply | TextReply | Reply:

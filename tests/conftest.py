@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import kb
-from bot.alma.client import AlmaClient, RateLimiter, make_http_client
-from bot.answers import AnswerEngine
+from bot.core import kb
+from bot.core.answers import AnswerEngine
+from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
+from bot.edges.settings import Institution, Settings
+from bot.edges.store import Store
 from bot.sandbox.data import REPORT_PATH
 from bot.sandbox.server import Sandbox, SandboxState
-from bot.settings import Institution, Settings
-from bot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -91,7 +91,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def fake_slack() -> Iterator[Any]:
-    from bot.fake_slack import FakeSlack
+    from tests.fake_slack import FakeSlack
 
     fake = FakeSlack().start()
     yield fake
@@ -101,7 +101,7 @@ def fake_slack() -> Iterator[Any]:
 @pytest.fixture
 def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
     """The whole bot in HTTP mode: real app, real SQLite, the sandbox as Alma, a fake Slack Web API."""
-    from bot.services import Services
+    from bot.core.services import Services
     from tests.slack_harness import SECRET, SlackHarness
 
     settings = Settings(database_url=db_url, slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,

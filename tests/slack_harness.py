@@ -12,9 +12,9 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
-from bot.fake_slack import FakeSlack
-from bot.services import Services
-from bot.web import build_app, make_wsgi
+from bot.core.services import Services
+from bot.frontends.web import build_app, make_wsgi
+from tests.fake_slack import FakeSlack
 
 SECRET = "test-signing-secret"
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from bot.alma import errors
-from bot.alma.client import AlmaClient, RateLimiter
+from bot.edges.alma import errors
+from bot.edges.alma.client import AlmaClient, RateLimiter
 from bot.sandbox.server import Sandbox
 from tests.conftest import fast_client, in_threads
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answers import AnswerEngine
-from bot.evaluate import evaluate, read_items
+from bot.core.answers import AnswerEngine
+from bot.core.evaluate import evaluate, read_items
 from tests.conftest import DATA, shared_file
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bot.__main__ import main
+from bot.frontends.cli import main
 from tests.conftest import ROOT
 
 
@@ -55,9 +55,9 @@ def test_bad_knowledge_dir_is_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_chat_answers_and_quits() -> None:
-    from bot.chat import run_chat
-    from bot.services import Services
-    from bot.settings import Settings
+    from bot.core.services import Services
+    from bot.edges.settings import Settings
+    from bot.frontends.chat import run_chat
 
     out = io.StringIO()
     run_chat(Services(Settings(database_url="sqlite://")), io.StringIO(), out,
@@ -103,7 +103,7 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None
 
 
 def test_scripted_demo_shows_a_question_a_walkthrough_and_a_lookup() -> None:
-    from bot.chat import run_demo
+    from bot.frontends.chat import run_demo
 
     out = io.StringIO()
     assert run_demo(io.StringIO(), out, scripted=True) == 0

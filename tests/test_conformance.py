@@ -14,11 +14,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from bot.alma import errors
-from bot.alma.models import Job, JobInstance, RSRequest
-from bot.lookup import LookupService
+from bot.core.lookup import LookupService
+from bot.edges.alma import errors
+from bot.edges.alma.models import Job, JobInstance, RSRequest
+from bot.edges.store import Store
 from bot.sandbox.server import Sandbox
-from bot.store import Store
 from tests.conftest import fast_client, sandbox_institutions, shared_file
 
 # The lending task list has no OpenAPI file any more (Ex Libris answers 404 for it); the brief describes it.

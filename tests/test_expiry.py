@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot import expiry
-from bot.__main__ import main
-from bot.alma.models import JobInstance
+from bot.core import expiry
+from bot.edges.alma.models import JobInstance
+from bot.edges.store import Store
+from bot.frontends.cli import main
 from bot.sandbox.server import Sandbox
-from bot.store import Store
 from tests.conftest import TODAY, fast_client, sandbox_institutions
 
 NY = ZoneInfo("America/New_York")
@@ -113,7 +113,7 @@ def test_a_webhook_job_end_fills_what_polling_does_not_see(sandbox: Sandbox, htt
                                                           store: Store) -> None:
     from types import SimpleNamespace
 
-    from bot import webhook
+    from bot.frontends import webhook
 
     inst = sandbox_institutions(sandbox)[0]
     missing_day = next(d for d, s in sandbox.state.by_code("GWA").scenario.items() if s == "missing")

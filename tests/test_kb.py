@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import kb
-from bot.__main__ import main
+from bot.core import kb
+from bot.frontends.cli import main
 from tests.conftest import ROOT, shared_file
 
 GOOD = """---
@@ -140,8 +140,8 @@ def test_steps_must_be_numbered(tmp_path: Path) -> None:
 
 def test_a_local_folder_is_checked_and_loaded_on_top_of_the_shipped_topics(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.services import Services
-    from bot.settings import Settings
+    from bot.core.services import Services
+    from bot.edges.settings import Settings
 
     local = tmp_path / "ours"
     write(local, "hold-shelf.md", GOOD.format(id="local-hold-shelf", related="borrow-receive"))

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.alma.client import AlmaClient
-from bot.lookup import LookupInputError, LookupService, clean_external_id
+from bot.core.lookup import LookupInputError, LookupService, clean_external_id
+from bot.edges.alma.client import AlmaClient
+from bot.edges.store import Store, request_index
 from bot.sandbox.server import Sandbox, SandboxState
-from bot.store import Store, request_index
 from tests.conftest import TODAY, fast_client, sandbox_institutions
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import morning
+from bot.core import morning
+from bot.core.services import Services
+from bot.edges.settings import Settings
+from bot.edges.store import Store
+from bot.frontends.blocks import expiry_messages
 from bot.sandbox.server import Sandbox
-from bot.services import Services
-from bot.settings import Settings
-from bot.store import Store
 from tests.conftest import ROOT, TODAY, sandbox_institutions
 
 NY = ZoneInfo("America/New_York")
@@ -35,7 +36,7 @@ def test_post_content(sandbox: Sandbox, fake_slack: Any, db_url: str) -> None:
     svc = services_for(sandbox, fake_slack, db_url)
     failed = next(d for d, s in sandbox.state.by_code("GWA").scenario.items() if s == "failed")
     day = datetime.fromisoformat(failed).date()
-    results = morning.post(svc, day, datetime(day.year, day.month, day.day, 8, tzinfo=NY))
+    results = morning.post(svc, expiry_messages, day, datetime(day.year, day.month, day.day, 8, tzinfo=NY))
     assert [r.posted for r in results] == [True, True, True]  # one channel per institution
     post = main_posts(fake_slack)[0]
     text = json.dumps(post["blocks"], ensure_ascii=False)
@@ -53,7 +54,7 @@ def test_two_clocks_racing_on_one_database_post_once(sandbox: Sandbox, fake_slac
 
     def go(svc: Services) -> None:
         barrier.wait()
-        morning.post(svc, TODAY, now)
+        morning.post(svc, expiry_messages, TODAY, now)
 
     threads = [threading.Thread(target=go, args=(s,)) for s in clocks]
     for t in threads:
@@ -85,16 +86,16 @@ def test_a_restart_between_claim_and_post_recovers(sandbox: Sandbox, fake_slack:
     channel = next(iter(morning.channels(svc)))
     assert svc.store.claim("morning", channel, TODAY.isoformat(), by="dead-process")  # then the process died
     now = datetime(TODAY.year, TODAY.month, TODAY.day, 7, 31, tzinfo=NY)
-    first = {r.channel: r for r in morning.post(svc, TODAY, now)}
+    first = {r.channel: r for r in morning.post(svc, expiry_messages, TODAY, now)}
     assert first[channel].posted is False  # a fresh claim is respected
     with svc.store.begin() as conn:  # 20 minutes later the unfinished claim is stale
         from sqlalchemy import update
 
-        from bot.store import claims
+        from bot.edges.store import claims
 
         conn.execute(update(claims).values(claimed_at=datetime.now(ZoneInfo("UTC")) - timedelta(minutes=20))
                      .where(claims.c.claimed_by == "dead-process"))
-    again = {r.channel: r for r in morning.post(svc, TODAY, now)}
+    again = {r.channel: r for r in morning.post(svc, expiry_messages, TODAY, now)}
     assert again[channel].posted is True
     assert len([p for p in main_posts(fake_slack) if p["channel"] == channel]) == 1
     svc.close()
@@ -103,24 +104,24 @@ def test_a_restart_between_claim_and_post_recovers(sandbox: Sandbox, fake_slack:
 def test_a_failed_post_releases_the_claim(sandbox: Sandbox, fake_slack: Any, db_url: str) -> None:
     svc = services_for(sandbox, fake_slack, db_url)
     fake_slack.fail["chat.postMessage"] = "channel_not_found"
-    assert not any(r.posted for r in morning.post(svc, TODAY))
+    assert not any(r.posted for r in morning.post(svc, expiry_messages, TODAY))
     del fake_slack.fail["chat.postMessage"]
-    assert all(r.posted for r in morning.post(svc, TODAY))
+    assert all(r.posted for r in morning.post(svc, expiry_messages, TODAY))
     svc.close()
 
 
 def test_catch_up_after_downtime(sandbox: Sandbox, fake_slack: Any, db_url: str, tmp_path: Path) -> None:
     svc = services_for(sandbox, fake_slack, db_url)
     before = datetime(TODAY.year, TODAY.month, TODAY.day, 6, 0, tzinfo=NY)
-    assert morning.catch_up(svc, before) == []  # not due yet
+    assert morning.catch_up(svc, expiry_messages, before) == []  # not due yet
     within = datetime(TODAY.year, TODAY.month, TODAY.day, 9, 0, tzinfo=NY)
-    assert all(r.posted and r.reason == "" for r in morning.catch_up(svc, within))
-    assert all(not r.posted for r in morning.catch_up(svc, within))  # already done
+    assert all(r.posted and r.reason == "" for r in morning.catch_up(svc, expiry_messages, within))
+    assert all(not r.posted for r in morning.catch_up(svc, expiry_messages, within))  # already done
     svc.close()
     late_svc = services_for(sandbox, fake_slack, f"sqlite:///{tmp_path / 'late.sqlite3'}")
     fake_slack.calls.clear()
     after = datetime(TODAY.year, TODAY.month, TODAY.day, 13, 0, tzinfo=NY)
-    results = morning.catch_up(late_svc, after)
+    results = morning.catch_up(late_svc, expiry_messages, after)
     assert all(r.posted and r.reason == "late notice" for r in results)
     assert all("Late" in p["text"] for p in main_posts(fake_slack))
     late_svc.close()

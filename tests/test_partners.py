@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.partners import Onboarding, flatten
+from bot.core.partners import Onboarding, flatten
+from bot.core.services import Services
+from bot.edges.settings import PartnerPolicy, Settings
+from bot.edges.store import Store, audit_log
 from bot.sandbox.server import Sandbox
-from bot.services import Services
-from bot.settings import PartnerPolicy, Settings
-from bot.store import Store, audit_log
 from commands import Context, dispatch
 from tests.conftest import fast_client, sandbox_institutions
 from tests.slack_harness import SlackHarness
@@ -195,7 +195,7 @@ def test_slack_flow_with_buttons_and_retries(slack: SlackHarness) -> None:
 
 def test_cli_add_yes_json_then_again_then_list(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, db_url: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.__main__ import main
+    from bot.frontends.cli import main
 
     monkeypatch.setenv("ALMA_API_URL", sandbox.base_url)
     monkeypatch.setenv("ALMA_API_KEY", "sandbox-key-amu")
@@ -218,7 +218,7 @@ def test_cli_add_yes_json_then_again_then_list(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_nightly_audit_posts_drift_once_a_day(sandbox: Sandbox, db_url: str, fake_slack: Any) -> None:
-    from bot.partners import nightly_audit, onboarding
+    from bot.core.partners import nightly_audit, onboarding
 
     svc = _svc(sandbox, db_url, fake_slack)
     o = onboarding(svc)

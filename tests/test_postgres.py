@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from bot.store import SCHEMA_VERSION, Store, request_index, utcnow
+from bot.edges.store import SCHEMA_VERSION, Store, request_index, utcnow
 from tests.conftest import in_threads
 
 
@@ -89,7 +89,7 @@ def test_claims_are_exactly_once_on_postgres(pg_url: str) -> None:
 def test_upgrade_path_on_postgres(pg_url: str) -> None:
     from sqlalchemy import text, update
 
-    from bot.store import meta
+    from bot.edges.store import meta
 
     s = Store(pg_url)
     with s.begin() as conn:

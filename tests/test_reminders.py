@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import reminders, scheduler
-from bot.services import Services
-from bot.settings import Settings
+from bot.core import reminders
+from bot.core.services import Services
+from bot.edges.settings import Settings
+from bot.frontends import clock as scheduler
+from bot.frontends.blocks import reminder_message
 from commands import Context, dispatch
 
 NY = "America/New_York"
@@ -82,7 +84,7 @@ def test_each_occurrence_posts_once_even_with_two_clocks(settings: Settings, fak
 
     def go(svc: Services) -> None:
         barrier.wait()
-        results.append(reminders.fire(svc, r.id, at))
+        results.append(reminders.fire(svc, reminder_message, r.id, at))
 
     threads = [threading.Thread(target=go, args=(x,)) for x in (a, b)]
     for t in threads:
@@ -90,7 +92,8 @@ def test_each_occurrence_posts_once_even_with_two_clocks(settings: Settings, fak
     for t in threads:
         t.join()
     assert sorted(results) == [False, True]
-    assert reminders.fire(a, r.id, datetime(2026, 12, 2, 9, 0, 1, tzinfo=ZoneInfo(NY)))  # the next day posts again
+    # the next day posts again
+    assert reminders.fire(a, reminder_message, r.id, datetime(2026, 12, 2, 9, 0, 1, tzinfo=ZoneInfo(NY)))
     posts = fake_slack.of("chat.postMessage")
     assert len(posts) == 2 and posts[0]["channel"] == "C9"
     assert "<!channel>" not in str(posts[0]) and "@\u2060channel" in posts[0]["text"]

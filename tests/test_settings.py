@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load
+from bot.edges.settings import ConfigError, load
 from tests.conftest import ROOT
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.fake_slack import validate_message
-from bot.store import feedback, walkthroughs
+from bot.edges.store import feedback, walkthroughs
+from tests.fake_slack import validate_message
 from tests.slack_harness import SlackHarness
 
 
@@ -105,7 +105,7 @@ def test_walkthrough_driven_to_the_end_with_back_double_next_and_stale_clicks(sl
 
 
 def test_walk_survives_a_restart(slack: SlackHarness, fake_slack: Any) -> None:
-    from bot.services import Services
+    from bot.core.services import Services
     from tests.slack_harness import SlackHarness as Harness
 
     total = len(slack.services.engine.by_id["lend-pull-ship"].steps)
@@ -158,7 +158,7 @@ def test_lookup_acks_at_once_then_replaces_with_the_card(slack: SlackHarness) ->
     from bot.sandbox.server import Sandbox  # noqa: F401  (the sandbox is behind the settings)
 
     ext = next(r for r in slack.services.lookup.store.engine.connect().execute(
-        select(__import__("bot.store", fromlist=["request_index"]).request_index)) if r.kind == "lending").external_id
+        select(__import__("bot.edges.store", fromlist=["request_index"]).request_index)) if r.kind == "lending").external_id
     body = ack_body(slack.command(f"status {ext}"))
     assert "Looking up" in body["text"]
     assert slack.fake.wait_for(lambda: len(slack.fake.of("response_url")) == 1)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import time
 
-from bot import status
-from bot.render import to_text
+from bot.core import status
+from bot.core.services import Services
+from bot.edges.settings import Settings
+from bot.frontends.text import to_text
 from bot.sandbox.server import Sandbox
-from bot.services import Services
-from bot.settings import Settings
 from commands import Context, dispatch
 from tests.conftest import sandbox_institutions
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.store import SCHEMA_VERSION, Store
+from bot.edges.store import SCHEMA_VERSION, Store
 from tests.conftest import in_threads
 
 
@@ -43,7 +43,7 @@ def test_an_old_database_is_upgraded_in_place(tmp_path: object) -> None:
 
     from sqlalchemy import select
 
-    from bot.store import partners
+    from bot.edges.store import partners
 
     path = Path(str(tmp_path)) / "old.sqlite3"
     s = Store(f"sqlite:///{path}")
@@ -67,7 +67,7 @@ def test_a_newer_database_is_refused(db_url: str) -> None:
     import pytest
     from sqlalchemy import update
 
-    from bot.store import SchemaError, meta
+    from bot.edges.store import SchemaError, meta
 
     s = Store(db_url)
     with s.begin() as conn:

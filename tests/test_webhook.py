@@ -8,8 +8,8 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot.store import webhook_events
-from bot.webhook import signature
+from bot.edges.store import webhook_events
+from bot.frontends.webhook import signature
 from tests.slack_harness import SlackHarness
 
 BODY = json.dumps({"id": "e1", "action": "JOB_END", "time": "2026-11-29T07:00:42Z",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 
-from bot.kb import Topic
-from bot.store import Store, utcnow, walkthroughs
+from bot.core.kb import Topic
+from bot.edges.store import Store, utcnow, walkthroughs
 
 ACTIONS = ("next", "back", "done", "stop")
 

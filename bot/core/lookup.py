@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from bot.alma.client import TASK_LIST_CAP, AlmaClient
-from bot.alma.errors import AlmaError, AlmaNotFound, sentence
-from bot.alma.models import RSRequest
-from bot.settings import Institution
-from bot.store import Store, as_utc, request_index, sync_runs, utcnow
+from bot.edges.alma.client import TASK_LIST_CAP, AlmaClient
+from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
+from bot.edges.alma.models import RSRequest
+from bot.edges.settings import Institution
+from bot.edges.store import Store, as_utc, request_index, sync_runs, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.services import Services
+from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
@@ -22,7 +22,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 def build_app(services: Services, client: WebClient | None = None) -> App:
     """The Bolt app (sync), wired to the services; Slack's Web API base URL comes from settings."""
-    from commands import register
+    from bot.frontends.slack import register
 
     s = services.settings
     web = client or WebClient(token=s.slack_bot_token or None, base_url=s.slack_api_url)
@@ -59,7 +59,7 @@ def make_wsgi(app: App, services: Services) -> WSGIApp:
             except Exception as exc:  # health must report, not crash
                 return _json(start_response, "503 Service Unavailable", {"ok": False, "error": type(exc).__name__})
         if path == "/alma/webhook":
-            from bot.webhook import handle_webhook
+            from bot.frontends.webhook import handle_webhook
 
             return handle_webhook(environ, start_response, services)
         return _json(start_response, "404 Not Found", {"ok": False, "error": "not_found"})

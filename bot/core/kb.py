@@ -26,7 +26,7 @@ _MD = MarkdownIt("commonmark").enable("table")
 
 def default_dir() -> Path:
     """The shipped ``knowledge/`` folder (next to the ``bot`` package)."""
-    return Path(__file__).resolve().parent.parent / "knowledge"
+    return Path(__file__).resolve().parents[2] / "knowledge"
 
 
 class KnowledgeError(ValueError):

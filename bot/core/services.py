@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import kb
-from bot.answers import AnswerEngine
-from bot.settings import Settings
-from bot.store import Store
+from bot.core import kb
+from bot.core.answers import AnswerEngine
+from bot.core.walkthrough import Walkthroughs
+from bot.edges.settings import Settings
+from bot.edges.store import Store
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from bot.alma.client import AlmaClient
-    from bot.lookup import LookupService
+    from bot.core.lookup import LookupService
+    from bot.edges.alma.client import AlmaClient
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Services:
     _store: Store | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extras: dict[str, Any] = field(default_factory=dict)
+    # set by a clock running in this process, so a reminder added from Slack is scheduled at once
+    on_reminders_changed: Callable[[], object] | None = None
 
     @property
     def engine(self) -> AnswerEngine:
@@ -39,7 +43,7 @@ class Services:
 
     @property
     def http(self) -> Any:
-        from bot.alma.client import make_http_client
+        from bot.edges.alma.client import make_http_client
 
         with self._lock:
             if "http" not in self.extras:
@@ -49,7 +53,7 @@ class Services:
     @property
     def alma(self) -> dict[str, AlmaClient]:
         """One client per configured institution, sharing one connection pool."""
-        from bot.alma.client import AlmaClient, limiter_for
+        from bot.edges.alma.client import AlmaClient, limiter_for
 
         http = self.http
         with self._lock:
@@ -63,7 +67,7 @@ class Services:
 
     @property
     def lookup(self) -> LookupService:
-        from bot.lookup import LookupService
+        from bot.core.lookup import LookupService
 
         store, clients = self.store, self.alma
         with self._lock:
@@ -95,6 +99,15 @@ class Services:
                 self.extras["background"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="p2p-work")
             pool: ThreadPoolExecutor = self.extras["background"]
             return pool
+
+    @property
+    def walkthroughs(self) -> Walkthroughs:
+        engine, store = self.engine, self.store
+        with self._lock:
+            if "walks" not in self.extras:
+                self.extras["walks"] = Walkthroughs(store, engine.by_id)
+            walks: Walkthroughs = self.extras["walks"]
+            return walks
 
     @property
     def store(self) -> Store:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import insert, select, update
 
-from bot.store import Store, reminders, utcnow
+from bot.core.outgoing import Message
+from bot.edges.store import Store, reminders, utcnow
 
 EXAMPLE = '`/p2p remind add "every weekday at 9:00" Process the Receiving Items queue`'
 DAYS = {"mon": "mon", "monday": "mon", "tue": "tue", "tues": "tue", "tuesday": "tue", "wed": "wed",
@@ -171,10 +172,13 @@ class Reminders:
         return bool(res.rowcount)
 
 
-def fire(services: Any, reminder_id: int, now: datetime | None = None) -> bool:
-    """The scheduled job: post the reminder once for this occurrence (other processes lose the claim)."""
-    from bot.blocks import reminder_message
 
+class ReminderRenderer(Protocol):
+    def __call__(self, reminder: Reminder, /) -> Message: ...
+
+
+def fire(services: Any, render: ReminderRenderer, reminder_id: int, now: datetime | None = None) -> bool:
+    """The scheduled job: post the reminder once for this occurrence (other processes lose the claim)."""
     now = now or utcnow()
     r = Reminders(services.store).get(reminder_id)
     if r is None:
@@ -184,7 +188,7 @@ def fire(services: Any, reminder_id: int, now: datetime | None = None) -> bool:
     if not services.store.claim("reminder", str(r.id), key):
         return False
     try:
-        services.slack.chat_postMessage(channel=r.channel, **reminder_message(r).kwargs())
+        services.slack.chat_postMessage(channel=r.channel, **render(r).kwargs())
     except Exception:
         services.store.release("reminder", str(r.id), key)
         raise

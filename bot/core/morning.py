@@ -13,12 +13,13 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot import expiry
-from bot.settings import Institution
-from bot.store import utcnow
+from bot.core import expiry
+from bot.core.outgoing import Message
+from bot.edges.settings import Institution
+from bot.edges.store import utcnow
 
 log = logging.getLogger(__name__)
 KIND = "morning"
@@ -30,6 +31,13 @@ class PostResult:
     posted: bool
     reason: str = ""
     ts: str = ""
+
+
+
+class ExpiryRenderer(Protocol):
+    """Turns a report into the main message and its thread reply."""
+
+    def __call__(self, report: expiry.ExpiryReport, late: bool = False) -> tuple[Message, Message]: ...
 
 
 def me() -> str:
@@ -51,10 +59,10 @@ def post_time(services: Any, day: date) -> datetime:
     return datetime.combine(day, time(int(hh), int(mm or 0)), tzinfo=ZoneInfo(services.settings.timezone))
 
 
-def post(services: Any, day: date | None = None, now: datetime | None = None, late: bool = False) -> list[PostResult]:
-    """Check and post for every channel, once per channel and local day."""
-    from bot.blocks import expiry_messages
-
+def post(services: Any, render: ExpiryRenderer, day: date | None = None, now: datetime | None = None,
+         late: bool = False) -> list[PostResult]:
+    """Check and post for every channel, once per channel and local day; ``render`` turns a report into the
+    main message and its thread reply (the front end's renderer: the core builds no Block Kit)."""
     now = now or utcnow()
     day = day or now.astimezone(ZoneInfo(services.settings.timezone)).date()
     results = []
@@ -65,7 +73,7 @@ def post(services: Any, day: date | None = None, now: datetime | None = None, la
             continue
         try:
             report = expiry.check(insts, services.alma, services.store, day, now)
-            main, thread = expiry_messages(report, late=late)
+            main, thread = render(report, late=late)
             resp = services.slack.chat_postMessage(channel=channel, **main.kwargs())
             ts = str(resp["ts"])
             services.slack.chat_postMessage(channel=channel, thread_ts=ts, **thread.kwargs())
@@ -79,7 +87,7 @@ def post(services: Any, day: date | None = None, now: datetime | None = None, la
     return results
 
 
-def catch_up(services: Any, now: datetime | None = None) -> list[PostResult]:
+def catch_up(services: Any, render: ExpiryRenderer, now: datetime | None = None) -> list[PostResult]:
     """At start-up: if today's post time has passed and nothing was posted, post now (within the grace
     window) or post one late notice (after it)."""
     now = now or utcnow()
@@ -88,4 +96,4 @@ def catch_up(services: Any, now: datetime | None = None) -> list[PostResult]:
     if now < due:
         return []
     late = now - due > timedelta(hours=services.settings.missed_post_grace_hours)
-    return post(services, day, now, late=late)
+    return post(services, render, day, now, late=late)

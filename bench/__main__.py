@@ -1,6 +1,6 @@
 """Benchmarks that print figures (never run by the test suite).
 
-``p2p-bot bench answers``: this engine vs plain BM25 (bm25s, Lucene scoring) vs rapidfuzz-only ranking on
+``python -m bench answers`` (``make bench WHAT=answers``): this engine vs plain BM25 (bm25s, Lucene scoring) vs rapidfuzz-only ranking on
 the same ``knowledge/`` and question file; a 10,000-topic scaling run; cold ``p2p-bot ask`` processes.
 """
 
@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot import kb
-from bot.answers import AnswerEngine, Hit, Result
-from bot.evaluate import EvalItem, EvalReport, evaluate, percentile, read_items
+from bot.core import kb
+from bot.core.answers import AnswerEngine, Hit, Result
+from bot.core.evaluate import EvalItem, EvalReport, evaluate, percentile, read_items
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
@@ -169,11 +169,11 @@ def bench_answers(args: argparse.Namespace) -> int:
 
 
 def _lookup_setup(sb: Any, store_url: str) -> Any:
-    from bot.alma.client import AlmaClient, RateLimiter, make_http_client
-    from bot.lookup import LookupService
+    from bot.core.lookup import LookupService
+    from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
+    from bot.edges.settings import Institution
+    from bot.edges.store import Store
     from bot.sandbox.data import REPORT_PATH
-    from bot.settings import Institution
-    from bot.store import Store
 
     http = make_http_client()
     insts = [Institution(code=i.code, name=i.name, base_url=sb.base_url, api_key=key,
@@ -267,8 +267,8 @@ def bench_slack(args: argparse.Namespace) -> int:
     import httpx
     from slack_sdk.signature import SignatureVerifier
 
-    from bot.fake_slack import FakeSlack
     from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
+    from tests.fake_slack import FakeSlack
 
     n, latency = args.commands, args.latency_ms
     secret = "bench-secret"
@@ -363,11 +363,11 @@ def bench_expiry(args: argparse.Namespace) -> int:
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
-    from bot import expiry
-    from bot.alma.client import AlmaClient, RateLimiter, make_http_client
+    from bot.core import expiry
+    from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
+    from bot.edges.settings import Institution
+    from bot.edges.store import Store
     from bot.sandbox.server import Sandbox, SandboxState
-    from bot.settings import Institution
-    from bot.store import Store
 
     n, latency = args.institutions, args.latency_ms
     state = SandboxState(today=date.today(), latency_ms=latency, extra_institutions=max(0, n - 3))
@@ -399,7 +399,7 @@ def bench_expiry(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(what: str, args: Any) -> int:
+def run(what: str, args: Any) -> int:
     if what == "expiry":
         if getattr(args, "latency_ms", None) is None:
             args.latency_ms = 200.0
@@ -414,3 +414,22 @@ def main(what: str, args: Any) -> int:
         return bench_lookup(args)
     print(f"unknown benchmark {what}", file=sys.stderr)
     return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description="p2p-bot benchmarks: they print figures")
+    p.add_argument("what", choices=["answers", "lookup", "slack", "expiry"])
+    p.add_argument("--institutions", type=int, default=20, help="expiry: institutions to check")
+    p.add_argument("--commands", type=int, default=200, help="slack: signed commands to send")
+    p.add_argument("--concurrency", type=int, default=20, help="slack: commands in flight at once")
+    p.add_argument("--requests", type=int, default=20_000, help="lookup: generated lending requests")
+    p.add_argument("--latency-ms", type=float, default=None,
+                   help="sandbox latency per call (lookup: 50, slack: 2000)")
+    p.add_argument("--topics", type=int, default=10_000, help="generated topics for the scaling run")
+    p.add_argument("--questions", default="", help="question file (default: ../shared/eval/dev-questions.jsonl)")
+    args = p.parse_args(argv)
+    return run(args.what, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.alma.client import AlmaClient
-from bot.alma.errors import AlmaError, sentence
-from bot.alma.models import JobInstance
-from bot.settings import Institution
-from bot.store import Store, utcnow, webhook_events
+from bot.edges.alma.client import AlmaClient
+from bot.edges.alma.errors import AlmaError, sentence
+from bot.edges.alma.models import JobInstance
+from bot.edges.settings import Institution
+from bot.edges.store import Store, utcnow, webhook_events
 
 log = logging.getLogger(__name__)
 STATUSES = ("ok", "warning", "running", "failed", "missing")

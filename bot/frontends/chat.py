@@ -11,9 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from bot import messages
-from bot.render import to_text
-from bot.services import Services
+from bot.core.services import Services
+from bot.frontends.text import to_text
+from commands import Context, buttons, dispatch, messages
+from commands.walk import walkthroughs
 
 PROMPT = "you> "
 MOVES = {"next": "next", "n": "next", "back": "back", "b": "back", "done": "done", "stop": "stop"}
@@ -23,14 +24,9 @@ class ChatSession:
     """One person at the terminal."""
 
     def __init__(self, services: Services, user_id: str = "terminal") -> None:
-        from commands import Context
-
         self.ctx = Context(services=services, user_id=user_id, surface="chat")
 
     def handle(self, line: str) -> str:
-        from commands import buttons, dispatch
-        from commands.walk import walkthroughs
-
         text = line.strip()
         if not text:
             return ""
@@ -89,9 +85,9 @@ def run_demo(stdin: TextIO, stdout: TextIO, scripted: bool = False) -> int:
     """The sandbox in-process, three institutions, a fresh SQLite file, then the chat."""
     from datetime import date
 
+    from bot.edges.settings import Institution, Settings
     from bot.sandbox.data import REPORT_PATH
     from bot.sandbox.server import Sandbox, SandboxState
-    from bot.settings import Institution, Settings
 
     sandbox = Sandbox(SandboxState(today=date.today())).start()
     tmp = tempfile.TemporaryDirectory(prefix="p2pbot-demo-")

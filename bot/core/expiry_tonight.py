@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.store import request_index, utcnow
+from bot.edges.store import request_index, utcnow
 
 UNSHIPPED = ("REQUEST_CREATED_LEND", "BEING_PROCESSED", "WILL_SUPPLY")
 

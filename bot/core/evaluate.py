@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answers import Result
+from bot.core.answers import Result
 
 
 @dataclass

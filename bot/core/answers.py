@@ -2,7 +2,7 @@
 
 Scoring is BM25F over weighted fields (title, keywords, FAQ question, headings, body) with unigram and
 bigram terms. Query words are stemmed; unknown words are corrected against the vocabulary with rapidfuzz;
-abbreviations and casual synonyms add lighter terms (see :mod:`bot.textnorm`).
+abbreviations and casual synonyms add lighter terms (see :mod:`bot.core.textnorm`).
 
 Confidence is *coverage*: the IDF-weighted share of the question's meaningful words that the best topic
 actually contains. An out-of-scope question ("how do I book a study room") shares a word or two with the
@@ -22,8 +22,8 @@ from itertools import pairwise
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from bot.kb import Section, Topic
-from bot.textnorm import GENERIC, STOPWORDS, content_words, expansions, prepare, stem, terms, words
+from bot.core.kb import Section, Topic
+from bot.core.textnorm import GENERIC, STOPWORDS, content_words, expansions, prepare, stem, terms, words
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 2.5, "question": 2.5, "headings": 1.5, "body": 1.0}
 K1 = 1.2

@@ -22,11 +22,11 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import messages
-from bot.answers import Result
-from bot.lookup import Found, LookupResult
-from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
-from bot.store import age
+from bot.core.answers import Result
+from bot.core.lookup import Found, LookupResult
+from bot.edges.store import age
+from commands import messages
+from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -274,7 +274,7 @@ def generic_message(reply: Reply) -> Message:
 
 
 def _expiry_line(i: Any) -> str:
-    from bot.expiry import ICONS
+    from bot.core.expiry import ICONS
 
     when = ""
     if i.started:

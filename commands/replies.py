@@ -1,5 +1,5 @@
-"""What commands return: small data objects. :mod:`bot.blocks` renders them as Block Kit and
-:mod:`bot.render` as terminal text, so handlers never build Slack JSON themselves."""
+"""What commands return: small data objects. :mod:`bot.frontends.blocks` renders them as Block Kit and
+:mod:`bot.frontends.text` as terminal text, so handlers never build Slack JSON themselves."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answers import Result
-from bot.lookup import LookupResult
-from bot.walkthrough import Walk
+from bot.core.answers import Result
+from bot.core.lookup import LookupResult
+from bot.core.walkthrough import Walk
 
 
 @dataclass(frozen=True)
@@ -59,5 +59,5 @@ class Deferred:
 
 @dataclass(frozen=True)
 class ExpiryReply:
-    report: Any  # bot.expiry.ExpiryReport
+    report: Any  # bot.core.expiry.ExpiryReport
     late: bool = False

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.alma.errors import AlmaError, sentence
-from bot.services import Services
-from bot.store import request_index, utcnow
+from bot.core.services import Services
+from bot.edges.alma.errors import AlmaError, sentence
+from bot.edges.store import request_index, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_KEY = "status:overview"
@@ -54,7 +54,7 @@ def _index_counts(services: Services, inst: str) -> dict[str, int]:
 
 def collect(services: Services, now: datetime | None = None) -> Overview:
     """Ask Alma now (one cheap call per institution) and read the store; used by the background refresh."""
-    from bot import expiry_tonight
+    from bot.core import expiry_tonight
 
     now = now or utcnow()
     fresh = services.lookup.freshness() if services.settings.institutions else {}

@@ -26,11 +26,11 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select, update
 
-from bot.alma.client import AlmaClient
-from bot.alma.errors import AlmaError, AlmaNotFound, sentence
-from bot.alma.models import Partner, profile_block
-from bot.settings import Institution, PartnerPolicy
-from bot.store import Store, checklist, partners, utcnow
+from bot.edges.alma.client import AlmaClient
+from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
+from bot.edges.alma.models import Partner, profile_block
+from bot.edges.settings import Institution, PartnerPolicy
+from bot.edges.store import Store, checklist, partners, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(hours=1)

@@ -1,7 +1,7 @@
 """The Alma REST client: one class over an injected ``httpx.Client``, one method per endpoint.
 
 Inside: ``Authorization: apikey …`` (the key never goes in URLs or logs), JSON, explicit timeouts, Alma's
-error envelope mapped to :mod:`bot.alma.errors`, bounded retries with backoff and jitter (429
+error envelope mapped to :mod:`bot.edges.alma.errors`, bounded retries with backoff and jitter (429
 ``PER_SECOND_THRESHOLD`` always; 5xx, timeouts and garbage bodies only for idempotent calls), a limiter that
 keeps each institution under its calls-per-second budget across threads, the daily quota from
 ``X-Exl-Api-Remaining``, and pagination (``limit`` ≤ 100, ``offset``, ``total_record_count``) behind
@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.alma import errors
-from bot.alma.errors import AlmaError, AlmaQuotaExceeded, AlmaRateLimited, AlmaUnavailable
-from bot.alma.models import Job, JobInstance, Library, Partner, RSRequest
+from bot.edges.alma import errors
+from bot.edges.alma.errors import AlmaError, AlmaQuotaExceeded, AlmaRateLimited, AlmaUnavailable
+from bot.edges.alma.models import Job, JobInstance, Library, Partner, RSRequest
 
 log = logging.getLogger(__name__)
 

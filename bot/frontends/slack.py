@@ -16,10 +16,10 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import render, unpack
-from bot.replies import Deferred, TextReply
-from bot.services import Services
+from bot.core.services import Services
+from bot.frontends.blocks import render, unpack
 from commands import Context, buttons, dispatch
+from commands.replies import Deferred, TextReply
 
 log = logging.getLogger(__name__)
 WALK_MOVES = {"walk_next": "next", "walk_back": "back", "walk_done": "done", "walk_stop": "stop"}

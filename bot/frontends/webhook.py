@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from sqlalchemy import insert
 
-from bot.store import utcnow, webhook_events
+from bot.edges.store import utcnow, webhook_events
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000

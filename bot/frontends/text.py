@@ -1,5 +1,5 @@
 """One place that turns replies into what people see: plain text for the terminal chat (Block Kit lives
-in :mod:`bot.blocks`)."""
+in :mod:`bot.frontends.blocks`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import re
 import textwrap
 from typing import Any
 
-from bot import messages
-from bot.answers import Result
-from bot.lookup import Found, LookupResult
-from bot.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
-from bot.store import age
+from bot.core.answers import Result
+from bot.core.lookup import Found, LookupResult
+from bot.edges.store import age
+from commands import messages
+from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
 
 WIDTH = 100
 
@@ -63,7 +63,7 @@ def walk_text(reply: WalkReply) -> str:
 
 
 def expiry_text(report: Any) -> str:
-    from bot.expiry import ICONS
+    from bot.core.expiry import ICONS
 
     lines = [f"== Expired Resource Sharing Requests job, {report.date} =="]
     for i in report.institutions:

@@ -18,9 +18,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import morning, reminders, status
-from bot.alma.errors import AlmaError
-from bot.store import utcnow
+from bot.core import morning, reminders, status
+from bot.edges.alma.errors import AlmaError
+from bot.edges.store import utcnow
+from bot.frontends.blocks import expiry_messages, reminder_message
 
 log = logging.getLogger(__name__)
 REMINDER_PREFIX = "reminder:"
@@ -28,7 +29,7 @@ REMINDER_PREFIX = "reminder:"
 
 # -- the jobs -------------------------------------------------------------------------------------------
 def morning_post(services: Any) -> None:
-    for r in morning.post(services):
+    for r in morning.post(services, expiry_messages):
         log.info("morning post to %s: %s %s", r.channel, "posted" if r.posted else "skipped", r.reason)
 
 
@@ -43,11 +44,11 @@ def refresh_status(services: Any) -> None:
 
 
 def post_reminder(services: Any, reminder_id: int) -> None:
-    reminders.fire(services, reminder_id)
+    reminders.fire(services, reminder_message, reminder_id)
 
 
 def partner_audit(services: Any) -> None:
-    from bot.partners import nightly_audit
+    from bot.core.partners import nightly_audit
 
     try:
         nightly_audit(services)
@@ -89,7 +90,7 @@ def build(services: Any, blocking: bool = False) -> BaseScheduler:
                   replace_existing=True)
     sched.add_job(partner_audit, CronTrigger(hour=3, minute=30, timezone=tz), id="partner-audit",
                   args=[services], misfire_grace_time=3 * 3600, replace_existing=True)
-    services.extras["scheduler"] = sched
+    services.on_reminders_changed = lambda: sync_reminders(services, sched)
     return sched
 
 
@@ -97,7 +98,7 @@ def start(services: Any, blocking: bool = False) -> BaseScheduler:
     """Catch up on a missed morning post, then run the clock."""
     sched = build(services, blocking=blocking)
     try:
-        for r in morning.catch_up(services, utcnow()):
+        for r in morning.catch_up(services, expiry_messages, utcnow()):
             log.info("catch-up post to %s: %s %s", r.channel, r.posted, r.reason)
     except Exception:  # a failed catch-up must not stop the clock; the regular job retries tomorrow
         log.exception("catch-up of the morning post failed")

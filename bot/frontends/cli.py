@@ -1,0 +1,437 @@
+"""The ``p2p-bot`` command line: one place that reads settings and wires the services.
+
+Imports are lazy so that quick commands (``ask``) start fast and do not load Slack or the scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.core.kb import KnowledgeError
+from bot.edges.settings import ConfigError
+
+
+def _services() -> Any:
+    from bot.core.services import Services
+    from bot.edges import settings
+
+    return Services(settings.load())
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.frontends.text import answer_text
+
+    engine = _services().engine
+    questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
+    for q in questions:
+        if not q:
+            continue
+        res = engine.ask(q, top=args.top)
+        if args.json or not args.question:
+            print(json.dumps(res.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(answer_text(res))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.core.evaluate import evaluate, format_report, read_items
+
+    engine = _services().engine
+    items = read_items(args.file)
+    rep = evaluate(lambda q: engine.ask(q, top=10), items)
+    print(json.dumps(rep.to_json(), indent=2) if args.json else format_report(rep, args.file))
+    return 0
+
+
+def cmd_check_knowledge(args: argparse.Namespace) -> int:
+    from bot.core import kb
+
+    folder = args.dir or str(kb.default_dir())
+    shipped = kb.default_dir()
+    # a library's own folder is checked on top of the shipped topics (its `related` may point at them,
+    # and its ids must not collide with them), unless --alone
+    on_top = not args.alone and Path(folder).resolve() != shipped.resolve()
+    topics, errors = kb.validate_dir(shipped, folder) if on_top else kb.validate_dir(folder)
+    if on_top:
+        topics = [t for t in topics if Path(t.path).resolve().is_relative_to(Path(folder).resolve())]
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} problem(s) in {folder}; nothing was loaded.", file=sys.stderr)
+        return 1
+    procs = sum(t.is_procedure for t in topics)
+    steps = sum(len(t.steps) for t in topics)
+    print(f"ok: {len(topics)} topics ({procs} procedures, {steps} steps) in {folder}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.frontends.chat import run_chat
+
+    return run_chat(_services(), sys.stdin, sys.stdout)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.frontends.chat import run_demo
+
+    return run_demo(sys.stdin, sys.stdout, scripted=args.scripted)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import time
+    from datetime import date
+
+    from bot.sandbox.server import Sandbox, SandboxState, today_in
+
+    state = SandboxState(today=date.fromisoformat(args.today) if args.today else today_in(args.timezone),
+                         scale=args.scale, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
+                         garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota,
+                         extra_institutions=args.institutions - 3 if args.institutions > 3 else 0)
+    sb = Sandbox(state, host=args.host, port=args.port).start()
+    print(f"Alma sandbox at {sb.base_url}  demo API key: {state.demo_key}", flush=True)
+    for key, inst in state.institutions.items():
+        print(f"  {inst.code:4} {inst.name:30} key {key}  RS libraries {', '.join(inst.rs_libraries)}"
+              f"  lending {len(inst.lending)}  borrowing {len(inst.borrowing)}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sb.stop()
+    return 0
+
+
+def _need_institutions(services: Any) -> None:
+    if not services.settings.institutions:
+        raise ConfigError("no Alma institution is configured: set ALMA_API_URL and ALMA_API_KEY, "
+                          "or P2PBOT_CONFIG (see p2pbot.example.toml)")
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    from bot.core.lookup import LookupInputError
+    from bot.frontends.text import lookup_text
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        result = services.lookup.lookup(args.external_id, live=not args.no_live)
+    except LookupInputError as exc:
+        if args.json:
+            print(json.dumps({"external_id": args.external_id, "error": str(exc)}))
+        else:
+            print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_json(), indent=2) if args.json else lookup_text(result))
+    services.close()
+    return 0 if result.found else 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    services = _services()
+    _need_institutions(services)
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"  {line}", file=sys.stderr, flush=True)
+
+    reports = services.lookup.sync(args.institution or None, progress=say)
+    for r in reports:
+        if args.json:
+            print(json.dumps(r.__dict__))
+        else:
+            state = "ok" if r.ok else f"FAILED: {r.problem}"
+            print(f"{r.institution}: {state}; {r.lending} lending + {r.borrowing} borrowing requests indexed, "
+                  f"{r.calls} Alma calls, {r.seconds:.1f} s" + (f"; {len(r.truncated)} slices over 100"
+                                                                  if r.truncated else ""))
+    services.close()
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.frontends.web import serve
+
+    services = _services()
+    _need_slack(services.settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(services, args.host, args.port)
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.frontends.web import build_app
+
+    services = _services()
+    _need_slack(services.settings)
+    if not services.settings.slack_app_token:
+        raise ConfigError("SLACK_APP_TOKEN (xapp-…) is needed for Socket Mode")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    SocketModeHandler(build_app(services), services.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    return 0
+
+
+def _need_slack(settings: Any) -> None:
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN (xoxb-…) is not set")
+    if not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set")
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from commands.buttons import worst_rated
+
+    rows = worst_rated(_services().store, args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    if not rows:
+        print("No ratings yet.")
+    for r in rows:
+        print(f"{r['score']:+d} ({r['votes']} votes)  {r['topic_id']:<28} {r['question']}")
+    return 0
+
+
+def cmd_expiry_check(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from bot.core import expiry, morning
+    from bot.frontends.blocks import expiry_messages
+    from bot.frontends.text import expiry_text
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise ConfigError(f"--date must be YYYY-MM-DD, not '{args.date}'") from None
+    report = expiry.check(list(services.settings.institutions), services.alma, services.store, day)
+    out: dict[str, Any] = report.to_json()
+    if args.post:
+        if not services.settings.slack_bot_token:
+            raise ConfigError("--post needs SLACK_BOT_TOKEN (and a channel per institution in P2PBOT_CONFIG)")
+        if not morning.channels(services):
+            raise ConfigError("--post needs a channel: set `channel` for each institution or bot.rs_channel")
+        results = morning.post(services, expiry_messages, date.fromisoformat(report.date))
+        out["posted"] = [r.__dict__ for r in results]
+    print(json.dumps(out, indent=2) if args.json else expiry_text(report))
+    if args.post and not args.json:
+        for r in out["posted"]:
+            print(f"{r['channel']}: {'posted' if r['posted'] else 'not posted (' + r['reason'] + ')'}")
+    services.close()
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    from bot.frontends import clock as scheduler
+
+    services = _services()
+    _need_institutions(services)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scheduler.start(services, blocking=True)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Bot and scheduler in one process (small sites)."""
+    from bot.frontends import clock as scheduler
+
+    services = _services()
+    _need_slack(services.settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if services.settings.institutions:
+        scheduler.start(services, blocking=False)
+    if services.settings.slack_app_token and not args.port:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        from bot.frontends.web import build_app
+
+        SocketModeHandler(build_app(services), services.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    else:
+        from bot.frontends.web import serve
+
+        serve(services, args.host, args.port or 3000)
+    return 0
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    from bot.core.partners import PartnerError, onboarding
+    from bot.edges.alma.errors import AlmaError, sentence
+
+    services = _services()
+    _need_institutions(services)
+    try:
+        ob = onboarding(services, args.institution)
+        if args.action == "add":
+            out = ob.preview(args.code, "cli")
+            if out.state == "preview" and args.yes:
+                out = ob.confirm(out.code, "cli", out.preview_key)
+            data: Any = out.to_json()
+            ok = out.state in ("preview", "profile_set", "unchanged", "complete")
+        elif args.action == "check":
+            out = ob.check(args.code)
+            data, ok = out.to_json(), out.state == "ok"
+        elif args.action == "done":
+            out, _ = ob.mark_done(args.code, args.item, "cli")
+            data, ok = out.to_json(), True
+        elif args.action == "lists":
+            data, ok = ob.in_list_names(), True
+        else:
+            data, ok = ob.registry(), True
+    except (PartnerError, AlmaError) as exc:
+        msg = sentence(exc) if isinstance(exc, AlmaError) else str(exc)
+        print(json.dumps({"error": msg}) if args.json else msg)
+        return 2
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        _print_partner(args.action, data)
+    services.close()
+    return 0 if ok else 1
+
+
+def _print_partner(action: str, data: Any) -> None:
+    if action in ("list",):
+        for r in data:
+            print(f"{r['code']:<14} {r['name']:<36} {r['state']:<12} checklist {r['done']}/{r['total']}")
+        if not data:
+            print("No partners onboarded yet.")
+        return
+    if action == "lists":
+        for rule, names in data.items():
+            print(f"{rule} ({len(names)}):")
+            for n in names:
+                print(f"  {n}")
+        return
+    print(f"{data.get('name') or data.get('code')}: {data['state']}. {data['message']}")
+    for c in data.get("changes") or []:
+        print(f"  {c['field']}: {c['before']} -> {c['after']}")
+    for c in data.get("drift") or []:
+        print(f"  drift {c['field']}: {c['before']} (policy {c['after']})")
+    for c in data.get("checklist") or []:
+        print(f"  [{'x' if c['done'] else ' '}] {c['item']}: {c['title']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ask", help="answer a question from the knowledge base")
+    s.add_argument("question", nargs="?", help="the question; without it, one question per line on stdin")
+    s.add_argument("--json", action="store_true", help="print the JSON contract")
+    s.add_argument("--top", type=int, default=3, help="how many results (default 3)")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("eval", help="score a question file (JSON lines: q, topics, facts)")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("check-knowledge", help="validate a folder of knowledge files (on top of the shipped ones)")
+    s.add_argument("dir", nargs="?")
+    s.add_argument("--alone", action="store_true", help="check the folder by itself, not on top of the shipped topics")
+    s.set_defaults(func=cmd_check_knowledge)
+
+    s = sub.add_parser("chat", help="terminal chat over the same commands as Slack")
+    s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("demo", help="the local Alma sandbox in-process, a short guided tour, then the chat")
+    s.add_argument("--scripted", action="store_true", help="only the guided tour, no prompt afterwards")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="HTTP mode: /slack/events, /alma/webhook, /healthz")
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--host", default="0.0.0.0")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    s.set_defaults(func=cmd_socket)
+
+    s = sub.add_parser("expiry-check", help="did the Expired Resource Sharing Requests job run (per institution)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--date", default="", help="the local day to check (YYYY-MM-DD); default today")
+    s.add_argument("--post", action="store_true", help="also post it (once per day, however often it runs)")
+    s.set_defaults(func=cmd_expiry_check)
+
+    s = sub.add_parser("partner", help="onboard and audit P2P partners (add / list / check / done / lists)")
+    psub = s.add_subparsers(dest="action", required=True)
+    for name, helptext in (("add", "find, preview and (with --yes) set a partner's profile"),
+                           ("check", "compare a partner's Alma profile with the policy"),
+                           ("done", "tick a checklist item"), ("list", "partners onboarded and their progress"),
+                           ("lists", "the partner names each In List should hold")):
+        ps = psub.add_parser(name, help=helptext)
+        if name in ("add", "check", "done"):
+            ps.add_argument("code", help="partner code, ISO symbol or name")
+        if name == "done":
+            ps.add_argument("item", help="rota, temp_item_rule, tou, locate_profile or expiry_job")
+        if name == "add":
+            ps.add_argument("--yes", action="store_true", help="confirm the preview and change Alma")
+        ps.add_argument("--json", action="store_true")
+        ps.add_argument("--institution", default=None)
+        ps.set_defaults(func=cmd_partner)
+
+    s = sub.add_parser("clock", help="the scheduler process (one per deployment)")
+    s.set_defaults(func=cmd_clock)
+
+    s = sub.add_parser("run", help="bot and scheduler in one process (Socket Mode if SLACK_APP_TOKEN is set)")
+    s.add_argument("--port", type=int, default=0, help="HTTP mode on this port instead of Socket Mode")
+    s.add_argument("--host", default="0.0.0.0")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("feedback", help="the worst-rated questions (from 👍 / 👎)")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feedback)
+
+    s = sub.add_parser("lookup", help="find a request by External Identifier in every institution")
+    s.add_argument("external_id")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--no-live", action="store_true", help="only the local index; no calls to Alma")
+    s.set_defaults(func=cmd_lookup)
+
+    s = sub.add_parser("sync", help="refresh the request index from Alma")
+    s.add_argument("--institution", action="append", help="only this institution (repeatable)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sync)
+
+    s = sub.add_parser("sandbox", help="serve the local Alma API on loopback until stopped")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--scale", type=int, default=0, help="generate N extra lending requests")
+    s.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    s.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with HTTP 500")
+    s.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a broken body")
+    s.add_argument("--timeout-rate", type=float, default=0.0, help="share answered only after 3 s")
+    s.add_argument("--quota", type=int, default=500_000, help="daily API calls per institution")
+    s.add_argument("--institutions", type=int, default=3, help="how many IZs (3 seeded consortium ones, more generated)")
+    s.add_argument("--today", default="", help="the sandbox's today (YYYY-MM-DD); default: today")
+    s.add_argument("--timezone", default="America/New_York")
+    s.set_defaults(func=cmd_sandbox)
+
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"p2p-bot: configuration problem: {exc}", file=sys.stderr)
+        return 2
+    except KnowledgeError as exc:
+        print(f"p2p-bot: knowledge base problem: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
