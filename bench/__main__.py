@@ -1,6 +1,7 @@
 """Benchmarks that print figures (never run by the test suite).
 
-``python -m bench answers`` (``make bench WHAT=answers``): this engine vs plain BM25 (bm25s, Lucene scoring) vs rapidfuzz-only ranking on
+``python -m bench answers`` (``make bench WHAT=answers``): this engine vs plain BM25 (bm25s, Lucene scoring)
+vs rapidfuzz-only ranking on
 the same ``knowledge/`` and question file; a 10,000-topic scaling run; cold ``p2p-bot ask`` processes.
 """
 
