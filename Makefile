@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench revision clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/p2p-bot demo
 
 lint: install
-	$(BIN)/ruff check bot commands tests bench
+	$(BIN)/ruff check bot commands tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
@@ -30,6 +30,10 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python -m bench $(or $(WHAT),answers) $(ARGS)
+
+# a new schema revision from the change to bot/edges/store.py's tables: make revision M="add the docs table"
+revision: install
+	$(BIN)/python tools/revision.py "$(M)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,5 +1,5 @@
 """The store on a real PostgreSQL server (a throwaway cluster on loopback), where one can be started here:
-schema creation and versioning, the upgrade path, and exactly-once claims across threads."""
+the schema revisions (same checks as tests/test_migrations.py), and exactly-once claims across threads."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import create_engine, insert, inspect, select, text
 
-from bot.edges.store import SCHEMA_VERSION, Store, request_index, utcnow
+from bot.edges.store import Store, head_revision, partners, request_index, utcnow
 from tests.conftest import in_threads
+from tests.test_migrations import make_legacy, schema_diff
 
 
 def _free_port() -> int:
@@ -55,22 +56,39 @@ def pg_url() -> Iterator[str]:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_schema_on_postgres(pg_url: str) -> None:
-    s = Store(pg_url)
-    assert s.schema_version() == SCHEMA_VERSION
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[str]:
+    """A new, empty database on the throwaway server for one test."""
+    name = f"t{next(_numbers)}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+_numbers = iter(range(1, 1_000_000))
+
+
+def test_schema_on_postgres(pg_db: str) -> None:
+    s = Store(pg_db)
+    assert s.schema_version() == head_revision()
+    assert schema_diff(s.engine) == [], "store.py's tables differ from the revisions: add a revision"
     with s.begin() as conn:
         conn.execute(insert(request_index).values(institution="GWA", kind="lending", external_id="E1",
                                                   request_id="R1", synced_at=utcnow()))
-    with s.engine.connect() as conn:
-        assert conn.execute(select(request_index.c.external_id)).scalar_one() == "E1"
     s.close()
-    again = Store(pg_url)  # a second start finds the schema in place
-    assert again.schema_version() == SCHEMA_VERSION
+    again = Store(pg_db)  # a second start finds the schema in place and the row kept
+    assert again.schema_version() == head_revision()
+    with again.engine.connect() as conn:
+        assert conn.execute(select(request_index.c.external_id)).scalar_one() == "E1"
     again.close()
 
 
-def test_claims_are_exactly_once_on_postgres(pg_url: str) -> None:
-    stores = [Store(pg_url) for _ in range(4)]
+def test_claims_are_exactly_once_on_postgres(pg_db: str) -> None:
+    stores = [Store(pg_db) for _ in range(4)]
     wins: list[bool] = []
     day = f"pg-{time.time()}"
 
@@ -86,19 +104,25 @@ def test_claims_are_exactly_once_on_postgres(pg_url: str) -> None:
         s.close()
 
 
-def test_upgrade_path_on_postgres(pg_url: str) -> None:
-    from sqlalchemy import text, update
-
-    from bot.edges.store import meta
-
-    s = Store(pg_url)
-    with s.begin() as conn:
-        conn.execute(text("ALTER TABLE partners DROP COLUMN locate_profile"))
-        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="1"))
-    s.close()
-    upgraded = Store(pg_url)
-    assert upgraded.schema_version() == SCHEMA_VERSION
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_database_from_before_alembic_is_adopted_on_postgres(pg_db: str, version: int) -> None:
+    engine = create_engine(pg_db)
+    make_legacy(engine, version)
+    engine.dispose()
+    upgraded = Store(pg_db)
+    assert upgraded.schema_version() == head_revision()
+    assert schema_diff(upgraded.engine) == []
+    assert "meta" not in inspect(upgraded.engine).get_table_names()
     with upgraded.engine.connect() as conn:
-        cols = conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name='partners'"))
-        assert "locate_profile" in {c[0] for c in cols}
+        row = conn.execute(select(partners)).one()
+    assert (row.code, row.locate_profile) == ("P1", "" if version == 1 else "LP")
     upgraded.close()
+
+
+def test_replicas_starting_together_upgrade_once_on_postgres(pg_db: str) -> None:
+    stores: list[Store] = []
+    in_threads(lambda: stores.append(Store(pg_db)), 4)
+    assert len(stores) == 4 and {s.schema_version() for s in stores} == {head_revision()}
+    assert schema_diff(stores[0].engine) == []
+    for s in stores:
+        s.close()

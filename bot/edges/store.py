@@ -8,14 +8,20 @@ PUT per click) is enforced by constraints in the database, not by hoping two pro
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import (
     Boolean,
     Column,
@@ -31,17 +37,16 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
-SCHEMA_VERSION = 2
 metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 feedback = Table(
     "feedback", metadata,
@@ -223,15 +228,102 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-# Upgrades from one schema version to the next, in order. create_all() makes new tables; columns added to
-# existing tables need an explicit step here (portable SQL, so PostgreSQL follows the same path).
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE partners ADD COLUMN locate_profile VARCHAR(128) DEFAULT '' NOT NULL",),
-}
-
-
 class SchemaError(RuntimeError):
     """The database was made by a newer p2p-bot."""
+
+
+# -- schema upgrades ---------------------------------------------------------------------------------
+# The schema's history is a chain of Alembic revisions in migrations/versions, run at every start (no
+# alembic.ini: the store hands its connection to migrations/env.py). The first revision is the schema as
+# it stood when the store still counted versions itself in a `meta` table (versions 1 and 2); such a
+# database is brought to version 2 the old way, stamped with the baseline, and then follows the chain.
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+BASELINE = "0001"
+_LEGACY_STEPS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE partners ADD COLUMN locate_profile VARCHAR(128) DEFAULT '' NOT NULL",),
+}
+_LEGACY_LATEST = 2
+_PG_LOCK = 0x70327062  # pg_advisory_xact_lock key: one process upgrades at a time, the others then find it done
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS_DIR))
+
+
+def head_revision() -> str:
+    """The newest revision this p2p-bot knows (one head: two revisions after the same parent is an error)."""
+    head = _script().get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine: Engine, to: str = "head") -> None:
+    """Bring the database to ``to`` (normally the head), one process at a time, without losing data."""
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head_revision() and to == "head":
+            return  # the usual start: nothing to do, no lock taken
+    sqlite = engine.dialect.name == "sqlite"
+    locking = _sqlite_locking_engine(engine) if sqlite else engine
+    try:
+        with locking.begin() as conn:
+            if not sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+            _adopt_legacy(conn)
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None:
+                try:
+                    _script().get_revision(current)
+                except CommandError:
+                    raise SchemaError(f"the database is at schema revision {current}, newer than this p2p-bot "
+                                      f"({head_revision()})") from None
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            script = _script()
+
+            def steps(rev: Any, _context: Any) -> Any:
+                return script._upgrade_revs(to, rev)
+
+            with EnvironmentContext(config, script, fn=steps, destination_rev=to):
+                script.run_env()
+    finally:
+        if locking is not engine:
+            locking.dispose()
+
+
+def _sqlite_locking_engine(engine: Engine) -> Engine:
+    """A one-off engine whose transactions start with BEGIN IMMEDIATE: the upgrade holds SQLite's write lock
+    from its first look at the version to its commit, so a second process waits and then finds it done
+    (the sqlite3 driver would otherwise start the transaction late and commit each DDL statement alone)."""
+    locking = create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(locking, "connect")
+    def _connect(dbapi_conn: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_conn, record)
+        dbapi_conn.isolation_level = None  # the driver leaves transactions to us
+
+    @event.listens_for(locking, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return locking
+
+
+def _adopt_legacy(conn: Connection) -> None:
+    """A database made before Alembic keeps its version in `meta`: finish its own upgrades, stamp the baseline."""
+    tables = set(inspect(conn).get_table_names())
+    if "meta" not in tables or "alembic_version" in tables:
+        return
+    row = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).first()
+    version = int(row[0]) if row is not None else _LEGACY_LATEST  # tables made, version not yet written
+    if version > _LEGACY_LATEST:
+        raise SchemaError(f"the database is at schema version {version}, newer than this p2p-bot")
+    for step in range(version + 1, _LEGACY_LATEST + 1):
+        for statement in _LEGACY_STEPS.get(step, ()):
+            conn.execute(text(statement))
+    MigrationContext.configure(conn).stamp(_script(), BASELINE)
+    conn.execute(text("DROP TABLE meta"))
 
 
 class Store:
@@ -253,34 +345,12 @@ class Store:
         self._migrate()
 
     def _migrate(self) -> None:
-        for attempt in range(5):
-            try:
-                metadata.create_all(self.engine)
-                break
-            except DBAPIError:
-                # another process created the same tables a moment earlier (first start of several
-                # processes on a fresh database); look again, the tables are now there
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        with self.engine.begin() as conn:
-            row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-            if row is None:
-                with suppress(IntegrityError):  # another process created it first
-                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                return
-            current = int(row[0])
-            if current > SCHEMA_VERSION:
-                raise SchemaError(
-                    f"the database is at schema version {current}, newer than this p2p-bot ({SCHEMA_VERSION})")
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS.get(version, ()):
-                    conn.execute(text(statement))
-                conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(version)))
+        upgrade(self.engine)
 
-    def schema_version(self) -> int:
+    def schema_version(self) -> str:
+        """The Alembic revision the database is at (the head of ``migrations/versions`` after start)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+            return MigrationContext.configure(conn).get_current_revision() or ""
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
