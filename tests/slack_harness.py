@@ -13,7 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
 from bot.core.services import Services
-from bot.frontends.web import build_app, make_wsgi
+from bot.frontends.web import build_app, make_wsgi, server_options
 from tests.fake_slack import FakeSlack
 
 SECRET = "test-signing-secret"
@@ -24,7 +24,8 @@ class SlackHarness:
         self.services = services
         self.fake = fake
         self.app = build_app(services)
-        self.server = create_server(make_wsgi(self.app, services), host="127.0.0.1", port=0, threads=8)
+        self.server = create_server(make_wsgi(self.app, services), host="127.0.0.1", port=0,
+                                    **server_options(threads=8))
         self.thread = threading.Thread(target=self._run, daemon=True)
         self._stopping = False
         self.http = httpx.Client(timeout=10)

@@ -52,8 +52,7 @@ def test_out_of_scope_is_an_honest_not_sure(slack: SlackHarness) -> None:
 def test_forged_and_stale_requests_are_refused_without_side_effects(slack: SlackHarness) -> None:
     forged = slack.command("walk borrow-receive", signature="v0=" + "0" * 64)
     stale = slack.command("walk borrow-receive", ts=int(time.time()) - 600)
-    assert forged.status_code == 401 and stale.status_code == 401
-    time.sleep(0.3)
+    assert forged.status_code == 401 and stale.status_code == 401  # refused before Bolt: nothing runs later
     with slack.services.store.engine.connect() as conn:
         assert conn.execute(select(walkthroughs)).all() == []
     assert slack.fake.calls == []

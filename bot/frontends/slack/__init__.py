@@ -13,11 +13,12 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.core.services import Services
 from bot.frontends.blocks import render, unpack
+from bot.frontends.slack.verify import verified
 from commands import Context, buttons, dispatch
 from commands.replies import Deferred, TextReply
 
@@ -134,10 +135,17 @@ def register(app: App, services: Services) -> None:
         answer_in_thread(event, body, client)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any], respond: Any = None) -> None:
+    def on_error(error: Exception, request: BoltRequest, respond: Any = None) -> None:
         # the one place for the unexpected: log with the traceback (no secrets are in these objects)
         log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)
-        if respond is not None and body.get("response_url"):
+        # The body is trusted only if its signature checks out here and now: an error can come from the
+        # verification itself, and a forged body's response_url would make us POST wherever it says.
+        # (Socket Mode requests arrive over the app-token connection, so they are Slack's.)
+        headers = {k.lower(): v[0] for k, v in request.headers.items() if v}
+        if request.mode == "http" and not verified(services.settings.slack_signing_secret, request.raw_body.encode(),
+                                                  headers):
+            return
+        if respond is not None and request.body.get("response_url"):
             try:
                 respond(replace_original=False, response_type="ephemeral", text=OOPS)
             except Exception:  # the response_url may be expired; nothing more can be done for the user
