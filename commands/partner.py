@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.core.partners import Outcome, PartnerError, onboarding
 from bot.edges.alma.errors import AlmaError, sentence
 from commands.replies import Deferred, Reply, TextReply
@@ -34,7 +36,7 @@ def allowed(ctx: Any) -> bool:
         if hit is None or time.monotonic() - hit[0] > 600:
             try:
                 users = set(ctx.services.slack.usergroups_users_list(usergroup=gid).get("users") or [])
-            except Exception:  # Slack said no (missing scope, unknown group): treat as not a member
+            except SlackApiError:  # Slack said no (missing scope, unknown group): treat as not a member
                 log.warning("could not read user group %s", gid)
                 users = set()
             with _groups_lock:
@@ -112,7 +114,7 @@ def _post_summary(ctx: Any, out: Outcome) -> None:
     lines += [f"• {c['title']}: {c['done_by']}, {c['done_at']}" for c in out.checklist]
     try:
         services.slack.chat_postMessage(channel=channel, text="\n".join(lines))
-    except Exception:  # the onboarding is recorded; a failed announcement is only logged
+    except SlackApiError:  # the onboarding is recorded; a failed announcement is only logged
         log.warning("could not post the onboarding summary to %s", channel)
 
 

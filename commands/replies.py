@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.answers import Result
+from bot.core.expiry import ExpiryReport
 from bot.core.lookup import LookupResult
 from bot.core.walkthrough import Walk
 
@@ -59,5 +60,5 @@ class Deferred:
 
 @dataclass(frozen=True)
 class ExpiryReply:
-    report: Any  # bot.core.expiry.ExpiryReport
+    report: ExpiryReport
     late: bool = False

@@ -111,7 +111,6 @@ def test_job_not_found_and_alma_down_are_sentences(sandbox: Sandbox, http: httpx
 
 def test_a_webhook_job_end_fills_what_polling_does_not_see(sandbox: Sandbox, http: httpx.Client,
                                                           store: Store) -> None:
-    from types import SimpleNamespace
 
     from bot.frontends import webhook
 
@@ -122,7 +121,7 @@ def test_a_webhook_job_end_fills_what_polling_does_not_see(sandbox: Sandbox, htt
         "submit_time": f"{missing_day}T07:00:00Z", "start_time": f"{missing_day}T07:00:01Z",
         "end_time": f"{missing_day}T07:00:30Z", "job_info": {"id": "S48011260000521"},
         "counter": [{"type": {"value": "x", "desc": "Requests expired"}, "value": "3"}]}}
-    assert webhook.record(SimpleNamespace(store=store), payload, "GWA")
+    assert webhook.record(store, payload, "GWA")
     out = expiry.check_institution(fast_client(http, sandbox), store, inst, date.fromisoformat(missing_day))
     assert out.status == "ok" and out.expired == 3
 

@@ -126,3 +126,19 @@ def test_replicas_starting_together_upgrade_once_on_postgres(pg_db: str) -> None
     assert schema_diff(stores[0].engine) == []
     for s in stores:
         s.close()
+
+
+def test_cache_writes_race_on_postgres(pg_db: str) -> None:
+    """Many first writes of one key at once: every one succeeds (no aborted transaction), one value stays."""
+    stores = [Store(pg_db) for _ in range(4)]
+    n = iter(range(100))
+
+    def put() -> None:
+        i = next(n)
+        stores[i % 4].cache_put("status:overview", {"writer": i})
+
+    in_threads(put, 8)
+    got = stores[0].cache_get("status:overview")
+    assert got is not None and got[0]["writer"] in range(8)
+    for s in stores:
+        s.close()

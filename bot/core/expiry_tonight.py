@@ -9,17 +9,17 @@ warning rather than a late one).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.core.services import Services
 from bot.edges.store import request_index, utcnow
 
 UNSHIPPED = ("REQUEST_CREATED_LEND", "BEING_PROCESSED", "WILL_SUPPLY")
 
 
-def partner_expiry_days(services: Any, inst: str) -> dict[str, int]:
+def partner_expiry_days(services: Services, inst: str) -> dict[str, int]:
     cached = services.store.cache_get(f"partner-expiry:{inst}")
     if cached and utcnow() - cached[1] < timedelta(hours=12):
         return {k: int(v) for k, v in cached[0].items()}
@@ -35,7 +35,7 @@ def next_run(now: datetime, tz: str) -> datetime:
     return run if run > local else run + timedelta(days=1)
 
 
-def expiring_tonight(services: Any, inst: str, now: datetime | None = None) -> list[dict[str, str]]:
+def expiring_tonight(services: Services, inst: str, now: datetime | None = None) -> list[dict[str, str]]:
     now = now or utcnow()
     conf = services.settings.institution(inst)
     tz = conf.timezone if conf else services.settings.timezone

@@ -13,11 +13,12 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.core import expiry
 from bot.core.outgoing import Message
+from bot.core.services import Services
 from bot.edges.settings import Institution
 from bot.edges.store import utcnow
 
@@ -44,7 +45,7 @@ def me() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def channels(services: Any) -> dict[str, list[Institution]]:
+def channels(services: Services) -> dict[str, list[Institution]]:
     """Institutions grouped by the channel that hears about them."""
     out: dict[str, list[Institution]] = {}
     for inst in services.settings.institutions:
@@ -54,12 +55,12 @@ def channels(services: Any) -> dict[str, list[Institution]]:
     return out
 
 
-def post_time(services: Any, day: date) -> datetime:
+def post_time(services: Services, day: date) -> datetime:
     hh, _, mm = services.settings.morning_post_time.partition(":")
     return datetime.combine(day, time(int(hh), int(mm or 0)), tzinfo=ZoneInfo(services.settings.timezone))
 
 
-def post(services: Any, render: ExpiryRenderer, day: date | None = None, now: datetime | None = None,
+def post(services: Services, render: ExpiryRenderer, day: date | None = None, now: datetime | None = None,
          late: bool = False) -> list[PostResult]:
     """Check and post for every channel, once per channel and local day; ``render`` turns a report into the
     main message and its thread reply (the front end's renderer: the core builds no Block Kit)."""
@@ -79,7 +80,7 @@ def post(services: Any, render: ExpiryRenderer, day: date | None = None, now: da
             services.slack.chat_postMessage(channel=channel, thread_ts=ts, **thread.kwargs())
         except Exception as exc:
             services.store.release(KIND, channel, key)  # nothing went out: let a retry post it
-            log.error("morning post to %s failed: %s", channel, type(exc).__name__)
+            log.exception("morning post to %s failed", channel)  # unexpected: keep the traceback
             results.append(PostResult(channel, False, f"failed: {type(exc).__name__}"))
             continue
         services.store.finish_claim(KIND, channel, key, result=ts)
@@ -87,7 +88,7 @@ def post(services: Any, render: ExpiryRenderer, day: date | None = None, now: da
     return results
 
 
-def catch_up(services: Any, render: ExpiryRenderer, now: datetime | None = None) -> list[PostResult]:
+def catch_up(services: Services, render: ExpiryRenderer, now: datetime | None = None) -> list[PostResult]:
     """At start-up: if today's post time has passed and nothing was posted, post now (within the grace
     window) or post one late notice (after it)."""
     now = now or utcnow()

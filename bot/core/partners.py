@@ -25,7 +25,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
+from bot.core.services import Services
 from bot.edges.alma.client import AlmaClient
 from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
 from bot.edges.alma.models import Partner, profile_block
@@ -235,7 +237,7 @@ class Onboarding:
                     updated_at=now)).inserted_primary_key
             assert pk is not None
             return int(pk[0])
-        except Exception:  # a parallel request created it first (unique constraint): use that one
+        except IntegrityError:  # a parallel request created it first (unique constraint): use that one
             again = self.record(p.code)
             if again is None:
                 raise
@@ -449,7 +451,7 @@ def fingerprint(p: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(policy_fields(p), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def onboarding(services: Any, institution: str | None = None) -> Onboarding:
+def onboarding(services: Services, institution: str | None = None) -> Onboarding:
     insts = services.settings.institutions
     if not insts:
         raise PartnerError("No Alma institution is configured.")
@@ -457,7 +459,7 @@ def onboarding(services: Any, institution: str | None = None) -> Onboarding:
     return Onboarding(services.store, services.settings.partner_policy, inst, services.alma[inst.code])
 
 
-def nightly_audit(services: Any) -> list[Outcome]:
+def nightly_audit(services: Services) -> list[Outcome]:
     """Every onboarded partner's profile against the policy; drift is posted once a day."""
     drifted = []
     for inst in services.settings.institutions:

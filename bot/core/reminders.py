@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import insert, select, update
 
 from bot.core.outgoing import Message
+from bot.core.services import Services
 from bot.edges.store import Store, reminders, utcnow
 
 EXAMPLE = '`/p2p remind add "every weekday at 9:00" Process the Receiving Items queue`'
@@ -177,7 +178,7 @@ class ReminderRenderer(Protocol):
     def __call__(self, reminder: Reminder, /) -> Message: ...
 
 
-def fire(services: Any, render: ReminderRenderer, reminder_id: int, now: datetime | None = None) -> bool:
+def fire(services: Services, render: ReminderRenderer, reminder_id: int, now: datetime | None = None) -> bool:
     """The scheduled job: post the reminder once for this occurrence (other processes lose the claim)."""
     now = now or utcnow()
     r = Reminders(services.store).get(reminder_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from bot.core import kb
 from bot.core.answers import AnswerEngine
@@ -17,19 +18,68 @@ from bot.edges.settings import Settings
 from bot.edges.store import Store
 
 if TYPE_CHECKING:
+    import httpx
     from slack_sdk import WebClient
 
     from bot.core.lookup import LookupService
     from bot.edges.alma.client import AlmaClient
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class WorkPool(ThreadPoolExecutor):
+    """A thread pool that can tell when all the work handed to it so far has finished (``drain``), so a caller
+    (a test, a shutdown) waits for the real event instead of guessing a time."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self._pending: set[Future[object]] = set()
+        self._pending_lock = threading.Lock()
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._pending_lock:
+            self._pending.add(future)  # type: ignore[arg-type]
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[T]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)  # type: ignore[arg-type]
+
+    def idle(self) -> bool:
+        with self._pending_lock:
+            return not self._pending
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every piece of work submitted so far (and any it submitted) has finished; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._pending_lock:
+                pending = list(self._pending)
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                return not pending
+            wait(pending, timeout=left)
+
+
 @dataclass
 class Services:
+    """Each service is built on first use (a CLI command needs few of them) and then shared by every thread."""
+
     settings: Settings
     _engine: AnswerEngine | None = None
     _store: Store | None = None
+    _http: httpx.Client | None = None
+    _alma: dict[str, AlmaClient] | None = None
+    _lookup: LookupService | None = None
+    _slack: WebClient | None = None
+    _background: WorkPool | None = None
+    _listeners: WorkPool | None = None
+    _walks: Walkthroughs | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    extras: dict[str, Any] = field(default_factory=dict)
     # set by a clock running in this process, so a reminder added from Slack is scheduled at once
     on_reminders_changed: Callable[[], object] | None = None
 
@@ -42,13 +92,13 @@ class Services:
             return self._engine
 
     @property
-    def http(self) -> Any:
+    def http(self) -> httpx.Client:
         from bot.edges.alma.client import make_http_client
 
         with self._lock:
-            if "http" not in self.extras:
-                self.extras["http"] = make_http_client()
-            return self.extras["http"]
+            if self._http is None:
+                self._http = make_http_client()
+            return self._http
 
     @property
     def alma(self) -> dict[str, AlmaClient]:
@@ -57,13 +107,12 @@ class Services:
 
         http = self.http
         with self._lock:
-            if "alma" not in self.extras:
-                self.extras["alma"] = {
+            if self._alma is None:
+                self._alma = {
                     i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code,
                                        limiter=limiter_for(f"{i.code}@{i.base_url}", i.calls_per_second))
                     for i in self.settings.institutions}
-            clients: dict[str, AlmaClient] = self.extras["alma"]
-            return clients
+            return self._alma
 
     @property
     def lookup(self) -> LookupService:
@@ -71,12 +120,11 @@ class Services:
 
         store, clients = self.store, self.alma
         with self._lock:
-            if "lookup" not in self.extras:
-                self.extras["lookup"] = LookupService(
+            if self._lookup is None:
+                self._lookup = LookupService(
                     store, self.settings.institutions, clients,
                     refresh_after=timedelta(minutes=self.settings.lookup_refresh_minutes))
-            service: LookupService = self.extras["lookup"]
-            return service
+            return self._lookup
 
     @property
     def slack(self) -> WebClient:
@@ -84,30 +132,45 @@ class Services:
         from slack_sdk import WebClient
 
         with self._lock:
-            if "slack" not in self.extras:
-                self.extras["slack"] = WebClient(token=self.settings.slack_bot_token or None,
-                                                 base_url=self.settings.slack_api_url)
-            client: WebClient = self.extras["slack"]
-            return client
+            if self._slack is None:
+                self._slack = WebClient(token=self.settings.slack_bot_token or None, base_url=self.settings.slack_api_url)
+            return self._slack
 
     @property
-    def background(self) -> ThreadPoolExecutor:
+    def background(self) -> WorkPool:
         """Slow work after a Slack acknowledgement (lookups, status refreshes). Kept apart from Bolt's
         listener threads so a burst of slow Alma calls can never delay the next acknowledgement."""
         with self._lock:
-            if "background" not in self.extras:
-                self.extras["background"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="p2p-work")
-            pool: ThreadPoolExecutor = self.extras["background"]
-            return pool
+            if self._background is None:
+                self._background = WorkPool(max_workers=64, thread_name_prefix="p2p-work")
+            return self._background
+
+    @property
+    def listeners(self) -> WorkPool:
+        """The threads Bolt runs listeners in after ``ack()`` (the Slack app is built with this pool)."""
+        with self._lock:
+            if self._listeners is None:
+                self._listeners = WorkPool(max_workers=64, thread_name_prefix="p2p-listener")
+            return self._listeners
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the listeners and the background work started so far have finished (and whatever they
+        started in turn); False if that took longer than ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        pools = [p for p in (self._listeners, self._background) if p is not None]
+        while not all(p.idle() for p in pools):
+            for p in pools:
+                if not p.drain(max(0.0, deadline - time.monotonic())):
+                    return False
+        return True
 
     @property
     def walkthroughs(self) -> Walkthroughs:
         engine, store = self.engine, self.store
         with self._lock:
-            if "walks" not in self.extras:
-                self.extras["walks"] = Walkthroughs(store, engine.by_id)
-            walks: Walkthroughs = self.extras["walks"]
-            return walks
+            if self._walks is None:
+                self._walks = Walkthroughs(store, engine.by_id)
+            return self._walks
 
     @property
     def store(self) -> Store:
@@ -117,11 +180,14 @@ class Services:
             return self._store
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-        pool = self.extras.pop("background", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=False)
-        http = self.extras.pop("http", None)
+        """Let running work finish (it may still need Alma and the store), then release the connections."""
+        pools = (self._listeners, self._background)  # listeners first: they hand work to the background
+        self._listeners = self._background = None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=False)
+        http, self._http = self._http, None
         if http is not None:
             http.close()
+        if self._store is not None:
+            self._store.close()

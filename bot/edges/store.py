@@ -27,7 +27,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
-    Float,
     Integer,
     MetaData,
     String,
@@ -42,6 +41,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
@@ -194,7 +194,6 @@ cache = Table(
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("score", Float),
 )
 
 
@@ -408,14 +407,14 @@ class Store:
         return json.loads(row[0]), stamp
 
     def cache_put(self, key: str, value: Any) -> None:
-        data = json.dumps(value)
+        """Set ``key`` to ``value`` in one statement (an upsert): two processes writing the same key at once
+        both succeed, the later one wins, and no transaction is left aborted by a failed insert."""
+        now = utcnow()
+        row = {"key": key, "value": json.dumps(value), "updated_at": now}
+        upsert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(cache)
         with self.engine.begin() as conn:
-            done = conn.execute(update(cache).where(cache.c.key == key).values(value=data, updated_at=utcnow()))
-            if done.rowcount == 0:
-                try:
-                    conn.execute(insert(cache).values(key=key, value=data, updated_at=utcnow()))
-                except IntegrityError:
-                    conn.execute(update(cache).where(cache.c.key == key).values(value=data, updated_at=utcnow()))
+            conn.execute(upsert.values(**row).on_conflict_do_update(
+                index_elements=[cache.c.key], set_={"value": row["value"], "updated_at": now}))
 
     def audit(self, actor: str, action: str, target: str, before: Any = "", after: Any = "") -> None:
         with self.engine.begin() as conn:

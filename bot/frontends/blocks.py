@@ -23,7 +23,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.answers import Result
+from bot.core.expiry import ExpiryReport, InstitutionExpiry
 from bot.core.lookup import Found, LookupResult
+from bot.core.reminders import Reminder
 from bot.edges.store import age
 from commands import messages
 from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
@@ -273,7 +275,7 @@ def generic_message(reply: Reply) -> Message:
     return finish(blocks, fallback, public=reply.public)
 
 
-def _expiry_line(i: Any) -> str:
+def _expiry_line(i: InstitutionExpiry) -> str:
     from bot.core.expiry import ICONS
 
     when = ""
@@ -285,7 +287,7 @@ def _expiry_line(i: Any) -> str:
     return f"{ICONS[i.status]} *{escape(i.name)}* ({escape(i.code)}): {label}{when}{counted}"
 
 
-def expiry_messages(report: Any, late: bool = False) -> tuple[Message, Message]:
+def expiry_messages(report: ExpiryReport, late: bool = False) -> tuple[Message, Message]:
     """The channel post (summary, one line per institution) and its thread reply (the details)."""
     bad = [i for i in report.institutions if i.status in ("missing", "failed", "running")]
     title = f"Expired Resource Sharing Requests job, {report.date}"
@@ -306,14 +308,14 @@ def expiry_messages(report: Any, late: bool = False) -> tuple[Message, Message]:
     lines = []
     for i in report.institutions:
         lines.append(f"*{escape(i.name)}*: {escape(i.detail)}")
-        for r in getattr(i, "runs", []) or []:
+        for r in i.runs:
             lines.append(f"  • run {escape(r.id)}: {escape(r.status_label or r.status)}, started {r.started or '?'}"
                          + (f", ended {r.ended}" if r.ended else "") + (f", expired {r.expired}" if r.expired is not None else ""))
     thread = finish(section("\n".join(lines) or "No details."), f"Details for {title}", public=True)
     return main, thread
 
 
-def reminder_message(r: Any) -> Message:
+def reminder_message(r: Reminder) -> Message:
     text = f"⏰ {neutral(r.text)}"
     return finish([*section(text), context(f"Reminder #{r.id} ({escape(r.spec)}) · `/p2p remind list`")],
                   f"Reminder: {neutral(r.text)}", public=True)

@@ -11,13 +11,19 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.kb import KnowledgeError
-from bot.edges.settings import ConfigError
+from bot.edges.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from bot.core.services import Services
+
+    # what add_subparsers() returns; argparse has no public name for it
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _services() -> Any:
+def _services() -> Services:
     from bot.core.services import Services
     from bot.edges import settings
 
@@ -107,7 +113,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _need_institutions(services: Any) -> None:
+def _need_institutions(services: Services) -> None:
     if not services.settings.institutions:
         raise ConfigError("no Alma institution is configured: set ALMA_API_URL and ALMA_API_KEY, "
                           "or P2PBOT_CONFIG (see p2pbot.example.toml)")
@@ -176,7 +182,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
     return 0
 
 
-def _need_slack(settings: Any) -> None:
+def _need_slack(settings: Settings) -> None:
     if not settings.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN (xoxb-…) is not set")
     if not settings.slack_signing_secret:
@@ -271,56 +277,51 @@ def cmd_partner(args: argparse.Namespace) -> int:
             out = ob.preview(args.code, "cli")
             if out.state == "preview" and args.yes:
                 out = ob.confirm(out.code, "cli", out.preview_key)
-            data: Any = out.to_json()
             ok = out.state in ("preview", "profile_set", "unchanged", "complete")
         elif args.action == "check":
             out = ob.check(args.code)
-            data, ok = out.to_json(), out.state == "ok"
+            ok = out.state == "ok"
         elif args.action == "done":
             out, _ = ob.mark_done(args.code, args.item, "cli")
-            data, ok = out.to_json(), True
+            ok = True
         elif args.action == "lists":
-            data, ok = ob.in_list_names(), True
+            lists = ob.in_list_names()
+            print(json.dumps(lists, indent=2) if args.json else _in_lists_text(lists))
+            return 0
         else:
-            data, ok = ob.registry(), True
+            registry = ob.registry()
+            print(json.dumps(registry, indent=2, default=str) if args.json else _registry_text(registry))
+            return 0
     except (PartnerError, AlmaError) as exc:
         msg = sentence(exc) if isinstance(exc, AlmaError) else str(exc)
         print(json.dumps({"error": msg}) if args.json else msg)
         return 2
-    if args.json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        _print_partner(args.action, data)
+    data = out.to_json()
+    print(json.dumps(data, indent=2, default=str) if args.json else _outcome_text(data))
     services.close()
     return 0 if ok else 1
 
 
-def _print_partner(action: str, data: Any) -> None:
-    if action in ("list",):
-        for r in data:
-            print(f"{r['code']:<14} {r['name']:<36} {r['state']:<12} checklist {r['done']}/{r['total']}")
-        if not data:
-            print("No partners onboarded yet.")
-        return
-    if action == "lists":
-        for rule, names in data.items():
-            print(f"{rule} ({len(names)}):")
-            for n in names:
-                print(f"  {n}")
-        return
-    print(f"{data.get('name') or data.get('code')}: {data['state']}. {data['message']}")
-    for c in data.get("changes") or []:
-        print(f"  {c['field']}: {c['before']} -> {c['after']}")
-    for c in data.get("drift") or []:
-        print(f"  drift {c['field']}: {c['before']} (policy {c['after']})")
-    for c in data.get("checklist") or []:
-        print(f"  [{'x' if c['done'] else ' '}] {c['item']}: {c['title']}")
+def _registry_text(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{r['code']:<14} {r['name']:<36} {r['state']:<12} checklist {r['done']}/{r['total']}" for r in rows]
+    return "\n".join(lines) if lines else "No partners onboarded yet."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _in_lists_text(lists: dict[str, list[str]]) -> str:
+    return "\n".join(f"{rule} ({len(names)}):" + "".join(f"\n  {n}" for n in names) for rule, names in lists.items())
 
+
+def _outcome_text(data: dict[str, Any]) -> str:
+    lines = [f"{data.get('name') or data.get('code')}: {data['state']}. {data['message']}"]
+    lines += [f"  {c['field']}: {c['before']} -> {c['after']}" for c in data.get("changes") or []]
+    lines += [f"  drift {c['field']}: {c['before']} (policy {c['after']})" for c in data.get("drift") or []]
+    lines += [f"  [{'x' if c['done'] else ' '}] {c['item']}: {c['title']}" for c in data.get("checklist") or []]
+    return "\n".join(lines)
+
+
+# -- the parser: one function per group of sub-commands; a new sub-command goes into its group (or a new
+# group added to GROUPS), with its handler above ------------------------------------------------------------
+def _knowledge_commands(sub: Subcommands) -> None:
     s = sub.add_parser("ask", help="answer a question from the knowledge base")
     s.add_argument("question", nargs="?", help="the question; without it, one question per line on stdin")
     s.add_argument("--json", action="store_true", help="print the JSON contract")
@@ -337,57 +338,38 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alone", action="store_true", help="check the folder by itself, not on top of the shipped topics")
     s.set_defaults(func=cmd_check_knowledge)
 
-    s = sub.add_parser("chat", help="terminal chat over the same commands as Slack")
-    s.set_defaults(func=cmd_chat)
+    s = sub.add_parser("feedback", help="the worst-rated questions (from 👍 / 👎)")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feedback)
+
+
+def _terminal_commands(sub: Subcommands) -> None:
+    sub.add_parser("chat", help="terminal chat over the same commands as Slack").set_defaults(func=cmd_chat)
 
     s = sub.add_parser("demo", help="the local Alma sandbox in-process, a short guided tour, then the chat")
     s.add_argument("--scripted", action="store_true", help="only the guided tour, no prompt afterwards")
     s.set_defaults(func=cmd_demo)
 
+
+def _process_commands(sub: Subcommands) -> None:
+    """The long-running processes of a deployment."""
     s = sub.add_parser("serve", help="HTTP mode: /slack/events, /alma/webhook, /healthz")
     s.add_argument("--port", type=int, default=3000)
     s.add_argument("--host", default="0.0.0.0")
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
-    s.set_defaults(func=cmd_socket)
-
-    s = sub.add_parser("expiry-check", help="did the Expired Resource Sharing Requests job run (per institution)")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--date", default="", help="the local day to check (YYYY-MM-DD); default today")
-    s.add_argument("--post", action="store_true", help="also post it (once per day, however often it runs)")
-    s.set_defaults(func=cmd_expiry_check)
-
-    s = sub.add_parser("partner", help="onboard and audit P2P partners (add / list / check / done / lists)")
-    psub = s.add_subparsers(dest="action", required=True)
-    for name, helptext in (("add", "find, preview and (with --yes) set a partner's profile"),
-                           ("check", "compare a partner's Alma profile with the policy"),
-                           ("done", "tick a checklist item"), ("list", "partners onboarded and their progress"),
-                           ("lists", "the partner names each In List should hold")):
-        ps = psub.add_parser(name, help=helptext)
-        if name in ("add", "check", "done"):
-            ps.add_argument("code", help="partner code, ISO symbol or name")
-        if name == "done":
-            ps.add_argument("item", help="rota, temp_item_rule, tou, locate_profile or expiry_job")
-        if name == "add":
-            ps.add_argument("--yes", action="store_true", help="confirm the preview and change Alma")
-        ps.add_argument("--json", action="store_true")
-        ps.add_argument("--institution", default=None)
-        ps.set_defaults(func=cmd_partner)
-
-    s = sub.add_parser("clock", help="the scheduler process (one per deployment)")
-    s.set_defaults(func=cmd_clock)
+    sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)").set_defaults(func=cmd_socket)
+    sub.add_parser("clock", help="the scheduler process (one per deployment)").set_defaults(func=cmd_clock)
 
     s = sub.add_parser("run", help="bot and scheduler in one process (Socket Mode if SLACK_APP_TOKEN is set)")
     s.add_argument("--port", type=int, default=0, help="HTTP mode on this port instead of Socket Mode")
     s.add_argument("--host", default="0.0.0.0")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("feedback", help="the worst-rated questions (from 👍 / 👎)")
-    s.add_argument("--limit", type=int, default=20)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_feedback)
 
+def _alma_commands(sub: Subcommands) -> None:
+    """Commands that read or change Alma (they need configured institutions)."""
     s = sub.add_parser("lookup", help="find a request by External Identifier in every institution")
     s.add_argument("external_id")
     s.add_argument("--json", action="store_true")
@@ -399,6 +381,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sync)
 
+    s = sub.add_parser("expiry-check", help="did the Expired Resource Sharing Requests job run (per institution)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--date", default="", help="the local day to check (YYYY-MM-DD); default today")
+    s.add_argument("--post", action="store_true", help="also post it (once per day, however often it runs)")
+    s.set_defaults(func=cmd_expiry_check)
+
+    _partner_commands(sub.add_parser("partner", help="onboard and audit P2P partners (add / list / check / done / lists)"))
+
+
+def _partner_commands(partner: argparse.ArgumentParser) -> None:
+    actions = partner.add_subparsers(dest="action", required=True)
+    for name, helptext in (("add", "find, preview and (with --yes) set a partner's profile"),
+                           ("check", "compare a partner's Alma profile with the policy"),
+                           ("done", "tick a checklist item"), ("list", "partners onboarded and their progress"),
+                           ("lists", "the partner names each In List should hold")):
+        ps = actions.add_parser(name, help=helptext)
+        if name in ("add", "check", "done"):
+            ps.add_argument("code", help="partner code, ISO symbol or name")
+        if name == "done":
+            ps.add_argument("item", help="rota, temp_item_rule, tou, locate_profile or expiry_job")
+        if name == "add":
+            ps.add_argument("--yes", action="store_true", help="confirm the preview and change Alma")
+        ps.add_argument("--json", action="store_true")
+        ps.add_argument("--institution", default=None)
+        ps.set_defaults(func=cmd_partner)
+
+
+def _sandbox_command(sub: Subcommands) -> None:
     s = sub.add_parser("sandbox", help="serve the local Alma API on loopback until stopped")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--host", default="127.0.0.1")
@@ -413,6 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timezone", default="America/New_York")
     s.set_defaults(func=cmd_sandbox)
 
+
+GROUPS = (_knowledge_commands, _terminal_commands, _process_commands, _alma_commands, _sandbox_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="p2p-bot", description="Slack chat-ops bot for Alma P2P resource sharing.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in GROUPS:
+        add(sub)
     return p
 
 

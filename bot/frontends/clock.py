@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,6 +18,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core import morning, reminders, status
+from bot.core.lookup import LookupService
+from bot.core.partners import nightly_audit
+from bot.core.services import Services
 from bot.edges.alma.errors import AlmaError
 from bot.edges.store import utcnow
 from bot.frontends.blocks import expiry_messages, reminder_message
@@ -28,35 +30,33 @@ REMINDER_PREFIX = "reminder:"
 
 
 # -- the jobs -------------------------------------------------------------------------------------------
-def morning_post(services: Any) -> None:
+def morning_post(services: Services) -> None:
     for r in morning.post(services, expiry_messages):
         log.info("morning post to %s: %s %s", r.channel, "posted" if r.posted else "skipped", r.reason)
 
 
-def sync_index(services: Any) -> None:
-    for r in services.lookup.sync():
+def sync_index(lookup: LookupService) -> None:
+    for r in lookup.sync():
         log.info("index sync %s: ok=%s lending=%s borrowing=%s calls=%s", r.institution, r.ok, r.lending,
                  r.borrowing, r.calls)
 
 
-def refresh_status(services: Any) -> None:
+def refresh_status(services: Services) -> None:
     services.store.cache_put(status.CACHE_KEY, status.collect(services).to_json())
 
 
-def post_reminder(services: Any, reminder_id: int) -> None:
+def post_reminder(services: Services, reminder_id: int) -> None:
     reminders.fire(services, reminder_message, reminder_id)
 
 
-def partner_audit(services: Any) -> None:
-    from bot.core.partners import nightly_audit
-
+def partner_audit(services: Services) -> None:
     try:
         nightly_audit(services)
     except AlmaError as exc:
         log.warning("partner audit could not run: %s", exc)
 
 
-def sync_reminders(services: Any, scheduler: BaseScheduler) -> tuple[int, int]:
+def sync_reminders(services: Services, scheduler: BaseScheduler) -> tuple[int, int]:
     """Make the scheduler's reminder jobs match the store (added from Slack in any process)."""
     wanted = {f"{REMINDER_PREFIX}{r.id}": r for r in reminders.Reminders(services.store).active()}
     have = {j.id for j in scheduler.get_jobs() if j.id.startswith(REMINDER_PREFIX)}
@@ -72,7 +72,7 @@ def sync_reminders(services: Any, scheduler: BaseScheduler) -> tuple[int, int]:
 
 
 # -- registration ---------------------------------------------------------------------------------------
-def build(services: Any, blocking: bool = False) -> BaseScheduler:
+def build(services: Services, blocking: bool = False) -> BaseScheduler:
     s = services.settings
     tz = ZoneInfo(s.timezone)
     cls = BlockingScheduler if blocking else BackgroundScheduler
@@ -81,7 +81,7 @@ def build(services: Any, blocking: bool = False) -> BaseScheduler:
     grace = int(s.missed_post_grace_hours * 3600)
     sched.add_job(morning_post, CronTrigger(hour=int(hh), minute=int(mm or 0), timezone=tz), id="morning-post",
                   args=[services], misfire_grace_time=grace, replace_existing=True)
-    sched.add_job(sync_index, IntervalTrigger(minutes=15, timezone=tz), id="index-sync", args=[services],
+    sched.add_job(sync_index, IntervalTrigger(minutes=15, timezone=tz), id="index-sync", args=[services.lookup],
                   misfire_grace_time=10 * 60, next_run_time=datetime.now(tz), replace_existing=True)
     sched.add_job(refresh_status, IntervalTrigger(minutes=5, timezone=tz), id="status-refresh", args=[services],
                   misfire_grace_time=5 * 60, replace_existing=True)
@@ -94,7 +94,7 @@ def build(services: Any, blocking: bool = False) -> BaseScheduler:
     return sched
 
 
-def start(services: Any, blocking: bool = False) -> BaseScheduler:
+def start(services: Services, blocking: bool = False) -> BaseScheduler:
     """Catch up on a missed morning post, then run the clock."""
     sched = build(services, blocking=blocking)
     try:

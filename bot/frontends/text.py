@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Any
 
 from bot.core.answers import Result
+from bot.core.expiry import ExpiryReport
 from bot.core.lookup import Found, LookupResult
 from bot.edges.store import age
 from commands import messages
@@ -62,7 +62,7 @@ def walk_text(reply: WalkReply) -> str:
     return "\n".join(lines)
 
 
-def expiry_text(report: Any) -> str:
+def expiry_text(report: ExpiryReport) -> str:
     from bot.core.expiry import ICONS
 
     lines = [f"== Expired Resource Sharing Requests job, {report.date} =="]

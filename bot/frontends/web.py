@@ -13,7 +13,6 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -57,7 +56,7 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
         client=web,
         token_verification_enabled=False,  # auth.test happens on the first request, not at import time
         process_before_response=False,  # ack() answers Slack at once; the listener goes on in a thread
-        listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="p2p-listener"),
+        listener_executor=services.listeners,
         logger=BOLT_LOG,
     )
     register(app, services)

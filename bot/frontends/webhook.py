@@ -10,13 +10,15 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from sqlalchemy import insert
 
-from bot.edges.store import utcnow, webhook_events
+from bot.core.services import Services
+from bot.edges.store import Store, utcnow, webhook_events
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
@@ -32,18 +34,18 @@ def verify(secret: str, body: bytes, given: str | None) -> bool:
     return hmac.compare_digest(signature(secret, body), given.strip())
 
 
-def _reply(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
     raw = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))])
     return [raw]
 
 
-def record(services: Any, payload: dict[str, Any], institution: str = "") -> bool:
+def record(store: Store, payload: dict[str, Any], institution: str = "") -> bool:
     """Keep a JOB_END event; False for other actions."""
     if str(payload.get("action", "")).upper() != "JOB_END":
         return False
     inst = payload.get("job_instance") or {}
-    with services.store.begin() as conn:
+    with store.begin() as conn:
         conn.execute(insert(webhook_events).values(
             received_at=utcnow(), event_id=str(payload.get("id", ""))[:128], action="JOB_END",
             job_id=str((inst.get("job_info") or {}).get("id", ""))[:64], instance_id=str(inst.get("id", ""))[:64],
@@ -51,7 +53,7 @@ def record(services: Any, payload: dict[str, Any], institution: str = "") -> boo
     return True
 
 
-def handle_webhook(environ: dict[str, Any], start_response: Callable[..., Any], services: Any) -> Iterable[bytes]:
+def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, services: Services) -> Iterable[bytes]:
     method = environ.get("REQUEST_METHOD", "GET")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     if method == "GET":
@@ -77,5 +79,5 @@ def handle_webhook(environ: dict[str, Any], start_response: Callable[..., Any], 
     except ValueError:
         return _reply(start_response, "400 Bad Request", {"error": "body is not JSON"})
     inst = (query.get("institution") or [""])[0]
-    kept = record(services, payload if isinstance(payload, dict) else {}, inst)
+    kept = record(services.store, payload if isinstance(payload, dict) else {}, inst)
     return _reply(start_response, "200 OK", {"ok": True, "recorded": kept})
