@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +20,12 @@ JOB = "S48011260000521"
 def test_paging_is_hidden_and_complete(http: httpx.Client, sandbox: Sandbox) -> None:
     c = fast_client(http, sandbox)
     all_partners = list(c.partners())
-    assert len(all_partners) == len(sandbox.state.by_code("GWA").partners) == 30
-    small = list(c._paged("/partners", "partner", {}, page=7))  # 5 pages of 7 then the rest
+    assert len(all_partners) == len(sandbox.state.by_code("GWA").partners) == 33
+    small = list(c._paged("/partners", "partner", {}, page=7))  # 4 pages of 7 then the rest
     assert [p["partner_details"]["code"] for p in small] == [p.code for p in all_partners]
     assert sandbox.state.calls_to("GET", "/partners") == 1 + 5
-    assert all(p.iso_symbol for p in all_partners)
+    assert all(p.iso_symbol for p in all_partners if p.profile_type in ("ISO", "ISO_18626", "NCIP_P2P"))
+    assert {p.profile_type for p in all_partners} == {"ISO", "ISO_18626", "NCIP_P2P", "EMAIL"}
 
 
 def test_remaining_quota_is_recorded_and_decreases(http: httpx.Client, sandbox: Sandbox) -> None:
@@ -174,3 +176,152 @@ def test_analytics_report_follows_the_resumption_token(http: httpx.Client, sandb
     rows = list(c.analytics_report(REPORT_PATH, limit=25))
     assert len(rows) > 25 and sandbox.state.calls_to("GET", "/analytics/reports") == -(-len(rows) // 25)
     assert {"External Request ID", "Requester Primary Identifier", "Request Status"} <= set(rows[0])
+
+
+# -- real Alma's answers: XML errors, refused keys, 429s, odd bodies, quota, deadlines ----------------------
+def test_xml_and_json_error_bodies_parse_the_same() -> None:
+    xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><web_service_result '
+           'xmlns="http://com/exlibris/urm/general/xmlbeans"><errorsExist>true</errorsExist><errorList><error>'
+           '<errorCode>402118</errorCode><errorMessage>Partner not found.</errorMessage>'
+           '<trackingId>E01-1</trackingId></error></errorList></web_service_result>')
+    as_json = {"errorsExist": True, "errorList": {"error": [{"errorCode": "402118", "errorMessage":
+                                                                 "Partner not found.", "trackingId": "E01-1"}]}}
+    assert errors.parse_error(xml.encode()) == errors.parse_error(as_json) == ("402118", "Partner not found.",
+                                                                               "E01-1")
+    assert errors.parse_error(xml.replace(' xmlns="http://com/exlibris/urm/general/xmlbeans"', ""))[0] == "402118"
+    for junk in (b"", b"<html>bad gateway</html>", b"[1, 2]", b"{", "null", None, 42):
+        assert errors.parse_error(junk) == ("", "", "")
+
+
+@pytest.mark.parametrize(("status", "code", "remaining", "kind"), [
+    (400, "UNAUTHORIZED", None, errors.AlmaAuthError),
+    (429, "PER_SECOND_THRESHOLD", 0, errors.AlmaRateLimited),  # the code decides, not the header
+    (429, "DAILY_THRESHOLD", None, errors.AlmaQuotaExceeded),
+    (429, "", 5, errors.AlmaRateLimited),
+    (429, "", 0, errors.AlmaQuotaExceeded),
+    (400, "402218", None, errors.AlmaNotFound),
+    (400, "411709", None, errors.AlmaConflict),
+    (401, "", None, errors.AlmaAuthError),
+    (502, "", None, errors.AlmaUnavailable),
+    (400, "401664", None, errors.AlmaBadRequest),
+])
+def test_classification_goes_by_error_code_first(status: int, code: str, remaining: int | None,
+                                                 kind: type[errors.AlmaError]) -> None:
+    assert type(errors.classify(status, code, remaining=remaining)) is kind
+
+
+def test_a_refused_key_is_said_as_a_key_problem_naming_the_variable(http: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.state.set_mode(refuse_all=True)
+    c = fast_client(http, sandbox, key_env="ALMA_KEY_GWA")
+    with pytest.raises(errors.AlmaAuthError) as info:
+        list(c.partners())
+    assert info.value.status == 400 and info.value.code == "UNAUTHORIZED"
+    assert errors.sentence(info.value, "George Washington University") == (
+        "Alma refused GWA's API key: check ALMA_KEY_GWA and its API permissions (Developer Network).")
+    assert c.stats.calls == 1  # a refused key is not retried
+
+
+def test_xml_429_on_every_other_call_changes_nothing(http: httpx.Client, sandbox: Sandbox) -> None:
+    plain = [p.code for p in fast_client(http, sandbox).partners()]
+    sandbox.state.set_mode(throttle_every=2)
+    c = fast_client(http, sandbox)
+    assert [p.code for p in c.partners()] == plain
+    c.get_partner("SUNYBUF")
+    assert c.stats.retries > 0 and c.remaining is not None  # retried, and never taken for the daily quota
+
+
+@pytest.mark.parametrize("odd", ["empty", "list", "string", "null"])
+def test_non_object_answers_are_a_readable_error_not_a_traceback(http: httpx.Client, sandbox: Sandbox,
+                                                                 odd: str) -> None:
+    c = fast_client(http, sandbox)
+    req = sandbox.state.by_code("GWA").lending[0]
+    sandbox.state.set_mode(odd_body=odd)
+    calls: list[Any] = [lambda: list(c.partners()), lambda: c.get_partner("SUNYBUF"),
+                        lambda: c.lending_requests("GELMAN"), lambda: list(c.jobs()), c.libraries,
+                        lambda: c.code_table("systemJobStatus"),
+                        lambda: c.lending_request(req["partner"]["value"], req["request_id"])]
+    for call in calls:
+        with pytest.raises(errors.AlmaBadResponse) as info:
+            call()
+        assert "cannot read" in errors.sentence(info.value)
+
+
+def test_an_empty_list_is_an_answer_and_an_empty_object_is_not(http: httpx.Client, sandbox: Sandbox) -> None:
+    c = fast_client(http, sandbox)
+    assert list(c.job_instances(JOB, "2001-01-01", "2001-01-02")) == []
+    sandbox.state.set_mode(odd_body="empty", odd_body_path="/conf/jobs")
+    with pytest.raises(errors.AlmaBadResponse):
+        list(c.job_instances(JOB, "2001-01-01", "2001-01-02"))
+
+
+def test_the_key_check_reads_the_short_xml_answer(http: httpx.Client, sandbox: Sandbox) -> None:
+    assert fast_client(http, sandbox).test() is True
+
+
+def test_the_quota_lock_ends_when_alma_answers_again(http: httpx.Client, sandbox: Sandbox) -> None:
+    now = [1000.0]
+    sandbox.state.remaining["sandbox-key-gwa"] = 1
+    c = fast_client(http, sandbox, clock=lambda: now[0])
+    c.test()
+    assert c.remaining == 0
+    with pytest.raises(errors.AlmaQuotaExceeded):
+        c.test()  # refused locally
+    sandbox.state.remaining["sandbox-key-gwa"] = 1000  # the day's quota resets
+    now[0] += 61  # a minute later, not an hour
+    assert c.test() and c.remaining == 999
+    c.test()  # and the lock is gone
+
+
+def test_a_spent_quota_answered_by_alma_is_the_quota_not_a_slowdown(http: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.state.inject("daily", count=1)
+    c = fast_client(http, sandbox)
+    with pytest.raises(errors.AlmaQuotaExceeded) as info:
+        c.get_partner("SUNYBUF")
+    assert c.stats.calls == 1 and "quota" in errors.sentence(info.value)
+
+
+def test_a_hung_alma_answers_within_the_deadline(sandbox: Sandbox) -> None:
+    from bot.edges.alma.client import deadline
+
+    sandbox.state.latency_ms = 5000
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as slow:
+        c = fast_client(slow, sandbox, sleep=time.sleep)
+        started = time.monotonic()
+        with deadline(0.5), pytest.raises(errors.AlmaUnavailable) as info:
+            c.get_partner("SUNYBUF")
+        waited = time.monotonic() - started
+    assert info.value.code == "DEADLINE" and waited < 5  # the answer came from the deadline, not from Alma
+    assert c.stats.calls == 1
+
+
+def test_put_is_retried_only_when_alma_surely_did_not_apply_it(http: httpx.Client, sandbox: Sandbox) -> None:
+    c = fast_client(http, sandbox)
+    body = c.get_partner_json("P2P_UCF")
+    sandbox.state.inject("429", count=2, method="PUT")
+    c.update_partner("P2P_UCF", body)  # a 429 was refused before Alma did anything: retried
+    assert sandbox.state.calls_to("PUT", "/partners") == 3
+    sandbox.state.inject("500", count=1, method="PUT")
+    with pytest.raises(errors.AlmaUnavailable):
+        c.update_partner("P2P_UCF", body)  # a 500 may have applied it: never sent twice
+    assert sandbox.state.calls_to("PUT", "/partners") == 4
+    dead = fast_client(http, sandbox)
+    dead.base_url = "http://127.0.0.1:9/almaws/v1"  # nothing listens: connecting fails, so it was not sent
+    with pytest.raises(errors.AlmaUnavailable) as info:
+        dead.update_partner("P2P_UCF", body)
+    assert info.value.code == "CONNECT" and dead.stats.retries == dead.max_retries
+
+
+def test_analytics_token_comes_once_and_is_reused(http: httpx.Client, sandbox: Sandbox) -> None:
+    from urllib.parse import parse_qs
+
+    from bot.sandbox.data import REPORT_PATH
+
+    sandbox.state.set_mode(analytics_page_rows=25, report_headings={"Request Status": "Status (now)"})
+    c = fast_client(http, sandbox)
+    rows = list(c.analytics_report(REPORT_PATH, limit=1000))
+    queries = [parse_qs(q) for _i, _m, p, q in sandbox.state.calls if p == "/analytics/reports"]
+    assert len(queries) == -(-len(rows) // 25) > 1
+    tokens = {q["token"][0] for q in queries[1:]}
+    assert len(tokens) == 1 and "path" not in queries[1]  # one token, sent again for every page
+    assert "Status (now)" in rows[0] and "Request Status" not in rows[0]
+    assert len({r["Internal Request ID"] for r in rows}) == len(rows)  # no page read twice

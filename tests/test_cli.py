@@ -85,7 +85,7 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None
         import httpx
 
         body = httpx.get(f"{url}/task-lists/rs/lending-requests", params={"library": "GELMAN", "status": "WILL_SUPPLY"},
-                         headers={"Authorization": f"apikey {key}"}).json()
+                         headers={"Authorization": f"apikey {key}", "Accept": "application/json"}).json()
         ext = body["user_resource_sharing_request"][0]["external_id"]
         env = {**os.environ, "ALMA_API_URL": url, "ALMA_API_KEY": key,
                "P2PBOT_DATABASE_URL": f"sqlite:///{Path(str(tmp_path)) / 'cli.sqlite3'}"}

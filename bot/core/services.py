@@ -109,7 +109,7 @@ class Services:
         with self._lock:
             if self._alma is None:
                 self._alma = {
-                    i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code,
+                    i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code, key_env=i.api_key_env,
                                        limiter=limiter_for(f"{i.code}@{i.base_url}", i.calls_per_second))
                     for i in self.settings.institutions}
             return self._alma

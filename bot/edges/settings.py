@@ -44,6 +44,8 @@ class Institution:
     timezone: str = DEFAULT_TIMEZONE
     expiry_job_name: str = "Expired Resource Sharing Requests"
     calls_per_second: float = 20.0
+    api_key_env: str = ""  # the environment variable holding api_key: named when Alma refuses the key
+    alma_code: str = ""  # Alma's own institution code (e.g. 01WRLC_GWA): how signed webhooks name it
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
             timezone=_tz(str(entry.get("timezone", tz)), f"{where}.timezone"),
             expiry_job_name=str(entry.get("expiry_job_name", "Expired Resource Sharing Requests")),
             calls_per_second=_rate(entry.get("calls_per_second", 20), where),
+            api_key_env=str(key_var),
+            alma_code=str(entry.get("alma_institution_code", "")),
         ))
     codes = [i.code.lower() for i in out]
     dup = next((c for c in codes if codes.count(c) > 1), None)
@@ -208,10 +212,13 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
             borrowing_report=env.get("ALMA_BORROWING_REPORT", ""),
             channel=env.get("P2PBOT_CHANNEL", ""),
             timezone=tz,
+            api_key_env="ALMA_API_KEY",
+            alma_code=env.get("ALMA_INSTITUTION_CODE", ""),
         )
         # the shortcut overrides the file's URL and key for one-institution set-ups (e.g. the sandbox)
         institutions = [single] if not institutions else [
-            Institution(**{**i.__dict__, "base_url": single.base_url, "api_key": single.api_key})
+            Institution(**{**i.__dict__, "base_url": single.base_url, "api_key": single.api_key,
+                           "api_key_env": "ALMA_API_KEY"})
             for i in institutions
         ]
     bot = data.get("bot", {}) if isinstance(data.get("bot", {}), dict) else {}

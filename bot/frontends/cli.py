@@ -96,10 +96,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     from bot.sandbox.server import Sandbox, SandboxState, today_in
 
+    bad = [h for h in args.report_heading if "=" not in h]
+    if bad:
+        raise ConfigError(f"--report-heading takes OLD=NEW, not '{bad[0]}'")
     state = SandboxState(today=date.fromisoformat(args.today) if args.today else today_in(args.timezone),
                          scale=args.scale, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
                          garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota,
-                         extra_institutions=args.institutions - 3 if args.institutions > 3 else 0)
+                         extra_institutions=args.institutions - 3 if args.institutions > 3 else 0,
+                         refuse_all=args.refuse_all, throttle_every=args.throttle_every, odd_body=args.odd_body,
+                         odd_body_path=args.odd_body_path, analytics_page_rows=args.analytics_page_rows,
+                         gateway_json=args.gateway_json, report_headings=dict(
+                             h.split("=", 1) for h in args.report_heading))
     sb = Sandbox(state, host=args.host, port=args.port).start()
     print(f"Alma sandbox at {sb.base_url}  demo API key: {state.demo_key}", flush=True)
     for key, inst in state.institutions.items():
@@ -421,6 +428,18 @@ def _sandbox_command(sub: Subcommands) -> None:
     s.add_argument("--institutions", type=int, default=3, help="how many IZs (3 seeded consortium ones, more generated)")
     s.add_argument("--today", default="", help="the sandbox's today (YYYY-MM-DD); default: today")
     s.add_argument("--timezone", default="America/New_York")
+    m = s.add_argument_group("realistic modes (see bot/sandbox/server.py; also POST /sandbox/mode at run time)")
+    m.add_argument("--refuse-all", action="store_true", help="refuse every call: XML 400 UNAUTHORIZED")
+    m.add_argument("--throttle-every", type=int, default=0, metavar="N",
+                   help="every Nth call per institution is an XML 429 PER_SECOND_THRESHOLD (2 = every other)")
+    m.add_argument("--odd-body", choices=["empty", "list", "string", "null"], default="",
+                   help="200 answers carry {} / [] / \"OK\" / null instead of the object")
+    m.add_argument("--odd-body-path", default="", help="only for paths starting with this (after /almaws/v1)")
+    m.add_argument("--report-heading", action="append", default=[], metavar="OLD=NEW",
+                   help="rename an Analytics column heading (NEW empty drops the column); repeatable")
+    m.add_argument("--analytics-page-rows", type=int, default=0, metavar="N",
+                   help="Analytics pages hold at most N rows whatever the limit")
+    m.add_argument("--gateway-json", action="store_true", help="gateway errors follow Accept instead of XML")
     s.set_defaults(func=cmd_sandbox)
 
 

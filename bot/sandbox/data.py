@@ -7,6 +7,7 @@ tables, never from a hard-coded list), so a real Alma with other codes works the
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -150,8 +151,37 @@ def partner_json(code: str, name: str, symbol: str, inst_code: str, *, p2p: bool
                        "preferred": True, "description": "ILL office"}],
             "phone": [{"phone_number": "555-0100", "phone_type": ["ALL"], "preferred": True}],
         },
-        "notes": {"note": [{"content": "Seeded by the p2p-bot sandbox", "type": {"value": "GENERAL"}}]},
+        # Alma's JSON: the notes are a top-level "note" list, and the record carries its own "link"
+        "note": [{"content": "Seeded by the p2p-bot sandbox", "type": {"value": "GENERAL", "desc": "General"},
+                  "created_by": "System", "created_date": "2026-01-05Z"}],
+        "link": f"/almaws/v1/partners/{code}",
     }
+
+
+# Partners whose profile is not ISO: the P2P workflow profiles apply to them too, but only some profile types
+# carry a request expiry (XSD-partner: iso_details and ncip_p2p_details do, iso_18626_details and
+# email_details do not). (code, name, profile type, details block)
+OTHER_PROFILES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("P2P_TAMU", "Texas A&M University Libraries", "ISO_18626", {
+        "iso_18626_details": {"ill_server": "https://illiad.example.edu/iso18626", "iso_symbol": "TXA",
+                              "alternative_document_delivery": False, "send_requester_information": False,
+                              "shared_barcodes": True, "resending_overdue_message_interval": 0}}),
+    ("P2P_DAVIDSON", "Davidson College Library", "NCIP_P2P", {
+        "ncip_p2p_details": {"ill_server": "https://ncip.example.edu/ncip", "partner_symbol": "NDD",
+                             "institution_code": "01DAVIDSON_INST", "general_user_id_type": {"value": "OTHER_ID_1"},
+                             "request_expiry_type": {"value": "EXPIRY_TIME", "desc": "Expiry Time"}, "expiry_time": 7,
+                             "alternative_document_delivery": False, "send_requester_information": False,
+                             "email_address": "ill@davidson.example.edu", "resending_overdue_message_interval": 0}}),
+    ("P2P_APPSTATE", "Appalachian State University", "EMAIL", {
+        "email_details": {"email": "ill@appstate.example.edu", "send_requester_information": True}}),
+]
+EXPIRY_PROFILE_TYPES = frozenset({"ISO", "NCIP_P2P", "FULFILLMENT_NETWORK"})
+
+
+def other_partner_json(code: str, name: str, ptype: str, details: dict[str, Any]) -> dict[str, Any]:
+    p = partner_json(code, name, "", f"01{code[4:]}_INST")
+    p["partner_details"]["profile_details"] = {"profile_type": ptype, **copy.deepcopy(details)}
+    return p
 
 
 def _iso(dt: datetime) -> str:
@@ -350,6 +380,9 @@ def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | Non
             lreq["author"] = b["author"]
             borrower.borrowing.append(b)
             lender.lending.append(lreq)
+    for inst in insts:  # after the requests, so the seeded requests stay what they were
+        for code, name, ptype, details in OTHER_PROFILES:
+            inst.partners[code] = other_partner_json(code, name, ptype, details)
     if scale:
         weights = [14, 4, 10, 22, 8, 6, 18, 3, 1, 5, 2, 3, 3, 1]
         per = scale // len(insts)

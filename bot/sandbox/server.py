@@ -1,11 +1,44 @@
 """The sandbox HTTP server: Alma's paths, parameters, JSON envelopes and error codes on loopback.
 
-Faithful where the bot depends on it: the API key picks the institution (each its own IZ), 429
-``PER_SECOND_THRESHOLD`` above 25 calls/second per institution, a daily quota counted down in
-``X-Exl-Api-Remaining``, "not found" as HTTP 400 with an ``errorCode``, the 100-request cap of the lending
-task list (with the true ``total_record_count``), and swap-all PUT on partners (fields left out are reset).
-Latency and faults (5xx, 429, timeouts, garbage bodies) can be injected by rate or queued for tests.
-Paths under ``/sandbox/`` are the sandbox's own controls, not Alma's.
+Faithful where the bot depends on it (each point learnt from ``../shared/alma-reference/``):
+  * the API key picks the institution (each its own IZ); an unknown key is HTTP **400** ``UNAUTHORIZED``
+    "API-key not defined or not configured to allow this API" (not a 401);
+  * formats: ``Accept: application/json`` or ``format=json`` gets JSON, anything else XML (Alma's default);
+    errors are a ``web_service_result`` (``errorsExist``, ``errorList.error[]`` with ``errorCode``,
+    ``errorMessage``, ``trackingId``) in the same format, except that the gateway's errors (bad key, 429
+    ``PER_SECOND_THRESHOLD``, the daily threshold) and Analytics always answer in XML, even to a JSON client;
+  * "not found" is HTTP 400 with an ``errorCode`` from the OpenAPI files (402118 partner, 402216 job, 402218
+    job instance, 40166450 request by external id, 401890 user ...);
+  * lists are ``{"<item>": [...], "total_record_count": N}``, and an empty page leaves the list key out:
+    ``{"total_record_count": 0}``;
+  * 429 ``PER_SECOND_THRESHOLD`` above 25 calls/second per institution, a daily quota counted down in
+    ``X-Exl-Api-Remaining``; the lending task list's 100-request cap (with the true ``total_record_count``);
+  * partners: swap-all PUT (fields left out are reset), a top-level ``note`` list and ``link``, profile types
+    other than ``ISO`` (``ISO_18626``, ``NCIP_P2P``, ``EMAIL``), and expiry fields kept only in the profile
+    blocks that have them;
+  * ``/conf/test`` (and the other test paths) answer a short XML body ``<test>GET - OK - institutionCode: ..</test>``;
+  * Analytics: the ``ResumptionToken`` comes once, on the first page, and that same token is sent again for
+    every next page until ``IsFinished`` is true (Alma keeps the cursor); ``limit`` is 25..1000 in multiples of
+    25; column headings are whatever the report's author named them (``SandboxState.report_headings``).
+
+Realistic modes (fields on :class:`SandboxState`; also ``p2p-bot sandbox`` flags, and ``POST /sandbox/mode``
+with a JSON object of the same names on a running sandbox, ``GET /sandbox/mode`` shows them):
+
+    refuse_all=True          every call is refused: XML 400 UNAUTHORIZED (as for a revoked key)  --refuse-all
+    throttle_every=N         every Nth call per institution is an XML 429 PER_SECOND_THRESHOLD
+                             (2 = every other call)                                            --throttle-every N
+    odd_body="empty"         200 answers with a body that is not what the call needs: "empty" ``{}``,
+             "list"/"string"/"null"  ``[]``, ``"OK"``, ``null``; limited to paths starting with
+    odd_body_path="/partners"  ``odd_body_path`` (after /almaws/v1) when set            --odd-body K [--odd-body-path P]
+    report_headings={"Request Status": "Status (current)"}  rename Analytics column headings; "" drops the
+                             column (defaults: :data:`REPORT_COLUMNS`)              --report-heading OLD=NEW
+    analytics_page_rows=N    Analytics pages hold at most N rows even when ``limit`` asks for more (0 = limit)
+    gateway_json=True        gateway errors follow ``Accept`` instead of always being XML (as php-alma recorded)
+    latency_ms=N             every answer waits N ms (a hung Alma: a large N)                  --latency-ms N
+    remaining[key]=0         the daily quota is spent (429 DAILY_THRESHOLD); set it back to "reset" the day
+
+Faults (5xx, 429, timeouts, garbage bodies) can also be injected by rate or queued for tests
+(:meth:`SandboxState.inject`). Paths under ``/sandbox/`` are the sandbox's own controls, not Alma's.
 """
 
 from __future__ import annotations
@@ -30,6 +63,12 @@ from bot.sandbox import data
 
 PREFIX = "/almaws/v1"
 PER_SECOND_LIMIT = 25
+WSR_NS = "http://com/exlibris/urm/general/xmlbeans"
+PER_SECOND_MESSAGE = "HTTP requests are more than allowed per second. See https://goo.gl/2x1c1M "
+UNAUTHORIZED_MESSAGE = "API-key not defined or not configured to allow this API."
+ODD_BODIES: dict[str, Any] = {"empty": {}, "list": [], "string": "OK", "null": None}
+MODE_FIELDS = ("refuse_all", "throttle_every", "odd_body", "odd_body_path", "report_headings",
+               "analytics_page_rows", "gateway_json", "latency_ms", "fault_rate", "garbage_rate", "timeout_rate")
 
 
 class AlmaHTTPError(Exception):
@@ -38,10 +77,80 @@ class AlmaHTTPError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def tracking_id() -> str:
+    return f"E01-{int(time.time() * 1000) % 10**10:010d}-SNDBX-AWAE{random.randint(10**8, 10**9 - 1)}"
+
+
 def envelope(code: str, message: str) -> dict[str, Any]:
+    """The JSON form of Alma's ``web_service_result`` (as in the recorded ``error_response.json``)."""
     return {"errorsExist": True, "errorList": {"error": [
-        {"errorCode": code, "errorMessage": message, "trackingId": f"E01-{int(time.time() * 1000) % 10**10}-SANDBOX"}
+        {"errorCode": code, "errorMessage": message, "trackingId": tracking_id()}
     ]}, "result": None}
+
+
+def envelope_xml(code: str, message: str) -> str:
+    """The XML form of Alma's ``web_service_result`` (namespace as in ``web_service_result.xsd``)."""
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<web_service_result xmlns="{WSR_NS}"><errorsExist>true</errorsExist><errorList><error>'
+            f"<errorCode>{escape(code)}</errorCode><errorMessage>{escape(message)}</errorMessage>"
+            f"<trackingId>{tracking_id()}</trackingId></error></errorList></web_service_result>")
+
+
+def to_xml(root: str, body: Any) -> str:
+    """Alma's XML for a JSON body: code objects ``{value, desc}`` become ``<x desc="..">value</x>``, arrays
+    repeat the singular element, a list envelope's ``total_record_count`` is an attribute of the root."""
+    out: list[str] = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>']
+
+    def scalar(v: Any) -> str:
+        return "true" if v is True else "false" if v is False else escape(str(v))
+
+    def emit(name: str, v: Any) -> None:
+        if v is None:
+            return
+        if isinstance(v, list):
+            for item in v:
+                emit(name, item)
+            return
+        if isinstance(v, dict):
+            if "value" in v and set(v) <= {"value", "desc", "link"}:
+                attrs = "".join(f' {k}="{escape(str(v[k]), {chr(34): "&quot;"})}"' for k in ("desc", "link")
+                                if v.get(k) is not None)
+                out.append(f"<{name}{attrs}>{'' if v['value'] is None else scalar(v['value'])}</{name}>")
+                return
+            attrs = "".join(f' {k}="{escape(str(v[k]))}"' for k in ("link", "total_record_count") if k in v)
+            out.append(f"<{name}{attrs}>")
+            for k, sub in v.items():
+                if k not in ("link", "total_record_count"):
+                    emit(k, sub)
+            out.append(f"</{name}>")
+            return
+        out.append(f"<{name}>{scalar(v)}</{name}>")
+
+    emit(root, body)
+    return "".join(out)
+
+
+LIST_ROOTS = {"partner": "partners", "job": "jobs", "job_instance": "job_instances", "library": "libraries",
+              "user_resource_sharing_request": "user_resource_sharing_requests"}
+
+
+def xml_root(parts: list[str], body: Any) -> str:
+    if isinstance(body, dict):
+        for key, root in LIST_ROOTS.items():
+            if key in body or (set(body) == {"total_record_count"} and parts and parts[-1] in
+                               ("partners", "jobs", "instances", "libraries", "lending-requests")):
+                return root
+    if parts[:1] == ["partners"]:
+        return "user_resource_sharing_request" if "lending-requests" in parts else "partner"
+    if "instances" in parts:
+        return "job_instance"
+    if parts[:2] == ["conf", "jobs"]:
+        return "job"
+    if parts[:2] == ["conf", "code-tables"]:
+        return "code_table"
+    if parts[:1] == ["users"]:
+        return "user_resource_sharing_request"
+    return "result"
 
 
 @dataclass
@@ -54,6 +163,9 @@ class Fault:
 
 @dataclass
 class SandboxState:
+    """Everything the sandbox serves and every switch that changes how it answers (see the module docstring
+    for the realistic modes)."""
+
     today: date
     scale: int = 0
     seed: int = 20201
@@ -65,15 +177,28 @@ class SandboxState:
     timeout_sleep: float = 3.0
     per_second: int = PER_SECOND_LIMIT
     quota: int = 500_000
+    # -- realistic modes --
+    refuse_all: bool = False
+    throttle_every: int = 0
+    odd_body: str = ""
+    odd_body_path: str = ""
+    report_headings: dict[str, str] = field(default_factory=dict)
+    analytics_page_rows: int = 0
+    gateway_json: bool = False
+    # -- state --
     institutions: dict[str, data.Inst] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, str, str, str]] = field(default_factory=list)  # (inst, method, path, query)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _windows: dict[str, deque[float]] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict)
     remaining: dict[str, int] = field(default_factory=dict)
+    cursors: dict[str, tuple[str, int]] = field(default_factory=dict)  # Analytics token -> (institution, offset)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def __post_init__(self) -> None:
+        if self.odd_body and self.odd_body not in ODD_BODIES:
+            raise ValueError(f"odd_body must be one of {', '.join(ODD_BODIES)}")
         if not self.institutions:
             for inst in data.build(self.today, seed=self.seed, scale=self.scale,
                                    extra_institutions=self.extra_institutions):
@@ -81,6 +206,7 @@ class SandboxState:
         for key in self.institutions:
             self.remaining.setdefault(key, self.quota)
             self._windows.setdefault(key, deque())
+            self._counts.setdefault(key, 0)
 
     @property
     def demo_key(self) -> str:
@@ -92,6 +218,20 @@ class SandboxState:
     def inject(self, kind: str, count: int = 1, path: str = "", method: str = "") -> None:
         with self.lock:
             self.faults.append(Fault(kind, count, path, method))
+
+    def set_mode(self, **modes: Any) -> None:
+        """Change realistic modes on a running sandbox (names as in :data:`MODE_FIELDS`)."""
+        unknown = set(modes) - set(MODE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown sandbox mode(s): {', '.join(sorted(unknown))}")
+        if modes.get("odd_body") and modes["odd_body"] not in ODD_BODIES:
+            raise ValueError(f"odd_body must be one of {', '.join(ODD_BODIES)}")
+        with self.lock:
+            for k, v in modes.items():
+                setattr(self, k, v)
+
+    def modes(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in MODE_FIELDS}
 
     def calls_to(self, method: str, path_prefix: str) -> int:
         with self.lock:
@@ -124,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _send(self, status: int, body: Any, key: str | None = None, ctype: str = "application/json") -> None:
-        raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str)
+        raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) and ctype != "application/json"
                                                     else json.dumps(body).encode())
         self.send_response(status)
         self.send_header("Content-Type", f"{ctype};charset=UTF-8")
@@ -134,6 +274,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Exl-Api-Remaining", str(max(st.remaining[key], 0)))
         self.end_headers()
         self.wfile.write(raw)
+
+    def _wants_json(self, query: dict[str, list[str]]) -> bool:
+        fmt = _q(query, "format").lower()
+        if fmt in ("json", "xml"):
+            return fmt == "json"
+        return "json" in self.headers.get("Accept", "").lower()
+
+    def _error(self, status: int, code: str, message: str, key: str | None, as_json: bool) -> None:
+        if as_json:
+            self._send(status, envelope(code, message), key)
+        else:
+            self._send(status, envelope_xml(code, message), key, "application/xml")
+
+    def _gateway_error(self, status: int, code: str, message: str, key: str | None,
+                       query: dict[str, list[str]]) -> None:
+        """The API gateway answers in XML whatever the client asked for (unless ``gateway_json``)."""
+        self._error(status, code, message, key, self.server.state.gateway_json and self._wants_json(query))
 
     def _read(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
@@ -177,32 +334,40 @@ class Handler(BaseHTTPRequestHandler):
             self._control(method, parts.path, query)
             return
         if not parts.path.startswith(PREFIX):
-            self._send(404, envelope("NOT_FOUND", "No such path."))
+            self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", None, "text/html")
             return
         path = parts.path[len(PREFIX):] or "/"
         key = self._key(query)
         inst = st.institutions.get(key)
         if inst is None:
-            self._send(401, envelope("UNAUTHORIZED", "API-key not defined or not configured to allow this API."))
+            self._gateway_error(400, "UNAUTHORIZED", UNAUTHORIZED_MESSAGE, None, query)
             return
         with st.lock:
             st.calls.append((inst.code, method, path, parts.query))
-            now = time.monotonic()
-            win = st._windows[key]
-            while win and now - win[0] >= 1.0:
-                win.popleft()
-            win.append(now)
-            over = len(win) > st.per_second
-            st.remaining[key] -= 1
-            spent = st.remaining[key] < 0
+            if st.refuse_all:
+                refused = True
+            else:
+                refused = False
+                now = time.monotonic()
+                win = st._windows[key]
+                while win and now - win[0] >= 1.0:
+                    win.popleft()
+                win.append(now)
+                over = len(win) > st.per_second
+                st._counts[key] += 1
+                throttled = bool(st.throttle_every) and st._counts[key] % st.throttle_every == 0
+                st.remaining[key] -= 1
+                spent = st.remaining[key] < 0
+        if refused:
+            self._gateway_error(400, "UNAUTHORIZED", UNAUTHORIZED_MESSAGE, None, query)
+            return
         if st.latency_ms:
             time.sleep(st.latency_ms / 1000.0)
-        if over:
-            self._send(429, envelope("PER_SECOND_THRESHOLD",
-                                     "HTTP requests are more than allowed per second. See https://goo.gl/2x1c1M "), key)
+        if over or throttled:
+            self._gateway_error(429, "PER_SECOND_THRESHOLD", PER_SECOND_MESSAGE, key, query)
             return
         if spent:
-            self._send(429, envelope("DAILY_THRESHOLD", "Daily threshold of API calls has been reached."), key)
+            self._gateway_error(429, "DAILY_THRESHOLD", "Daily threshold of API calls has been reached.", key, query)
             return
         fault = st._take_fault(method, path)
         if fault == "timeout":
@@ -211,30 +376,55 @@ class Handler(BaseHTTPRequestHandler):
             self._send(int(fault), "<html><body><h1>Service Unavailable</h1></body></html>", key, "text/html")
             return
         elif fault == "429":
-            self._send(429, envelope("PER_SECOND_THRESHOLD",
-                                     "HTTP requests are more than allowed per second. See https://goo.gl/2x1c1M "), key)
+            self._gateway_error(429, "PER_SECOND_THRESHOLD", PER_SECOND_MESSAGE, key, query)
             return
         elif fault == "daily":
-            self._send(429, envelope("DAILY_THRESHOLD", "Daily threshold of API calls has been reached."), key)
+            self._gateway_error(429, "DAILY_THRESHOLD", "Daily threshold of API calls has been reached.", key, query)
             return
         elif fault == "garbage":
-            self._send(200, "<html>upstream proxy error</html>{", key)
+            self._send(200, "<html>upstream proxy error</html>{", key, "text/html")
             return
+        as_json = self._wants_json(query)
+        segs = [unquote(p) for p in path.split("/") if p]
+        if segs in TEST_PATHS:  # a short XML body whatever was asked for (OAS-conf: "returns a short XML")
+            self._send(200, f"<test>{method} - OK - institutionCode: {inst.inst_code}</test>", key, "application/xml")
+            return
+        analytics = segs[:1] == ["analytics"]
         try:
             status, body = route(st, inst, method, path, query, self._body)
         except AlmaHTTPError as exc:
-            self._send(exc.status, envelope(exc.code, exc.message), key)
+            self._error(exc.status, exc.code, exc.message, key, as_json and not analytics)
             return
         if isinstance(body, str):
             self._send(status, body, key, "application/xml")
+            return
+        if st.odd_body and status == 200 and path.startswith(st.odd_body_path):
+            self._send(200, json.dumps(ODD_BODIES[st.odd_body]).encode(), key)
+            return
+        if body is None:
+            self._send(status, b"", key)
+        elif as_json:
+            self._send(status, body, key)
         else:
-            self._send(status, body if body is not None else b"", key)
+            self._send(status, to_xml(xml_root(segs, body), body), key, "application/xml")
 
     def _control(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         st = self.server.state
         parts = [unquote(p) for p in path.split("/") if p]
         try:
-            if parts[1] == "scenario" and method == "GET":
+            if parts[1] == "mode" and method == "GET":
+                self._send(200, st.modes())
+            elif parts[1] == "mode" and method == "POST":
+                try:
+                    change = json.loads(self._raw or b"{}")
+                    if not isinstance(change, dict):
+                        raise ValueError("send a JSON object of mode names and values")
+                    st.set_mode(**change)
+                except (ValueError, TypeError) as exc:
+                    self._send(400, {"error": str(exc)})
+                    return
+                self._send(200, st.modes())
+            elif parts[1] == "scenario" and method == "GET":
                 self._send(200, st.by_code(parts[2]).scenario)
             elif parts[1] == "directory" and method == "POST":
                 inst = st.by_code(parts[2])
@@ -249,6 +439,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(404, envelope("NOT_FOUND", "No such sandbox control."))
         except (IndexError, StopIteration):
             self._send(404, envelope("NOT_FOUND", "No such sandbox control."))
+
+
+TEST_PATHS = (["conf", "test"], ["partners", "operation", "test"], ["users", "operation", "test"],
+              ["analytics", "test"], ["task-lists", "test"])
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -285,7 +479,14 @@ def _int(query: dict[str, list[str]], name: str, default: int, lo: int, hi: int)
 def _page(items: list[Any], query: dict[str, list[str]], key: str) -> dict[str, Any]:
     limit = _int(query, "limit", 10, 0, 100)
     offset = _int(query, "offset", 0, 0, 10**9)
-    return {key: copy.deepcopy(items[offset:offset + limit]), "total_record_count": len(items)}
+    return listing(key, items[offset:offset + limit], len(items))
+
+
+def listing(key: str, page: list[Any], total: int) -> dict[str, Any]:
+    """A list envelope; Alma leaves the list key out when there is nothing on the page."""
+    if not page:
+        return {"total_record_count": total}
+    return {key: copy.deepcopy(page), "total_record_count": total}
 
 
 def _date(query: dict[str, list[str]], name: str) -> date | None:
@@ -315,9 +516,18 @@ def _validate_partner(body: Any) -> dict[str, Any]:
     if not (pd["profile_details"] or {}).get("profile_type"):
         raise AlmaHTTPError(400, "401664", "Mandatory field is missing: profile_type")
     # swap-all: whatever the caller left out is reset to its default
-    full = {"partner_details": {**PARTNER_DEFAULTS, **pd},
+    details: dict[str, Any] = {**PARTNER_DEFAULTS, **copy.deepcopy(pd)}
+    full: dict[str, Any] = {"partner_details": details,
             "contact_info": body.get("contact_info") or {"address": [], "email": [], "phone": []},
-            "notes": body.get("notes") or {"note": []}}
+            "note": body.get("note") if isinstance(body.get("note"), list) else [],
+            "link": f"/almaws/v1/partners/{pd['code']}"}
+    prof: dict[str, Any] = details["profile_details"]
+    if str(prof.get("profile_type")) not in data.EXPIRY_PROFILE_TYPES:
+        # this profile type has no request expiry in Alma's schema: such fields are not kept
+        for k, block in prof.items():
+            if k.endswith("_details") and isinstance(block, dict):
+                block.pop("request_expiry_type", None)
+                block.pop("expiry_time", None)
     return full
 
 
@@ -332,7 +542,7 @@ def _symbol(p: dict[str, Any]) -> str:
 def _code_table(name: str) -> dict[str, Any]:
     rows = data.CODE_TABLES.get(name)
     if rows is None:
-        raise AlmaHTTPError(400, "401861", f"Code table {name} was not found.")
+        raise AlmaHTTPError(400, "40166411", f"Param value is invalid: code table {name}.")
     return {"name": name, "description": name, "sub_system": {"value": "FULFILLMENT", "desc": "Fulfillment"},
             "patron_facing": False, "language": {"value": "en", "desc": "English"},
             "scope": {"library_id": {"value": ""}, "institution_id": {"value": ""}},
@@ -348,9 +558,6 @@ def route(st: SandboxState, inst: data.Inst, method: str, path: str, query: dict
 
 def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], query: dict[str, list[str]],
            body: Any) -> tuple[int, Any]:
-    if parts in (["conf", "test"], ["partners", "operation", "test"], ["users", "operation", "test"],
-                 ["analytics", "test"], ["task-lists", "test"]):
-        return 200, {"test": f"{method} - OK"}
     if parts[:1] == ["partners"]:
         return _partners(inst, method, parts, query, body)
     if parts == ["task-lists", "rs", "lending-requests"] and method == "GET":
@@ -369,7 +576,7 @@ def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], que
             if want:
                 items = [r for r in items if bool(r.get(name)) == (want.upper() == "Y")]
         # Alma returns at most 100 lending requests here and offers no paging (php-alma notes the same)
-        return 200, {"user_resource_sharing_request": copy.deepcopy(items[:100]), "total_record_count": len(items)}
+        return 200, listing("user_resource_sharing_request", items[:100], len(items))
     if parts[:1] == ["users"] and len(parts) == 4 and parts[2] == "resource-sharing-requests" and method == "GET":
         user, rid = parts[1], parts[3]
         if user not in inst.users:
@@ -388,7 +595,7 @@ def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], que
                  "campus": {"value": "MAIN", "desc": "Main"}} for c in inst.rs_libraries]
         libs.append({"code": "LAW", "name": f"{inst.name} Law Library", "resource_sharing": False,
                      "description": "", "campus": {"value": "LAW", "desc": "Law"}})
-        return 200, {"library": libs, "total_record_count": len(libs)}
+        return 200, listing("library", libs, len(libs))
     if parts == ["analytics", "reports"] and method == "GET":
         return 200, _report(st, inst, query)
     raise AlmaHTTPError(400, "402119", f"General error: no such operation {method} /{'/'.join(parts)}.")
@@ -416,6 +623,8 @@ def _partners(inst: data.Inst, method: str, parts: list[str], query: dict[str, l
     code = parts[1]
     if len(parts) == 2:
         if code not in inst.partners:
+            if method == "DELETE":
+                raise AlmaHTTPError(400, "401651", f"Identifier not found: {code}.")
             raise AlmaHTTPError(400, "402118", f"Partner {code} was not found.")
         if method == "GET":
             return 200, copy.deepcopy(inst.partners[code])
@@ -460,7 +669,7 @@ def _jobs(st: SandboxState, inst: data.Inst, method: str, parts: list[str],
         return 200, _page(jobs, query, "job")
     job = next((j for j in inst.jobs if j["id"] == parts[2]), None)
     if job is None and parts[2] != "ALL":
-        raise AlmaHTTPError(400, "402216", f"Job {parts[2]} was not found.")
+        raise AlmaHTTPError(400, "402216", f"Invalid job id: {parts[2]}.")
     if len(parts) == 3 and job is not None:
         return 200, copy.deepcopy(job)
     if len(parts) >= 4 and parts[3] == "instances":
@@ -468,7 +677,7 @@ def _jobs(st: SandboxState, inst: data.Inst, method: str, parts: list[str],
         if len(parts) == 5:
             found = next((i for i in items if i["id"] == parts[4]), None)
             if found is None:
-                raise AlmaHTTPError(400, "402220", f"Job instance {parts[4]} was not found.")
+                raise AlmaHTTPError(400, "402218", f"Invalid job instance id: {parts[4]}.")
             return 200, copy.deepcopy(found)
         frm, to = _date(query, "submit_date_from"), _date(query, "submit_date_to")
         status = _q(query, "status")
@@ -490,41 +699,60 @@ REPORT_COLUMNS = ["External Request ID", "Internal Request ID", "Request Status"
 
 
 def _report(st: SandboxState, inst: data.Inst, query: dict[str, list[str]]) -> str:
+    """One page of the borrowing report, as Alma Analytics sends it: the ``ResumptionToken`` only on the
+    first page; the same token then returns the next page on every call until ``IsFinished``; the column
+    schema (headings as the author named them) only on the first page."""
     token = _q(query, "token")
     limit = _int(query, "limit", 25, 25, 1000)
+    limit -= limit % 25  # multiples of 25
     if token:
-        try:
-            _code, off = token.split("-", 1)
-            offset = int(off)
-        except ValueError:
-            raise AlmaHTTPError(400, "420033", "Invalid token.") from None
+        with st.lock:
+            cursor = st.cursors.get(token)
+        if cursor is None or cursor[0] != inst.code:
+            raise AlmaHTTPError(400, "402119", "General error: the resumption token is not valid.")
+        offset = cursor[1]
     else:
         path = _q(query, "path")
         if path != data.REPORT_PATH:
-            raise AlmaHTTPError(400, "420033", f"No report found at path {path}.")
+            raise AlmaHTTPError(400, "500", f"access denied for user to path {path} - make sure the report is "
+                                            "saved in a shared folder.")
         offset = 0
     # Analytics is loaded by a nightly ETL: requests created today are not in the report yet
     cutoff = datetime.combine(st.today, dtime(0, 0), tzinfo=ZoneInfo(inst.timezone))
     rows = [r for r in inst.borrowing
             if datetime.fromisoformat(r["created_time"].replace("Z", "+00:00")) < cutoff]
-    page = rows[offset:offset + limit]
-    finished = offset + limit >= len(rows)
+    size = min(limit, st.analytics_page_rows) if st.analytics_page_rows else limit
+    page = rows[offset:offset + size]
+    finished = offset + size >= len(rows)
     out = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>', "<report><QueryResult>"]
-    out.append(f"<ResumptionToken>{inst.code}-{offset + limit}</ResumptionToken>")
+    if not token:
+        token_out = f"{random.getrandbits(128):032X}"
+        with st.lock:
+            st.cursors[token_out] = (inst.code, offset + size)
+        out.append(f"<ResumptionToken>{token_out}</ResumptionToken>")
+    else:
+        with st.lock:
+            st.cursors[token] = (inst.code, offset + size)
     out.append(f"<IsFinished>{'true' if finished else 'false'}</IsFinished>")
     out.append('<ResultXml><rowset xmlns="urn:schemas-microsoft-com:xml-analysis:rowset">')
+    headings = [st.report_headings.get(h, h) for h in REPORT_COLUMNS]
     if not token:
-        out.append('<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
-                   'xmlns:saw-sql="urn:saw-sql"><xsd:complexType name="Row"><xsd:sequence>')
-        out.append('<xsd:element name="Column0" saw-sql:columnHeading="0"/>')
-        for n, heading in enumerate(REPORT_COLUMNS, 1):
-            out.append(f'<xsd:element name="Column{n}" saw-sql:columnHeading="{escape(heading)}"/>')
+        out.append('<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace='
+                   '"urn:schemas-microsoft-com:xml-analysis:rowset" xmlns:saw-sql="urn:saw-sql">'
+                   '<xsd:complexType name="Row"><xsd:sequence>')
+        out.append('<xsd:element minOccurs="0" maxOccurs="1" name="Column0" type="xsd:string" '
+                   'saw-sql:type="integer" saw-sql:columnHeading="0"/>')
+        for n, heading in enumerate(headings, 1):
+            if heading:
+                out.append(f'<xsd:element minOccurs="0" maxOccurs="1" name="Column{n}" type="xsd:string" '
+                           f'saw-sql:type="varchar" saw-sql:columnHeading="{escape(heading, {chr(34): "&quot;"})}"/>')
         out.append("</xsd:sequence></xsd:complexType></xsd:schema>")
     for r in page:
         values = [r["external_id"], r["request_id"], r["status"]["desc"], r["partner"]["value"],
                   r["partner"]["desc"], r["title"], r["requester"]["value"], r["created_date"].rstrip("Z"),
                   r["last_modified_date"].rstrip("Z"), r["owner"]]
-        cells = "".join(f"<Column{n}>{escape(str(v))}</Column{n}>" for n, v in enumerate(values, 1))
+        cells = "".join(f"<Column{n}>{escape(str(v))}</Column{n}>" for n, v in enumerate(values, 1)
+                        if headings[n - 1])
         out.append(f"<Row><Column0>0</Column0>{cells}</Row>")
     out.append("</rowset></ResultXml></QueryResult></report>")
     return "".join(out)
