@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.core.answers import Result
-from bot.core.expiry import ExpiryReport
-from bot.core.lookup import LookupResult
-from bot.core.walkthrough import Walk
+if TYPE_CHECKING:  # annotations only: answering a question must not load the database layer
+    from bot.core.answers import Result
+    from bot.core.expiry import ExpiryReport
+    from bot.core.lookup import LookupResult
+    from bot.core.walkthrough import Walk
 
 
 @dataclass(frozen=True)

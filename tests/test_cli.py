@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,11 +48,21 @@ def test_a_real_process_answers(tmp_path: object) -> None:
     assert json.loads(proc.stdout)["results"][0]["id"] == "faq-keep-slips"
 
 
-def test_bad_knowledge_dir_is_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: object,
+def test_bad_knowledge_dir_is_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(tmp_path))
+    monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(tmp_path / "no-such-folder"))
     assert main(["ask", "anything"]) == 2
     assert "knowledge base problem" in capsys.readouterr().err
+
+
+def test_an_empty_knowledge_dir_is_allowed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # answers may come from P2PBOT_DOCS alone; with nothing at all the bot says it found nothing
+    monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(tmp_path))
+    monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["ask", "--json", "how do I receive a borrowed item"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"query": "how do I receive a borrowed item", "answered": False,
+                                                     "results": []}
 
 
 def test_chat_answers_and_quits() -> None:

@@ -12,12 +12,14 @@ offering the closest three topics instead of guessing.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -35,6 +37,10 @@ EXPANSION_WEIGHT = 0.45
 BIGRAM_WEIGHT = 0.6
 IMPORTANCE_FLOOR = 0.4
 GENERIC_WEIGHT = 0.35
+# above this many sections, scores are summed in numpy arrays (as bm25s does): the cost of a question then
+# grows with the postings it touches, not with Python loops over every matching section
+SPARSE_FROM = 10_000
+PARENT_WEIGHT = 0.8
 
 
 @dataclass(frozen=True)
@@ -140,9 +146,32 @@ class AnswerEngine:
         for w in surface:
             by_len[len(w)].append(w)
         self._by_len = dict(by_len)
+        # each section's terms, computed once (choosing the part of a topic to show needs them per question)
+        self._section_terms: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [
+            tuple((frozenset(terms(sec.heading)), frozenset(terms(sec.text))) for sec in t.sections)
+            if not t.from_docs else () for t in self.topics]
+        self._title_terms = [frozenset(terms(t.title)) for t in self.topics]
+        # a section with sections under it is an overview (what the page is for); when a question matches
+        # an overview and one of its parts about as well, the part holds the answer
+        parents = {(t.path, t.trail[:k]) for t in self.topics if t.from_docs for k in range(1, len(t.trail) + 1)}
+        self._weight = [PARENT_WEIGHT if t.from_docs and (t.path, (*t.trail, t.title)) in parents else 1.0
+                        for t in self.topics]
+        self._arrays: dict[str, tuple[Any, Any]] | None = None
+        self._weight_array: Any = None
+        if n >= SPARSE_FROM:
+            import numpy as np
+
+            self._weight_array = np.asarray(self._weight) if any(w != 1.0 for w in self._weight) else None
+            self._arrays = {term: (np.fromiter((d for d, _ in p), dtype=np.int32, count=len(p)),
+                                   np.fromiter((v for _, v in p), dtype=np.float32, count=len(p)))
+                            for term, p in self._postings.items()}
 
     @staticmethod
     def _fields(t: Topic) -> dict[str, str]:
+        if t.from_docs:  # a section of the library's own pages: its heading, the headings above it, its text
+            return {k: prepare(v) for k, v in {
+                "title": t.title, "keywords": "", "question": t.question, "headings": " . ".join(t.trail),
+                "body": t.search_text or t.body}.items()}
         headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
         body = [t.intro, *(s.text for s in t.sections)]
         fields = {
@@ -206,6 +235,51 @@ class AnswerEngine:
             out.append(_QueryWord(w, stems, importance))
         return out
 
+    def _top(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
+        """The k best (section, score), best first; ties go to the earlier section."""
+        if self._arrays is not None:
+            return self._top_sparse(qwords, k)
+        scores = self._score(qwords)
+        weight = self._weight
+        return heapq.nsmallest(k, ((d, v * weight[d]) for d, v in scores.items()), key=lambda kv: (-kv[1], kv[0]))
+
+    def _top_sparse(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
+        import numpy as np
+
+        arrays = self._arrays
+        assert arrays is not None
+        scores = np.zeros(len(self.topics), dtype=np.float64)
+        touched = False
+        for qw in qwords:
+            alts = [(arrays[s], self._idf[s] * w) for s, w in qw.stems.items() if s in arrays]
+            if len(alts) == 1:
+                (docs, sat), idf = alts[0]
+                scores[docs] += idf * sat  # each section appears once in a term's postings
+                touched = True
+            elif alts:
+                best = np.zeros(len(self.topics), dtype=np.float64)
+                for (docs, sat), idf in alts:
+                    best[docs] = np.maximum(best[docs], idf * sat)
+                scores += best
+                touched = True
+        direct = [max(q.stems, key=lambda x: q.stems[x]) if q.stems and q.word not in GENERIC else ""
+                  for q in qwords]
+        for bg in _bigrams([s for s in direct if s]):
+            if bg in arrays:
+                docs, sat = arrays[bg]
+                scores[docs] += BIGRAM_WEIGHT * self._idf[bg] * sat
+        if not touched:
+            return []
+        if self._weight_array is not None:
+            scores *= self._weight_array
+        nz = int(np.count_nonzero(scores))
+        k = min(k, nz)
+        if k <= 0:
+            return []
+        part = np.argpartition(-scores, k - 1)[:k]
+        order = sorted(part.tolist(), key=lambda d: (-scores[d], d))
+        return [(int(d), float(scores[d])) for d in order]
+
     def _score(self, qwords: list[_QueryWord]) -> dict[int, float]:
         scores: dict[int, float] = defaultdict(float)
         for qw in qwords:
@@ -244,26 +318,36 @@ class AnswerEngine:
         qwords = self._query_words(query)
         if not qwords:
             return Result(query, False, 0.0, ())
-        scores = self._score(qwords)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: max(top, 1)]
+        want = max(top, 1)
+        # a page's FAQ repeated under two headings is one answer: ask for a few more, drop the repeats
+        ranked = self._top(qwords, want + 3)
         hits: list[Hit] = []
+        shown: set[str] = set()
         for d, sc in ranked:
             topic = self.topics[d]
-            cov = self._coverage(qwords, self._doc_terms[d])
-            heading, answer = self._answer_for(topic, qwords)
-            hits.append(Hit(topic, sc, cov, answer, heading))
+            heading, answer = self._answer_for(d, qwords)
+            if answer in shown:
+                continue
+            shown.add(answer)
+            hits.append(Hit(topic, sc, self._coverage(qwords, self._doc_terms[d]), answer, heading))
+            if len(hits) == want:
+                break
         confidence = hits[0].coverage if hits else 0.0
         return Result(query, bool(hits) and confidence >= self.threshold, confidence, tuple(hits[:top]))
 
     # -- the part of a topic to show -------------------------------------------------------------------
-    def _answer_for(self, topic: Topic, qwords: list[_QueryWord]) -> tuple[str, str]:
+    def _answer_for(self, d: int, qwords: list[_QueryWord]) -> tuple[str, str]:
         """Pick the section that best explains the question. Within one topic, a word found in every
         section tells nothing, so words are weighted by how few sections hold them; a match in the
-        heading counts double. Words of the topic's title chose the topic, so the rest choose the section."""
-        in_title = set(terms(topic.title))
+        heading counts double. Words of the topic's title chose the topic, so the rest choose the section.
+        A section of the library's own pages is already one section: it is shown whole."""
+        topic = self.topics[d]
+        if topic.from_docs:
+            return topic.title, topic.body
+        in_title = self._title_terms[d]
         focused = [q for q in qwords if not set(q.stems) & in_title]
         qwords = focused or qwords
-        secs = [(set(terms(s.heading)), set(terms(s.text))) for s in topic.sections]
+        secs = self._section_terms[d]
         n = len(secs) or 1
         df: dict[str, int] = defaultdict(int)
         for head, body in secs:
@@ -286,6 +370,8 @@ class AnswerEngine:
 def answer_text(topic: Topic, rank: object = None) -> tuple[str, str]:
     """The relevant part of a topic: intro + steps for a procedure, the answer for an FAQ, and the best
     matching section (with the intro) for a reference. ``rank`` scores a section (higher is better)."""
+    if topic.from_docs:
+        return topic.title, topic.body
     scorer = rank if callable(rank) else (lambda sec: 0.0)
     others = [s for s in topic.sections if s.heading.lower() != "steps"]
     if topic.kind == "procedure":

@@ -15,13 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from markdown_it import MarkdownIt
-
 KINDS = ("procedure", "faq", "reference")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 STEPS_HEADING = "steps"
-_MD = MarkdownIt("commonmark").enable("table")
 
 
 def default_dir() -> Path:
@@ -68,15 +64,42 @@ class Topic:
     intro: str = ""
     steps: tuple[Step, ...] = ()
     sections: tuple[Section, ...] = field(default_factory=tuple)
+    # sections of the library's own documentation (origin "docs") carry where they live and their text
+    origin: str = "knowledge"
+    anchor: str = ""
+    link: str = ""  # a working link: the URL with '#anchor', or the file's path with '#anchor'
+    trail: tuple[str, ...] = ()  # the headings above this section, outermost first
+    body: str = ""  # the section as shown (docs only)
+    search_text: str = ""  # what is indexed when it differs from the body (navigation lists left out)
 
     @property
     def is_procedure(self) -> bool:
         return self.kind == "procedure"
 
+    @property
+    def from_docs(self) -> bool:
+        return self.origin == "docs"
+
     def steps_text(self) -> str:
         return "\n".join(f"{s.number}. {s.text}" for s in self.steps)
 
+    def heading_path(self) -> str:
+        """'Borrowing › Receiving a single-volume item'."""
+        return " › ".join((*self.trail, self.title))
+
+    def citation(self) -> tuple[str, str]:
+        """(what to call the source, a link to open it or ''): the page and heading path for indexed
+        documentation, with its URL and anchor when it came from the web."""
+        if not self.from_docs:
+            return self.source_label(), ""
+        label = f"{self.source} › {self.heading_path()}"
+        return label, (self.link if self.link.lower().startswith(("http://", "https://")) else "")
+
     def source_label(self) -> str:
+        """The file or URL with the section's anchor (``borrowing.html#receive``); the shipped topics name
+        the page they came from and their file."""
+        if self.from_docs:
+            return f"{self.source}#{self.anchor}" if self.anchor else self.source
         name = Path(self.path).name
         return f"{self.source} ({name})" if self.source else name
 
@@ -88,8 +111,11 @@ def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], int, lis
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
     if end is None:
         raise KnowledgeError(path, 1, "the front matter is never closed with a '---' line")
+    import yaml  # loaded only when files are parsed (a cached answer index needs neither YAML nor markdown)
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
     try:
-        data = yaml.safe_load("\n".join(lines[1:end])) or {}
+        data = yaml.load("\n".join(lines[1:end]), Loader=loader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 1
@@ -141,39 +167,8 @@ def parse_file(path: Path) -> Topic:
     """Parse one knowledge file; raise :class:`KnowledgeError` on the first problem."""
     text = path.read_text(encoding="utf-8")
     data, body_start, lines = _split_front_matter(path, text)
-    for key in ("id", "title", "kind"):
-        if not data.get(key) or not isinstance(data[key], str):
-            raise KnowledgeError(path, _key_line(lines, key) if key in data else 1,
-                                 f"the front matter has no '{key}'")
-    topic_id = data["id"].strip()
-    if not ID_RE.match(topic_id):
-        raise KnowledgeError(path, _key_line(lines, "id"),
-                             f"the id '{topic_id}' must be lower-case letters, digits and hyphens")
-    kind = data["kind"].strip()
-    if kind not in KINDS:
-        raise KnowledgeError(path, _key_line(lines, "kind"),
-                             f"the kind '{kind}' is not one of {', '.join(KINDS)}")
-    body_lines = lines[body_start:]
-    tokens = _MD.parse("\n".join(body_lines))
-
-    def src(a: int, b: int) -> str:
-        return unwrap("\n".join(body_lines[a:b]))
-
-    sections: list[Section] = []
-    steps: list[Step] = []
-    intro_end = len(body_lines)
-    heads = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag in ("h2", "h3")]
-    if heads:
-        first_map = heads[0][1].map
-        intro_end = first_map[0] if first_map else intro_end
-    for n, (i, tok) in enumerate(heads):
-        heading = tokens[i + 1].content.strip()
-        start = (tok.map[1] if tok.map else 0)
-        nxt = heads[n + 1][1].map if n + 1 < len(heads) else None
-        end = nxt[0] if nxt else len(body_lines)
-        sections.append(Section(heading=heading, text=src(start, end), line=body_start + (tok.map or [0])[0] + 1))
-        if heading.lower() == STEPS_HEADING:
-            steps = _parse_steps(path, tokens, body_lines, body_start, start, end)
+    topic_id, kind = _check_header(path, data, lines)
+    intro, sections, steps = _parse_body(path, lines[body_start:], body_start)
     if kind == "procedure" and not steps:
         raise KnowledgeError(path, body_start + 1,
                              "a procedure needs a '## Steps' section with a numbered list of steps")
@@ -190,10 +185,52 @@ def parse_file(path: Path) -> Topic:
         line=_key_line(lines, "id"),
         question=str(data.get("question") or "").strip(),
         source=str(data.get("source") or "").strip(),
-        intro=src(0, intro_end),
+        intro=intro,
         steps=tuple(steps),
         sections=tuple(sections),
     )
+
+
+def _check_header(path: Path, data: dict[str, Any], lines: list[str]) -> tuple[str, str]:
+    """The front matter's required keys: return the topic id and kind."""
+    for key in ("id", "title", "kind"):
+        if not data.get(key) or not isinstance(data[key], str):
+            raise KnowledgeError(path, _key_line(lines, key) if key in data else 1,
+                                 f"the front matter has no '{key}'")
+    topic_id = data["id"].strip()
+    if not ID_RE.match(topic_id):
+        raise KnowledgeError(path, _key_line(lines, "id"),
+                             f"the id '{topic_id}' must be lower-case letters, digits and hyphens")
+    kind = data["kind"].strip()
+    if kind not in KINDS:
+        raise KnowledgeError(path, _key_line(lines, "kind"),
+                             f"the kind '{kind}' is not one of {', '.join(KINDS)}")
+    return topic_id, kind
+
+
+def _parse_body(path: Path, body_lines: list[str], body_start: int) -> tuple[str, list[Section], list[Step]]:
+    """The markdown body: the intro before the first '##'/'###' heading, every section, and the steps of the
+    'Steps' section."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse("\n".join(body_lines))
+
+    def src(a: int, b: int) -> str:
+        return unwrap("\n".join(body_lines[a:b]))
+
+    sections: list[Section] = []
+    steps: list[Step] = []
+    heads = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag in ("h2", "h3")]
+    intro_end = (heads[0][1].map or [len(body_lines)])[0] if heads else len(body_lines)
+    for n, (i, tok) in enumerate(heads):
+        heading = tokens[i + 1].content.strip()
+        start = (tok.map[1] if tok.map else 0)
+        nxt = heads[n + 1][1].map if n + 1 < len(heads) else None
+        end = nxt[0] if nxt else len(body_lines)
+        sections.append(Section(heading=heading, text=src(start, end), line=body_start + (tok.map or [0])[0] + 1))
+        if heading.lower() == STEPS_HEADING:
+            steps = _parse_steps(path, tokens, body_lines, body_start, start, end)
+    return src(0, intro_end), sections, steps
 
 
 def _parse_steps(path: Path, tokens: list[Any], body_lines: list[str], body_start: int,
@@ -226,7 +263,7 @@ def _parse_steps(path: Path, tokens: list[Any], body_lines: list[str], body_star
     return steps
 
 
-def _md_files(directory: Path) -> list[Path]:
+def md_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*.md") if p.is_file() and p.name.lower() != "readme.md")
 
 
@@ -240,7 +277,7 @@ def validate_dir(directory: Path | str, *more: Path | str) -> tuple[list[Topic],
             errors.append(KnowledgeError(folder, 0, "this folder does not exist"))
             continue
         found = 0
-        for path in _md_files(folder):
+        for path in md_files(folder):
             try:
                 topics.append(parse_file(path))
                 found += 1

@@ -8,21 +8,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from bot.core import kb
-from bot.core.answers import AnswerEngine
-from bot.core.walkthrough import Walkthroughs
 from bot.edges.settings import Settings
-from bot.edges.store import Store
 
 if TYPE_CHECKING:
     import httpx
     from slack_sdk import WebClient
 
+    from bot.core.answers import AnswerEngine
     from bot.core.lookup import LookupService
+    from bot.core.walkthrough import Walkthroughs
     from bot.edges.alma.client import AlmaClient
+    from bot.edges.store import Store
 
 
 P = ParamSpec("P")
@@ -85,11 +83,20 @@ class Services:
 
     @property
     def engine(self) -> AnswerEngine:
+        """Shipped topics, extra knowledge and indexed documentation as one engine (cached between processes;
+        the database layer is loaded only when the documentation index must be read or built)."""
+        from bot.core.docs.catalog import load_engine
+
         with self._lock:
             if self._engine is None:
-                folder = Path(self.settings.knowledge_dir) if self.settings.knowledge_dir else kb.default_dir()
-                self._engine = AnswerEngine(kb.load_dir(folder, *self.settings.extra_knowledge))
+                self._engine = load_engine(self.settings, self._store_unlocked)
             return self._engine
+
+    def reload_engine(self) -> None:
+        """Forget the engine (the documentation was re-indexed); walkthroughs then see the new sections."""
+        with self._lock:
+            self._engine = None
+            self._walks = None
 
     @property
     def http(self) -> httpx.Client:
@@ -166,6 +173,8 @@ class Services:
 
     @property
     def walkthroughs(self) -> Walkthroughs:
+        from bot.core.walkthrough import Walkthroughs
+
         engine, store = self.engine, self.store
         with self._lock:
             if self._walks is None:
@@ -175,9 +184,14 @@ class Services:
     @property
     def store(self) -> Store:
         with self._lock:
-            if self._store is None:
-                self._store = Store(self.settings.database_url)
-            return self._store
+            return self._store_unlocked()
+
+    def _store_unlocked(self) -> Store:
+        from bot.edges.store import Store
+
+        if self._store is None:
+            self._store = Store(self.settings.database_url)
+        return self._store
 
     def close(self) -> None:
         """Let running work finish (it may still need Alma and the store), then release the connections."""

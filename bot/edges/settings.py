@@ -80,6 +80,9 @@ class Settings:
     missed_post_grace_hours: float = 3.0
     rs_channel: str = ""
     lookup_refresh_minutes: float = 15.0  # an indexed request older than this is re-read live on lookup
+    docs: tuple[str, ...] = ()  # the library's own documentation: files, folders and http(s) URLs
+    docs_refresh_minutes: float = 60.0  # how often the clock re-indexes P2PBOT_DOCS (0 = never)
+    cache_dir: str = ""  # where a built answer index is kept between processes (default: the user cache)
 
     def institution(self, code: str) -> Institution | None:
         return next((i for i in self.institutions if i.code.lower() == code.lower()), None)
@@ -123,6 +126,16 @@ def _rate(value: Any, where: str) -> float:
     if not isinstance(value, (int, float)) or not 0 < value <= 25:
         raise ConfigError(f"{where}.calls_per_second must be a number above 0 and at most 25 (Alma's limit)")
     return float(value)
+
+
+def _docs_minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if minutes < 0:
+        raise ConfigError(f"P2PBOT_DOCS_REFRESH_MINUTES is '{value}'; give a number of minutes (0 = only on demand)")
+    return minutes
 
 
 def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -242,6 +255,9 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         missed_post_grace_hours=float(grace),
         rs_channel=str(bot.get("rs_channel", "")),
         lookup_refresh_minutes=_minutes(bot.get("lookup_refresh_minutes", 15)),
+        docs=tuple(env.get("P2PBOT_DOCS", "").split()),
+        docs_refresh_minutes=_docs_minutes(env.get("P2PBOT_DOCS_REFRESH_MINUTES", "60")),
+        cache_dir=env.get("P2PBOT_CACHE_DIR", ""),
     )
     values.update(overrides)
     return Settings(**values)

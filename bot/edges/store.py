@@ -23,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -194,6 +195,39 @@ cache = Table(
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The library's own documentation (P2PBOT_DOCS), indexed: one row per page with its parsed sections (JSON),
+# and what is needed to read only what changed next time (file mtime/size, HTTP ETag/Last-Modified, a hash).
+docs_pages = Table(
+    "docs_pages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(1000), nullable=False, index=True),  # the P2PBOT_DOCS entry it came from
+    Column("location", String(2000), nullable=False),  # absolute file path or URL
+    Column("slug", String(255), nullable=False),
+    Column("title", Text, nullable=False, default=""),
+    Column("mtime_ns", BigInteger, nullable=False, default=0),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("etag", String(255), nullable=False, default=""),
+    Column("last_modified", String(64), nullable=False, default=""),
+    Column("content_hash", String(64), nullable=False, default=""),
+    Column("sections", Text, nullable=False, default="[]"),
+    Column("n_sections", Integer, nullable=False, default=0),
+    Column("n_procedures", Integer, nullable=False, default=0),
+    Column("n_faqs", Integer, nullable=False, default=0),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text, nullable=False, default=""),  # the last read failed; the sections are the last good ones
+    UniqueConstraint("source", "location", name="uq_docs_page"),
+)
+
+docs_sources = Table(
+    "docs_sources", metadata,
+    Column("source", String(1000), primary_key=True),
+    Column("status", String(16), nullable=False),  # ok / failed
+    Column("detail", Text, nullable=False, default=""),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("ok_at", DateTime(timezone=True)),
 )
 
 

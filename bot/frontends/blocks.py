@@ -164,7 +164,7 @@ def answer_message(result: Result, question: str, shared_by: str = "") -> Messag
     topic = best.topic
     blocks = [header(topic.title), *section(mrkdwn(best.answer))]
     who = f"Shared by <@{shared_by}> · " if shared_by else ""
-    blocks.append(context(f"{who}Source: {escape(topic.source_label())} · Question: “{_clip(q, 200)}”"))
+    blocks.append(context(f"{who}Source: {cite(topic)} · Question: “{_clip(q, 200)}”"))
     if not shared_by:
         value = pack(t=topic.id, q=question)
         buttons = []
@@ -177,6 +177,14 @@ def answer_message(result: Result, question: str, shared_by: str = "") -> Messag
     return finish(blocks, f"{topic.title}: {_clip(best.answer, 300)}", public=bool(shared_by))
 
 
+def cite(topic: Any) -> str:
+    """The source as Slack mrkdwn: a link (URL with the section's anchor) when there is one."""
+    label, link = topic.citation()
+    if link and "|" not in link and ">" not in link:
+        return f"<{link}|{escape(label)}>"
+    return escape(label)
+
+
 def progress_bar(done: int, total: int, width: int = 10) -> str:
     filled = round(width * done / total) if total else width
     return "▰" * filled + "▱" * (width - filled)
@@ -187,7 +195,7 @@ def walk_message(reply: WalkReply) -> Message:
     t = w.topic
     if w.status == "done":
         text = f"✅ Done: *{escape(t.title)}*, all {w.total} steps. Nice work."
-        return finish([*section(text), context(f"Source: {escape(t.source_label())}")], f"Done: {t.title}")
+        return finish([*section(text), context(f"Source: {cite(t)}")], f"Done: {t.title}")
     if w.status == "stopped":
         text = f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. `/p2p walk` starts a new one."
         return finish(section(text), f"Stopped: {t.title}")

@@ -46,6 +46,50 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """`docs index`: re-read what changed in P2PBOT_DOCS; `docs list`: what is indexed and when."""
+    from bot.core.docs import indexer
+    from bot.core.docs.catalog import index_now
+
+    services = _services()
+    settings = services.settings
+    if args.action == "index":
+        if not settings.docs:
+            raise ConfigError("P2PBOT_DOCS is not set: give it your documentation's files, folders or http(s) URLs, "
+                              "separated by spaces")
+        report: Any = index_now(settings, services.store)
+        if args.json:
+            print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        else:
+            for src in report.sources:
+                state = "ok" if src.status == "ok" else f"FAILED: {src.detail}"
+                print(f"{src.source}: {state}; {src.pages} pages, {src.sections} sections "
+                      f"({src.procedures} procedures, {src.faqs} FAQs)")
+            print(f"{report.added} added, {report.changed} changed, {report.removed} removed")
+        for src in report.failed:
+            print(f"p2p-bot: could not read {src.source}: {src.detail} (its last good sections are kept)",
+                  file=sys.stderr)
+        services.close()
+        return 0 if report.ok else 1
+    pages = indexer.listing(services.store)
+    states = indexer.source_states(services.store)
+    if args.json:
+        print(json.dumps({"sources": states, "pages": pages}, ensure_ascii=False, indent=2))
+    else:
+        from bot.edges.store import age
+
+        for st in states:
+            tail = "" if st["status"] == "ok" else f"  FAILED: {st['detail']}"
+            print(f"{st['source']}: checked {age(st['checked_at'])}, last read well {age(st['ok_at'])}{tail}")
+        for pg in pages:
+            err = f"  (last read failed: {pg['error']})" if pg["error"] else ""
+            print(f"  {pg['slug']:<40} {pg['sections']:>3} sections, indexed {age(pg['indexed_at'])}{err}")
+        if not states and not pages:
+            print("Nothing indexed yet: set P2PBOT_DOCS and run `p2p-bot docs index`.")
+    services.close()
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.core.evaluate import evaluate, format_report, read_items
 
@@ -339,6 +383,14 @@ def _knowledge_commands(sub: Subcommands) -> None:
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("docs", help="index the library's own documentation (P2PBOT_DOCS) / list what is indexed")
+    dsub = s.add_subparsers(dest="action", required=True)
+    for name, helptext in (("index", "re-read what changed in P2PBOT_DOCS, drop what disappeared"),
+                           ("list", "what is indexed, and when")):
+        ds = dsub.add_parser(name, help=helptext)
+        ds.add_argument("--json", action="store_true")
+        ds.set_defaults(func=cmd_docs)
 
     s = sub.add_parser("check-knowledge", help="validate a folder of knowledge files (on top of the shipped ones)")
     s.add_argument("dir", nargs="?")

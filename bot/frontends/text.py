@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import textwrap
+from typing import TYPE_CHECKING
 
 from bot.core.answers import Result
-from bot.core.expiry import ExpiryReport
-from bot.core.lookup import Found, LookupResult
-from bot.edges.store import age
 from commands import messages
 from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
+
+if TYPE_CHECKING:  # the lookup types only annotate; `ask` must not load the database layer for them
+    from bot.core.expiry import ExpiryReport
+    from bot.core.lookup import Found, LookupResult
 
 WIDTH = 100
 
@@ -35,7 +37,8 @@ def answer_text(result: Result) -> str:
         lines += [f"  - {h.topic.title}  (`{h.topic.id}`)" for h in result.hits[:3]]
         return "\n".join(lines)
     best = result.hits[0]
-    parts = [f"== {best.topic.title} ==", _wrap(best.answer), f"Source: {best.topic.source_label()}"]
+    label, link = best.topic.citation()
+    parts = [f"== {best.topic.title} ==", _wrap(best.answer), f"Source: {label}" + (f"  {link}" if link else "")]
     if best.topic.is_procedure:
         parts.append(f"Type `walk {best.topic.id}` to go through it step by step.")
     others = [h for h in result.hits[1:3]]
@@ -104,6 +107,8 @@ def to_text(reply: object) -> str:
 
 
 def found_lines(f: Found) -> list[str]:
+    from bot.edges.store import age
+
     side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
     lines = [f"{f.institution_name}: {side}",
              f"  Status:   {f.status_label or f.status}",

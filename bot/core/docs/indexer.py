@@ -1,0 +1,398 @@
+"""Keeping the documentation index fresh: read only what changed, drop what disappeared, never lose the last
+good sections of a source that cannot be read.
+
+Files are compared by modification time and size (then by content hash), URLs by a conditional GET
+(``If-None-Match`` / ``If-Modified-Since``). Every page's parsed sections are stored as JSON in the store,
+so a restart or a new process loads them without reading a single page; a generation number in the store's ``cache`` table
+tells each process whether its cached answer index is still current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, insert, select, update
+
+from bot.core.docs import readers
+from bot.core.docs.model import ReadError, slugify
+from bot.core.docs.sections import count, topics_for
+from bot.core.kb import Section, Step, Topic
+from bot.edges.store import Store, docs_pages, docs_sources, utcnow
+
+GENERATION_KEY = "docs.generation"  # keys in the store's cache table
+SOURCES_KEY = "docs.sources"
+TIMEOUT_S = 15.0
+MAX_BYTES = 5_000_000
+_LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
+
+
+def is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+# -- topics to and from the store ---------------------------------------------------------------------
+def to_record(t: Topic) -> dict[str, Any]:
+    return {"id": t.id, "title": t.title, "kind": t.kind, "path": t.path, "line": t.line, "question": t.question,
+            "source": t.source, "steps": [[s.number, s.text, s.line] for s in t.steps],
+            "sections": [[s.heading, s.text, s.line] for s in t.sections], "anchor": t.anchor, "link": t.link,
+            "trail": list(t.trail), "body": t.body, "search_text": t.search_text}
+
+
+def from_record(d: dict[str, Any]) -> Topic:
+    return Topic(id=d["id"], title=d["title"], kind=d["kind"], roles=(), keywords=(), related=(), path=d["path"],
+                 line=int(d["line"]), question=d["question"], source=d["source"],
+                 steps=tuple(Step(int(n), str(x), int(ln)) for n, x, ln in d["steps"]),
+                 sections=tuple(Section(str(h), str(x), int(ln)) for h, x, ln in d["sections"]),
+                 origin="docs", anchor=d["anchor"], link=d["link"], trail=tuple(d["trail"]), body=d["body"],
+                 search_text=d.get("search_text", ""))
+
+
+# -- reports ------------------------------------------------------------------------------------------
+@dataclass
+class SourceReport:
+    source: str
+    sections: int = 0
+    procedures: int = 0
+    faqs: int = 0
+    status: str = "ok"  # ok / failed
+    detail: str = ""  # why it failed (a sentence)
+    pages: int = 0
+
+
+@dataclass
+class IndexReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "ok" for s in self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status != "ok"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sources": [{k: v for k, v in asdict(s).items() if k != "pages" and (k != "detail" or v)}
+                            for s in self.sources],
+                "added": self.added, "changed": self.changed, "removed": self.removed}
+
+
+@dataclass
+class _Fetched:
+    text: str
+    kind: str
+    etag: str = ""
+    last_modified: str = ""
+    mtime_ns: int = 0
+    size: int = 0
+
+
+class _NotModified(Exception):
+    pass
+
+
+# -- the indexer --------------------------------------------------------------------------------------
+class DocsIndexer:
+    """Index ``sources`` (files, folders, URLs) into the store. ``http`` is an ``httpx.Client`` (made on
+    first use when not given)."""
+
+    def __init__(self, store: Store, http: Any = None, timeout: float = TIMEOUT_S) -> None:
+        self.store = store
+        self._http = http
+        self._own_http = http is None
+        self.timeout = timeout
+
+    @property
+    def http(self) -> Any:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                                      follow_redirects=True, headers={"User-Agent": "p2p-bot docs indexer"})
+        return self._http
+
+    def close(self) -> None:
+        if self._own_http and self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def run(self, sources: Sequence[str]) -> IndexReport:
+        report = IndexReport()
+        wanted = list(dict.fromkeys(s.strip() for s in sources if s.strip()))
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(docs_pages.c.id, docs_pages.c.source, docs_pages.c.location, docs_pages.c.slug,
+                                       docs_pages.c.mtime_ns, docs_pages.c.size, docs_pages.c.etag,
+                                       docs_pages.c.last_modified, docs_pages.c.content_hash,
+                                       docs_pages.c.error)).all()
+        known: dict[tuple[str, str], Any] = {(r.source, r.location): r for r in rows}
+        slugs: dict[str, str] = {r.slug: r.location for r in rows if r.source in wanted}
+        # sources no longer configured disappear with everything indexed from them
+        gone = [r for r in rows if r.source not in wanted]
+        if gone:
+            with self.store.begin() as conn:
+                conn.execute(delete(docs_pages).where(docs_pages.c.id.in_([r.id for r in gone])))
+                conn.execute(delete(docs_sources).where(docs_sources.c.source.notin_(wanted)))
+            report.removed += len(gone)
+        for source in wanted:
+            report.sources.append(self._source(source, known, slugs, report))
+        got = self.store.cache_get(GENERATION_KEY)
+        generation = int(got[0]) if got is not None else None
+        if report.added or report.changed or report.removed or generation is None:
+            # every process compares this number with the one its cached answer index was built from
+            self.store.cache_put(GENERATION_KEY, (generation or 0) + 1)
+        self.store.cache_put(SOURCES_KEY, wanted)
+        return report
+
+    # -- one configured source ------------------------------------------------------------------------
+    def _source(self, source: str, known: dict[tuple[str, str], Any], slugs: dict[str, str],
+                report: IndexReport) -> SourceReport:
+        rep = SourceReport(source)
+        problems: list[str] = []
+        try:
+            pages = self._list(source)
+        except ReadError as exc:
+            pages = None
+            problems.append(str(exc))
+        if pages is not None:
+            seen = set()
+            for location, display, link in pages:
+                seen.add(location)
+                try:
+                    self._page(source, location, display, link, known.get((source, location)), slugs, report)
+                except ReadError as exc:
+                    problems.append(str(exc))
+                    self._mark_error(source, location, str(exc))
+            stale = [r for (src, loc), r in known.items() if src == source and loc not in seen]
+            if stale:
+                with self.store.begin() as conn:
+                    conn.execute(delete(docs_pages).where(docs_pages.c.id.in_([r.id for r in stale])))
+                report.removed += len(stale)
+        with self.store.engine.connect() as conn:
+            for r in conn.execute(select(docs_pages.c.n_sections, docs_pages.c.n_procedures, docs_pages.c.n_faqs)
+                                  .where(docs_pages.c.source == source)):
+                rep.sections += r.n_sections
+                rep.procedures += r.n_procedures
+                rep.faqs += r.n_faqs
+                rep.pages += 1
+        if pages is not None and not pages and not problems:
+            problems.append(f"{source} holds no .md, .html/.htm or .txt pages")
+        now = utcnow()
+        if problems:
+            rep.status, rep.detail = "failed", "; ".join(problems[:3]) + (
+                f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        values: dict[str, Any] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
+        if rep.status == "ok":
+            values["ok_at"] = now
+        with self.store.begin() as conn:
+            if conn.execute(update(docs_sources).where(docs_sources.c.source == source).values(**values)).rowcount == 0:
+                conn.execute(insert(docs_sources).values(source=source, **values))
+        return rep
+
+    def _list(self, source: str) -> list[tuple[str, str, str]]:
+        """(location, name shown to people, link) for every page of a source."""
+        if is_url(source):
+            return [(source, source, source)]
+        path = Path(os.path.expanduser(source))
+        if not path.exists():
+            raise ReadError(f"{source} does not exist (check P2PBOT_DOCS)")
+        if path.is_file():
+            if readers.kind_for(path.name) is None:
+                raise ReadError(f"{source} is not a page the bot can read (use .md, .html/.htm or .txt)")
+            full = str(path.resolve())
+            return [(full, path.name, full)]
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ReadError(f"{source} cannot be opened (no permission to read the folder)")
+        out = []
+        root = path.resolve()
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+                continue
+            if readers.kind_for(p.name) is not None:
+                out.append((str(p), rel.as_posix(), str(p)))
+        return out
+
+    def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
+        base = display if not is_url(source) else (urlsplit(location).netloc + urlsplit(location).path)
+        base = re.sub(r"\.(md|markdown|html?|txt|text)$", "", base, flags=re.I)
+        slug = slugify(base.replace("/", "-"), limit=120)
+        if slugs.get(slug, location) != location:  # two sources with the same page name
+            slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
+        slugs[slug] = location
+        return slug
+
+    def _page(self, source: str, location: str, display: str, link: str, old: Any, slugs: dict[str, str],
+              report: IndexReport) -> None:
+        now = utcnow()
+        try:
+            got = self._fetch(location, old)
+        except _NotModified:
+            with self.store.begin() as conn:
+                conn.execute(update(docs_pages).where(docs_pages.c.id == old.id).values(checked_at=now, error=""))
+            return
+        digest = hashlib.sha256(got.text.encode("utf-8", "replace")).hexdigest()
+        if old is not None and old.content_hash == digest:
+            with self.store.begin() as conn:
+                conn.execute(update(docs_pages).where(docs_pages.c.id == old.id).values(
+                    checked_at=now, error="", mtime_ns=got.mtime_ns, size=got.size, etag=got.etag,
+                    last_modified=got.last_modified))
+            return
+        try:
+            page = readers.parse(location, got.text, got.kind)
+        except ReadError:
+            raise
+        except Exception as exc:  # a page the parser chokes on must not stop the other pages
+            raise ReadError(f"{display} could not be read as {got.kind} ({type(exc).__name__}: {exc})") from None
+        slug = old.slug if old is not None else self._slug(source, location, display, slugs)
+        topics = topics_for(page, slug, display, link)
+        n, procs, faqs = count(topics)
+        values: dict[str, Any] = {
+            "slug": slug, "title": page.title, "mtime_ns": got.mtime_ns, "size": got.size, "etag": got.etag,
+            "last_modified": got.last_modified, "content_hash": digest,
+            "sections": json.dumps([to_record(t) for t in topics], ensure_ascii=False),
+            "n_sections": n, "n_procedures": procs, "n_faqs": faqs, "indexed_at": now, "checked_at": now, "error": ""}
+        with self.store.begin() as conn:
+            if old is None:
+                conn.execute(insert(docs_pages).values(source=source, location=location, **values))
+                report.added += 1
+            else:
+                conn.execute(update(docs_pages).where(docs_pages.c.id == old.id).values(**values))
+                report.changed += 1
+
+    def _mark_error(self, source: str, location: str, detail: str) -> None:
+        with self.store.begin() as conn:
+            conn.execute(update(docs_pages).where((docs_pages.c.source == source) & (docs_pages.c.location == location))
+                         .values(error=detail, checked_at=utcnow()))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _fetch(self, location: str, old: Any) -> _Fetched:
+        return self._fetch_url(location, old) if is_url(location) else self._fetch_file(location, old)
+
+    def _fetch_file(self, location: str, old: Any) -> _Fetched:
+        path = Path(location)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
+        if old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size:
+            raise _NotModified
+        if st.st_size > MAX_BYTES:
+            raise ReadError(f"{location} is larger than {MAX_BYTES // 1_000_000} MB; split it into smaller pages")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
+        kind = readers.kind_for(path.name) or "text"
+        return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
+
+    def _fetch_url(self, url: str, old: Any) -> _Fetched:
+        import httpx
+
+        headers = {}
+        if old is not None and not old.error:
+            if old.etag:
+                headers["If-None-Match"] = old.etag
+            if old.last_modified:
+                headers["If-Modified-Since"] = old.last_modified
+        try:
+            resp = self.http.get(url, headers=headers)
+        except httpx.TimeoutException:
+            raise ReadError(f"{url} did not answer within {self.timeout:.0f} s") from None
+        except httpx.HTTPError as exc:
+            raise ReadError(f"{url} could not be reached ({type(exc).__name__}: {exc})") from None
+        if resp.status_code == 304 and old is not None:
+            raise _NotModified
+        final = str(resp.url)
+        if resp.status_code in (401, 407) or (resp.status_code == 403):
+            raise ReadError(f"{url} asks for a login (HTTP {resp.status_code}); the bot can only index pages "
+                            "that open without signing in, so export them or give it a public copy")
+        if resp.history and _LOGIN.search(urlsplit(final).path + "?" + urlsplit(final).query):
+            raise ReadError(f"{url} sends visitors to a login page ({final}); the bot can only index pages that "
+                            "open without signing in")
+        if resp.status_code in (404, 410):
+            raise ReadError(f"{url} was not found (HTTP {resp.status_code}); check the address in P2PBOT_DOCS")
+        if resp.status_code >= 400:
+            raise ReadError(f"{url} answered HTTP {resp.status_code}; it will be tried again at the next index run")
+        ctype = resp.headers.get("content-type", "")
+        kind = readers.kind_for(urlsplit(final).path, ctype or "text/html")
+        if kind is None:
+            raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
+                            "the bot reads HTML, markdown and plain text")
+        if len(resp.content) > MAX_BYTES:
+            raise ReadError(f"{url} is larger than {MAX_BYTES // 1_000_000} MB")
+        text = resp.text
+        if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):
+            raise ReadError(f"{url} shows a login form instead of the page; the bot can only index pages that "
+                            "open without signing in")
+        return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
+                        last_modified=resp.headers.get("last-modified", ""))
+
+
+def _decode(data: bytes, location: str) -> str:
+    if b"\x00" in data[:4096]:
+        raise ReadError(f"{location} is not text (it looks like a binary file)")
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise ReadError(f"{location} is not text (it could not be decoded as UTF-8 or Windows-1252)")
+
+
+# -- loading ------------------------------------------------------------------------------------------
+def load_topics(store: Store, sources: Iterable[str]) -> list[Topic]:
+    """Every indexed section of the configured sources, in a stable order (source, page, section)."""
+    wanted = [s.strip() for s in sources if s.strip()]
+    if not wanted:
+        return []
+    order = {s: k for k, s in enumerate(wanted)}
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(docs_pages.c.source, docs_pages.c.location, docs_pages.c.sections)
+                            .where(docs_pages.c.source.in_(wanted))).all()
+    rows = sorted(rows, key=lambda r: (order.get(r.source, 0), r.location))
+    out: list[Topic] = []
+    seen: set[str] = set()
+    for r in rows:
+        for d in json.loads(r.sections):
+            if d["id"] not in seen:
+                seen.add(d["id"])
+                out.append(from_record(d))
+    return out
+
+
+def listing(store: Store) -> list[dict[str, Any]]:
+    """What is indexed and when, per page, for ``p2p-bot docs list``."""
+    with store.engine.connect() as conn:
+        pages = conn.execute(select(docs_pages.c.source, docs_pages.c.location, docs_pages.c.slug, docs_pages.c.title,
+                                    docs_pages.c.n_sections, docs_pages.c.n_procedures, docs_pages.c.n_faqs,
+                                    docs_pages.c.indexed_at, docs_pages.c.checked_at, docs_pages.c.error)
+                             .order_by(docs_pages.c.source, docs_pages.c.location)).all()
+    return [{"source": p.source, "location": p.location, "slug": p.slug, "title": p.title, "sections": p.n_sections,
+             "procedures": p.n_procedures, "faqs": p.n_faqs, "indexed_at": _iso(p.indexed_at),
+             "checked_at": _iso(p.checked_at), "error": p.error} for p in pages]
+
+
+def source_states(store: Store) -> list[dict[str, Any]]:
+    """Per configured source: status, why it failed, when it was last checked and last read well."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(docs_sources).order_by(docs_sources.c.source)).all()
+    return [{"source": r.source, "status": r.status, "detail": r.detail, "checked_at": _iso(r.checked_at),
+             "ok_at": _iso(r.ok_at)} for r in rows]
+
+
+def _iso(value: Any) -> str:
+    from bot.edges.store import as_utc
+
+    v = as_utc(value)
+    return v.isoformat() if v is not None else ""

@@ -1,0 +1,49 @@
+"""What every reader produces: a page as a flat run of blocks (headings, paragraphs, lists, tables)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a page, in reading order.
+
+    ``kind`` is ``heading`` (``level`` 1-6, ``anchor``), ``para``, ``list`` (``items``, ``ordered``) or
+    ``table`` (``rows``)."""
+
+    kind: str
+    text: str = ""
+    level: int = 0
+    anchor: str = ""
+    items: tuple[str, ...] = ()
+    ordered: bool = False
+    rows: tuple[tuple[str, ...], ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    """A read page: where it came from, its title and its blocks."""
+
+    location: str  # absolute file path or URL
+    title: str
+    blocks: tuple[Block, ...]
+
+
+class ReadError(Exception):
+    """A source could not be read; the message is a sentence for staff."""
+
+
+def slugify(text: str, limit: int = 80) -> str:
+    """'Receiving a single-volume item' -> 'receiving-a-single-volume-item' (ASCII, stable)."""
+    norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", norm).strip("-")
+    return slug[:limit].rstrip("-") or "section"
+
+
+def clean(text: str) -> str:
+    """Collapse runs of white space (non-breaking spaces included) into single spaces."""
+    return re.sub(r"\s+", " ", text.replace("\u00a0", " ")).strip()

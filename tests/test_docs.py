@@ -1,0 +1,354 @@
+"""The library's own documentation: readers, sections, the incremental index, answers, citations, walks.
+
+Pages in ``tests/data/docs`` were written for these tests by an imaginary library (markdown, HTML, plain
+text), different in structure from the seed; the raw seed itself is read from ``../shared/seed`` when present.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core.docs import readers
+from bot.core.docs.indexer import DocsIndexer, load_topics
+from bot.core.docs.sections import topics_for
+from bot.core.services import Services
+from bot.edges import settings as settings_mod
+from bot.edges.store import Store
+from bot.frontends.cli import main
+from tests.conftest import DATA, ROOT, shared_file
+
+DOCS = DATA / "docs"
+
+
+def docs_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, docs: str) -> None:
+    empty = tmp_path / "no-knowledge"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(empty))
+    monkeypatch.setenv("P2PBOT_DOCS", docs)
+    monkeypatch.setenv("P2PBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def ask(capsys: pytest.CaptureFixture[str], question: str) -> dict[str, Any]:
+    code, out, _ = run_cli(capsys, "ask", "--json", question)
+    assert code == 0
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+# -- readers ----------------------------------------------------------------------------------------------
+def test_html_reader_drops_the_chrome_and_keeps_headings_lists_tables_and_anchors() -> None:
+    page = readers.read_html("shipping.html", (DOCS / "lending" / "shipping.html").read_text())
+    text = json.dumps([b.__dict__ for b in page.blocks])
+    assert page.title == "Lending: packing and shipping | Lakeshore Staff Wiki"
+    for chrome in ("Sign in", "Contact the web team", "window.analytics", "font-family", "Wiki pages"):
+        assert chrome not in text
+    heads = {b.anchor: b.text for b in page.blocks if b.kind == "heading"}
+    assert heads["pack"] == "Packing a book for the courier"
+    assert heads["damaged"] == "What do we do when a lent book comes back damaged?"
+    lists = [b for b in page.blocks if b.kind == "list" and b.ordered]
+    assert lists[1].items[3].startswith("Wrap the book in bubble wrap")
+    assert "Two or more books for the same partner can share one mailer." in lists[1].items[3]
+    table = next(b for b in page.blocks if b.kind == "table")
+    assert table.rows[2] == ("Media mail", "Everyone else", "about $4 a book")
+
+
+def test_markdown_reader_keeps_heading_levels_lists_and_tables() -> None:
+    page = readers.read_markdown("receiving.md", (DOCS / "borrowing" / "receiving.md").read_text())
+    heads = [(b.level, b.text) for b in page.blocks if b.kind == "heading"]
+    assert heads[0] == (1, "Borrowing desk manual")
+    assert (3, "What if the lender's band is missing?") in heads
+    assert any(b.kind == "table" and b.rows[1] == ("Book", "4 weeks", "1") for b in page.blocks)
+
+
+def test_plain_text_headings_are_short_lines_without_end_punctuation() -> None:
+    text = ("Desk Guide\nWhat this covers.\nOpening the Desk\nTurn on the lights.\nStep 1: Unlock the drawer.\n"
+            "Step 2: Count the float.\nIs the float always the same?\nYes, fifty dollars.\n")
+    page = readers.read_text("guide.txt", text)
+    heads = [b.text for b in page.blocks if b.kind == "heading"]
+    assert heads == ["Desk Guide", "Opening the Desk", "Is the float always the same?"]
+    topics = topics_for(page, "guide", "guide.txt", "/docs/guide.txt")
+    by_title = {t.title: t for t in topics}
+    assert [s.text for s in by_title["Opening the Desk"].steps] == ["Unlock the drawer.", "Count the float."]
+    faq = by_title["Is the float always the same?"]
+    assert faq.kind == "faq" and faq.body == "Yes, fifty dollars."
+    assert faq.id == "guide#is-the-float-always-the-same"
+
+
+def test_the_raw_seed_becomes_sections_with_heading_paths_procedures_and_faqs() -> None:
+    seed = shared_file("seed", "000_2bf0e7b1c971e324.txt")
+    page = readers.read_text(str(seed), seed.read_text(encoding="utf-8"))
+    topics = topics_for(page, "seed", seed.name, str(seed))
+    by_title = {t.title: t for t in topics}
+    receive = by_title["Part I: Incoming Books"]
+    assert receive.kind == "procedure" and len(receive.steps) == 7
+    assert receive.heading_path().endswith("How to Process Borrowed Peer to Peer (P2P) Items › Part I: Incoming Books")
+    assert "Receiving Items" in receive.steps[1].text
+    tou = next(t for t in topics if t.title.startswith("Loan, Borrowing, Resource Sharing"))
+    assert len(tou.steps) == 10
+    assert sum(t.kind == "faq" for t in topics) >= 8
+    assert statistics.median(len(t.body) for t in topics) < 1000
+    assert max(len(t.body) for t in topics if t.kind != "procedure") <= 1500  # long prose is cut into passages
+
+
+# -- the index, the CLI and answers --------------------------------------------------------------------
+def test_seed_alone_indexes_and_answers_from_the_right_section(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    seed = shared_file("seed", "000_2bf0e7b1c971e324.txt")
+    folder = tmp_path / "wiki"
+    folder.mkdir()
+    shutil.copy(seed, folder / seed.name)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0
+    rep = json.loads(out)
+    assert set(rep) == {"sources", "added", "changed", "removed"}
+    assert rep["added"] == 1 and rep["sources"][0]["status"] == "ok"
+    assert set(rep["sources"][0]) == {"source", "sections", "procedures", "faqs", "status"}
+    assert rep["sources"][0]["procedures"] >= 15 and rep["sources"][0]["faqs"] >= 8
+
+    got = ask(capsys, "how do I receive a P2P book that arrived from a partner")
+    best = got["results"][0]
+    assert got["answered"] and best["id"].endswith("#part-i-incoming-books")
+    assert "Receiving Items" in best["answer"] and "Temporary barcode" in best["answer"]
+    assert best["source"] == f"{seed.name}#part-i-incoming-books"
+    assert len(best["answer"]) < 1500
+
+    got = ask(capsys, "what should rs_auto_request_lending be set to")
+    assert got["results"][0]["id"].endswith("#other-resource-sharing-settings")
+    assert "rs_auto_request_lending" in got["results"][0]["answer"]
+    assert not ask(capsys, "how do I book a study room for my group")["answered"]
+
+
+def test_pages_in_three_formats_answer_with_their_section_and_citation(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    docs_env(monkeypatch, tmp_path, str(DOCS))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0 and json.loads(out)["added"] == 3
+    cases = [
+        ("how do I pack a book for the courier", "lending-shipping#pack", "lending/shipping.html#pack",
+         "padded mailer"),
+        ("the lender's band is missing from the book", "borrowing-receiving#what-if-the-lender-s-band-is-missing",
+         "borrowing/receiving.md#what-if-the-lender-s-band-is-missing", "Borrowing Requests task list"),
+        ("how many borrowing requests can a patron have open", "policies#request-limits",
+         "policies.txt#request-limits", "ten"),
+        ("receiving a set with several volumes", "borrowing-receiving#receiving-a-multi-volume-set",
+         "borrowing/receiving.md#receiving-a-multi-volume-set", "Add volume"),
+    ]
+    for question, wanted, source, fact in cases:
+        got = ask(capsys, question)
+        assert got["answered"], question
+        best = got["results"][0]
+        assert (best["id"], best["source"]) == (wanted, source), question
+        assert fact in best["answer"]
+    assert "Wiki pages" not in json.dumps(ask(capsys, "what are the wiki pages"))
+    assert not ask(capsys, "what is the wifi password for guests")["answered"]
+
+
+def test_an_index_survives_a_new_process_without_rereading_pages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "docs"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    shutil.rmtree(folder / "lending")  # a new process must answer from the store, not from the pages
+    env = {**__import__("os").environ, "P2PBOT_CACHE_DIR": str(tmp_path / "other-cache")}
+    proc = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "how do I pack a book for the courier"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=True)
+    assert json.loads(proc.stdout)["results"][0]["id"] == "lending-shipping#pack"
+
+
+def test_a_process_indexes_at_start_when_the_index_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    docs_env(monkeypatch, tmp_path, str(DOCS))
+    got = ask(capsys, "how long can a partner keep our book")
+    assert got["results"][0]["id"] == "lending-shipping#overdue"
+    code, out, _ = run_cli(capsys, "docs", "list", "--json")
+    listed = json.loads(out)
+    assert code == 0 and {p["slug"] for p in listed["pages"]} == {"borrowing-receiving", "lending-shipping", "policies"}
+    assert listed["sources"][0]["status"] == "ok"
+
+
+def test_adding_changing_and_deleting_pages_is_reflected(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "docs"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    unchanged = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert (unchanged["added"], unchanged["changed"], unchanged["removed"]) == (0, 0, 0)
+
+    (folder / "parking.md").write_text("# Staff parking\n\n## Evening permits\n\nEvening staff park in lot C "
+                                       "with the orange permit from the security office.\n")
+    policies = folder / "policies.txt"
+    policies.write_text(policies.read_text().replace("at most ten borrowing requests", "at most twelve borrowing requests"))
+    (folder / "lending" / "shipping.html").unlink()
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert (rep["added"], rep["changed"], rep["removed"]) == (1, 1, 1)
+
+    got = ask(capsys, "where do evening staff park")
+    assert got["results"][0]["id"] == "parking#evening-permits" and "lot C" in got["results"][0]["answer"]
+    limit = ask(capsys, "how many borrowing requests can a patron have open")["results"][0]
+    assert limit["id"] == "policies#request-limits" and "twelve" in limit["answer"]  # same id, new text
+    assert all(not r["id"].startswith("lending-shipping#")
+               for r in ask(capsys, "how do I pack a book for the courier")["results"])
+
+
+def test_an_unreadable_source_is_reported_and_keeps_its_sections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, other = tmp_path / "docs", tmp_path / "more"
+    shutil.copytree(DOCS, folder)
+    other.mkdir()
+    (other / "hours.md").write_text("# Desk hours\n\n## Weekend hours\n\nThe borrowing desk opens at noon on Saturdays.\n")
+    docs_env(monkeypatch, tmp_path, f"{folder} {other}")
+    assert run_cli(capsys, "docs", "index")[0] == 0
+
+    (folder / "policies.txt").write_bytes(b"\x81\x8d\x90\x00 not text at all")  # a page that became binary
+    shutil.rmtree(other)  # a whole source gone (unmounted share)
+    code, out, err = run_cli(capsys, "docs", "index", "--json")
+    assert code == 1
+    states = {s["source"]: s for s in json.loads(out)["sources"]}
+    assert states[str(folder)]["status"] == "failed" and "policies.txt is not text" in states[str(folder)]["detail"]
+    assert states[str(other)]["status"] == "failed" and "does not exist" in states[str(other)]["detail"]
+    assert f"could not read {other}" in err
+    # the last good sections of both are still answered
+    assert ask(capsys, "how many borrowing requests can a patron have open")["results"][0]["id"] == "policies#request-limits"
+    assert ask(capsys, "when does the borrowing desk open on saturday")["results"][0]["id"] == "hours#weekend-hours"
+
+
+def test_walk_goes_through_a_procedure_from_indexed_documentation(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    from bot.frontends.chat import run_chat
+
+    docs_env(monkeypatch, tmp_path, str(DOCS))
+    out = io.StringIO()
+    run_chat(Services(settings_mod.load()), io.StringIO(), out,
+             lines=["walk borrowing-receiving#receiving-a-single-volume-item", "next", "next", "back", "quit"])
+    text = out.getvalue()
+    assert "Step 1 of 6" in text and "Receiving Items" in text
+    assert "Step 3 of 6" in text and "Check that the title on screen matches" in text
+    after_back = text.split("Step 3 of 6")[-1]
+    assert "Step 2 of 6" in after_back and "request number printed on the lender's band" in after_back
+
+
+# -- HTTP sources -------------------------------------------------------------------------------------------
+class _Site:
+    """A small web server on loopback whose pages, statuses and headers the test changes between runs."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                site.requests.append((self.path, dict(self.headers)))
+                status, ctype, body, headers = site.pages.get(self.path, (404, "text/html", b"<h1>Not found</h1>", {}))
+                if status == 200 and headers.get("ETag") and self.headers.get("If-None-Match") == headers["ETag"]:
+                    status, body = 304, b""
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if status != 304:
+                    self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    s = _Site()
+    yield s
+    s.stop()
+
+
+def test_an_html_page_over_http_is_indexed_cited_and_read_again_only_when_changed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site) -> None:
+    html = (DOCS / "lending" / "shipping.html").read_bytes()
+    site.pages["/wiki/lending"] = (200, "text/html; charset=utf-8", html, {"ETag": '"v1"'})
+    url = f"{site.url}/wiki/lending"
+    docs_env(monkeypatch, tmp_path, url)
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0 and json.loads(out)["added"] == 1
+
+    best = ask(capsys, "how do I pack a book for the courier")["results"][0]
+    assert best["source"] == f"{url}#pack" and "padded mailer" in best["answer"]
+
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert (rep["added"], rep["changed"]) == (0, 0)
+    assert site.requests[-1][1].get("If-None-Match") == '"v1"'  # a conditional GET, answered 304
+
+    site.pages["/wiki/lending"] = (200, "text/html", html.replace(b"before 3 p.m.", b"before 2 p.m."), {"ETag": '"v2"'})
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert rep["changed"] == 1
+    assert "before 2 p.m." in ask(capsys, "how do I pack a book for the courier")["results"][0]["answer"]
+
+
+@pytest.mark.parametrize(("status", "ctype", "headers", "sentence"), [
+    (404, "text/html", {}, "was not found (HTTP 404)"),
+    (401, "text/html", {}, "asks for a login (HTTP 401)"),
+    (302, "text/html", {"Location": "/sso/login?next=/wiki/lending"}, "sends visitors to a login page"),
+    (200, "application/pdf", {}, "is not a web page (it is application/pdf)"),
+])
+def test_a_url_that_cannot_be_read_says_why_and_keeps_its_sections(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site,
+        status: int, ctype: str, headers: dict[str, str], sentence: str) -> None:
+    html = (DOCS / "lending" / "shipping.html").read_bytes()
+    site.pages["/wiki/lending"] = (200, "text/html", html, {})
+    site.pages["/sso/login"] = (200, "text/html", b"<form><input type='password' name='p'></form>", {})
+    url = f"{site.url}/wiki/lending"
+    docs_env(monkeypatch, tmp_path, url)
+    assert run_cli(capsys, "docs", "index")[0] == 0
+
+    site.pages["/wiki/lending"] = (status, ctype, b"%PDF-1.7" if ctype == "application/pdf" else b"", headers)
+    code, out, err = run_cli(capsys, "docs", "index", "--json")
+    assert code == 1
+    assert json.loads(out)["sources"][0]["status"] == "failed"
+    assert sentence in err and url in err
+    assert ask(capsys, "how do I pack a book for the courier")["results"][0]["id"].endswith("#pack")
+
+
+def test_sections_from_the_store_match_what_was_parsed(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    indexer = DocsIndexer(store)
+    try:
+        assert indexer.run([str(DOCS)]).ok
+    finally:
+        indexer.close()
+    loaded = {t.id: t for t in load_topics(store, [str(DOCS)])}
+    page = readers.read_markdown(str(DOCS / "borrowing" / "receiving.md"), (DOCS / "borrowing" / "receiving.md").read_text())
+    parsed = {t.id: t for t in topics_for(page, "borrowing-receiving", "borrowing/receiving.md",
+                                          str(DOCS / "borrowing" / "receiving.md"))}
+    for tid, t in parsed.items():
+        assert loaded[tid] == t
+    store.close()
