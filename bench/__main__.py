@@ -172,14 +172,10 @@ def bench_answers(args: argparse.Namespace) -> int:
 def _lookup_setup(sb: Any, store_url: str) -> Any:
     from bot.core.lookup import LookupService
     from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
-    from bot.edges.settings import Institution
     from bot.edges.store import Store
-    from bot.sandbox.data import REPORT_PATH
 
     http = make_http_client()
-    insts = [Institution(code=i.code, name=i.name, base_url=sb.base_url, api_key=key,
-                         rs_libraries=tuple(i.rs_libraries), borrowing_report=REPORT_PATH)
-             for key, i in sb.state.institutions.items()]
+    insts = sb.institutions()
     clients = {i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code, limiter=RateLimiter(20))
                for i in insts}
     from datetime import timedelta
@@ -366,7 +362,6 @@ def bench_expiry(args: argparse.Namespace) -> int:
 
     from bot.core import expiry
     from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
-    from bot.edges.settings import Institution
     from bot.edges.store import Store
     from bot.sandbox.server import Sandbox, SandboxState
 
@@ -376,8 +371,7 @@ def bench_expiry(args: argparse.Namespace) -> int:
     rows = []
     with Sandbox(state) as sb:
         http = make_http_client()
-        insts = [Institution(code=i.code, name=i.name, base_url=sb.base_url, api_key=key)
-                 for key, i in list(state.institutions.items())[:n]]
+        insts = sb.institutions(n)
         for label, workers in (("parallel (one thread per institution)", 32), ("sequential baseline", 1)):
             times, calls = [], []
             for _ in range(3):

@@ -49,9 +49,13 @@ class SlackHarness:
                 raise
 
     def stop(self) -> None:
+        if self._stopping:
+            return
         self._stopping = True
         self.http.close()  # waitress's loop ends once its listening socket and every connection are closed
-        self.server.close()
+        # close from inside waitress's loop (a trigger wakes its select at once); closed from here, the loop
+        # would only notice at its next one-second select timeout
+        self.server.trigger.pull_trigger(self.server.close)  # type: ignore[union-attr]
         self.thread.join(timeout=5)
 
     def _post(self, body: str, ctype: str, *, ts: int | None = None, signature: str | None = None,

@@ -125,7 +125,7 @@ def test_walk_survives_a_restart(slack: SlackHarness, fake_slack: Any) -> None:
 def test_a_retried_command_changes_nothing_twice(slack: SlackHarness) -> None:
     slack.command("walk borrow-return", trigger="same-trigger")
     slack.command("walk borrow-return", trigger="same-trigger", retry=1)
-    time.sleep(0.3)
+    assert slack.services.drain()  # every listener and background job has finished
     with slack.services.store.engine.connect() as conn:
         assert len(conn.execute(select(walkthroughs)).all()) == 1
 
@@ -136,7 +136,7 @@ def test_a_retried_mention_is_answered_once_in_the_thread(slack: SlackHarness) -
     assert slack.event(event, "Ev0001").status_code == 200
     assert slack.event(event, "Ev0001", retry=1).status_code == 200
     assert slack.fake.wait_for(lambda: len(slack.fake.of("chat.postMessage")) >= 1)
-    time.sleep(0.4)
+    assert slack.services.drain()  # every listener and background job has finished
     posts = slack.fake.of("chat.postMessage")
     assert len(posts) == 1
     assert posts[0]["thread_ts"] == "1700000000.000100"
@@ -178,7 +178,7 @@ def test_share_posts_once_and_says_who(slack: SlackHarness) -> None:
     slack.click("share_answer", value, response=url)
     slack.click("share_answer", value, response=url)  # double click
     assert slack.fake.wait_for(lambda: len(slack.fake.of("chat.postMessage")) >= 1)
-    time.sleep(0.4)
+    assert slack.services.drain()  # every listener and background job has finished
     posts = slack.fake.of("chat.postMessage")
     assert len(posts) == 1 and posts[0]["channel"] == "C123"
     assert "Shared by <@U111>" in text_of(posts[0])
@@ -241,6 +241,6 @@ def test_no_secret_reaches_the_logs(slack: SlackHarness, caplog: Any) -> None:
     slack.command("status NO-SUCH-ID")
     slack.command("walk borrow-return")
     assert slack.fake.wait_for(lambda: len(slack.fake.of("response_url")) >= 1)
-    time.sleep(0.3)
+    assert slack.services.drain()  # every listener and background job has finished
     for secret in ("xoxb-test-token", "test-signing-secret", gwa.api_key, "webhook-secret"):
         assert secret not in caplog.text, secret

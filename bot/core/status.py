@@ -98,7 +98,7 @@ def refresh_in_background(services: Services) -> bool:
         finally:
             _refreshing.release()
 
-    threading.Thread(target=work, name="status-refresh", daemon=True).start()
+    services.background.submit(work)
     return True
 
 

@@ -85,17 +85,13 @@ def run_demo(stdin: TextIO, stdout: TextIO, scripted: bool = False) -> int:
     """The sandbox in-process, three institutions, a fresh SQLite file, then the chat."""
     from datetime import date
 
-    from bot.edges.settings import Institution, Settings
-    from bot.sandbox.data import REPORT_PATH
+    from bot.edges.settings import Settings
     from bot.sandbox.server import Sandbox, SandboxState
 
     sandbox = Sandbox(SandboxState(today=date.today())).start()
     tmp = tempfile.TemporaryDirectory(prefix="p2pbot-demo-")
     try:
-        insts = tuple(Institution(code=i.code, name=i.name, base_url=sandbox.base_url, api_key=key,
-                                  rs_libraries=tuple(i.rs_libraries), borrowing_report=REPORT_PATH,
-                                  channel=f"#{i.code.lower()}-ill")
-                      for key, i in sandbox.state.institutions.items())
+        insts = sandbox.institutions()
         services = Services(Settings(database_url=f"sqlite:///{Path(tmp.name) / 'demo.sqlite3'}",
                                      institutions=insts))
         stdout.write(f"Local Alma sandbox running at {sandbox.base_url} "

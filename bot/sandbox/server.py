@@ -59,6 +59,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+from bot.edges.settings import Institution
 from bot.sandbox import data
 
 PREFIX = "/almaws/v1"
@@ -195,8 +196,11 @@ class SandboxState:
     remaining: dict[str, int] = field(default_factory=dict)
     cursors: dict[str, tuple[str, int]] = field(default_factory=dict)  # Analytics token -> (institution, offset)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # cleared: every call waits (Alma slow to answer) until it is set again, at most `timeout_sleep` * 10 s
+    answering: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
+        self.answering.set()
         if self.odd_body and self.odd_body not in ODD_BODIES:
             raise ValueError(f"odd_body must be one of {', '.join(ODD_BODIES)}")
         if not self.institutions:
@@ -363,6 +367,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if st.latency_ms:
             time.sleep(st.latency_ms / 1000.0)
+        st.answering.wait(timeout=st.timeout_sleep * 10)
         if over or throttled:
             self._gateway_error(429, "PER_SECOND_THRESHOLD", PER_SECOND_MESSAGE, key, query)
             return
@@ -775,6 +780,14 @@ class Sandbox:
     def start(self) -> Sandbox:
         self.thread.start()
         return self
+
+    def institutions(self, limit: int | None = None) -> tuple[Institution, ...]:
+        """Settings for the sandbox's institutions (the first ``limit``): this server's URL, each one's API key,
+        RS libraries and borrowing report, and a channel ``#<code>-ill`` for its morning post."""
+        return tuple(Institution(code=i.code, name=i.name, base_url=self.base_url, api_key=key,
+                                 rs_libraries=tuple(i.rs_libraries), borrowing_report=data.REPORT_PATH,
+                                 channel=f"#{i.code.lower()}-ill")
+                     for key, i in list(self.state.institutions.items())[:limit])
 
     def stop(self) -> None:
         self.httpd.shutdown()
