@@ -23,8 +23,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# on every core; one file alone: .venv/bin/pytest -q tests/test_x.py
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 test: lint typecheck unit
 

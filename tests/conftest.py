@@ -116,6 +116,67 @@ def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
     assert fake_slack.problems == [], fake_slack.problems  # every message the bot sent was valid
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback for the session (skips when none can be started here)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no PostgreSQL server binaries on this machine")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    tmp = tempfile.mkdtemp(prefix="p2pbot-pg-")
+    data = Path(tmp) / "data"
+    if prefix:
+        shutil.chown(tmp, user="postgres")
+    port = _free_port()
+    try:
+        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True,
+                       capture_output=True, timeout=120)
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(Path(tmp) / "log"), "-o",
+                        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=120)
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.skip(f"could not start a PostgreSQL server here: {exc}")
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+_pg_numbers = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[str]:
+    """A new, empty database on the throwaway PostgreSQL server for one test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"t{next(_pg_numbers)}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
 def in_threads(target: Any, count: int) -> None:
     """Run ``target`` in ``count`` threads released together, and wait for all of them."""
     import threading
