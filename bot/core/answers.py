@@ -141,7 +141,6 @@ class AnswerEngine:
         self._postings = dict(postings)
         self._idf = {term: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
-        self._surface = surface
         by_len: dict[int, list[str]] = defaultdict(list)
         for w in surface:
             by_len[len(w)].append(w)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,11 +31,10 @@ from bot.edges.settings import Institution
 from bot.edges.store import Store, utcnow, webhook_events
 
 log = logging.getLogger(__name__)
-STATUSES = ("ok", "warning", "running", "failed", "missing")
+STATUSES = ("ok", "warning", "running", "failed", "missing")  # the CLI contract's status values
 IN_PROGRESS = {"QUEUED", "PENDING", "INITIALIZING", "RUNNING", "FINALIZING"}
 OK = {"COMPLETED_SUCCESS"}
 WARN = {"COMPLETED_WARNING", "COMPLETED_FAILED", "COMPLETED_NO_BULKS"}
-FAILED = {"FAILED", "SYSTEM_ABORTED", "USER_ABORTED", "SKIPPED", "MANUAL_HANDLING_REQUIRED"}
 RUNNING_GRACE = timedelta(hours=2)
 ICONS = {"ok": "✅", "warning": "⚠️", "running": "⏳", "failed": "❌", "missing": "❌"}
 
@@ -60,7 +59,6 @@ class InstitutionExpiry:
     ended: str | None = None
     expired: int | None = None
     detail: str = ""
-    duration_s: float | None = None
     runs: list[Run] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
@@ -76,14 +74,6 @@ class ExpiryReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"date": self.date, "institutions": [i.public() for i in self.institutions]}
-
-    def full(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def worst(self) -> str:
-        order = {s: n for n, s in enumerate(STATUSES)}
-        return max((i.status for i in self.institutions), key=lambda s: order[s], default="ok")
 
 
 def _utc(raw: str) -> datetime | None:
@@ -207,8 +197,6 @@ def check_institution(client: AlmaClient, store: Store, inst: Institution, day: 
         out.started = s.astimezone(zone).isoformat() if s else None
         out.ended = e.astimezone(zone).isoformat() if e else None
         out.expired = expired_count(run)
-        if s and e:
-            out.duration_s = (e - s).total_seconds()
     return out
 
 

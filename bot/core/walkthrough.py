@@ -122,10 +122,3 @@ class Walkthroughs:
         if res.rowcount == 0:  # someone else's click won the race
             return Walk(**{**self.get(walk_id).__dict__, "moved": False})
         return Walk(current.id, current.user_id, current.topic, step, status, current.version + 1)
-
-    def completed(self, user_id: str | None = None) -> int:
-        q = select(walkthroughs.c.id).where(walkthroughs.c.status == "done")
-        if user_id:
-            q = q.where(walkthroughs.c.user_id == user_id)
-        with self.store.engine.connect() as conn:
-            return len(conn.execute(q).all())

@@ -19,7 +19,7 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import (
@@ -44,8 +44,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 metadata = MetaData()
 
@@ -315,8 +316,8 @@ def upgrade(engine: Engine, to: str = "head") -> None:
             config.attributes["connection"] = conn
             script = _script()
 
-            def steps(rev: Any, _context: Any) -> Any:
-                return script._upgrade_revs(to, rev)
+            def steps(rev: str, _context: MigrationContext) -> list[RevisionStep]:
+                return script._upgrade_revs(to, rev)  # what `alembic upgrade` does
 
             with EnvironmentContext(config, script, fn=steps, destination_rev=to):
                 script.run_env()
@@ -332,9 +333,9 @@ def _sqlite_locking_engine(engine: Engine) -> Engine:
     locking = create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(locking, "connect")
-    def _connect(dbapi_conn: Any, record: Any) -> None:
+    def _connect(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         _sqlite_pragmas(dbapi_conn, record)
-        dbapi_conn.isolation_level = None  # the driver leaves transactions to us
+        dbapi_conn.isolation_level = None  # type: ignore[attr-defined]  # the driver leaves transactions to us
 
     @event.listens_for(locking, "begin")
     def _begin(conn: Connection) -> None:
@@ -464,7 +465,7 @@ class Store:
             self._tmp = None
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside the one writer; with synchronous=NORMAL a commit does not wait for an
     # fsync (still safe if the process dies), so the many tiny writes (retry keys, index upserts) don't queue
