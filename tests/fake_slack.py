@@ -48,6 +48,7 @@ class FakeSlack:
         self.problems: list[str] = []
         self.lock = threading.Lock()
         self.fail: dict[str, str] = {}  # method -> Slack error to answer with
+        self.fail_thread_replies = ""  # a Slack error for chat.postMessage calls with a thread_ts
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,6 +69,8 @@ class FakeSlack:
                         fake.problems += [f"{method}: {p}" for p in validate_message(body)]
                 if method in fake.fail:
                     out: dict[str, Any] = {"ok": False, "error": fake.fail[method]}
+                elif fake.fail_thread_replies and method == "chat.postMessage" and body.get("thread_ts"):
+                    out = {"ok": False, "error": fake.fail_thread_replies}
                 elif method == "auth.test":
                     out = {"ok": True, "url": "https://example.slack.com/", "team": "Test", "user": "p2p-bot",
                            "team_id": "T0001", "user_id": "UBOT", "bot_id": "BBOT"}

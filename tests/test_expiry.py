@@ -94,7 +94,7 @@ def test_every_seeded_day_is_classified_as_the_sandbox_made_it(sandbox: Sandbox,
         for i in rep.institutions:
             assert i.status == sandbox.state.by_code(i.code).scenario[d], (d, i.code, i.detail)
             seen.add(i.status)
-    assert seen == set(expiry.STATUSES)
+    assert seen == set(expiry.STATUSES) - {"unknown"}  # Alma always answered
 
 
 def test_job_not_found_and_alma_down_are_sentences(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
@@ -106,7 +106,8 @@ def test_job_not_found_and_alma_down_are_sentences(sandbox: Sandbox, http: httpx
     assert out.status == "missing" and "No Such Job" in out.detail
     sandbox.state.inject("500", count=100)
     down = expiry.check_institution(fast_client(http, sandbox, max_retries=1), Store("sqlite://"), inst, TODAY)
-    assert down.status == "missing" and down.detail.startswith("Could not confirm the run")
+    assert down.status == "unknown" and down.detail.startswith("Could not check: ")
+    assert "not answering" in down.detail
 
 
 def test_a_webhook_job_end_fills_what_polling_does_not_see(sandbox: Sandbox, http: httpx.Client,
@@ -159,3 +160,74 @@ def test_cli_post_twice_posts_once(monkeypatch: pytest.MonkeyPatch, sandbox: San
     posts = [p for p in fake_slack.of("chat.postMessage") if "thread_ts" not in p]
     assert len(posts) == 1 and posts[0]["channel"] == "C0ILL"
     assert fake_slack.problems == []
+
+
+# -- when Alma cannot be asked: "unknown" with the reason, never a false "did not run" ----------------------
+def test_a_refused_key_gives_unknown_with_a_key_sentence(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox,
+                                                        db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _env(monkeypatch, sandbox, db_url, ALMA_INSTITUTION="GWA")
+    sandbox.state.set_mode(refuse_all=True)  # every call: XML 400 UNAUTHORIZED
+    assert main(["expiry-check", "--json"]) == 0
+    inst = json.loads(capsys.readouterr().out)["institutions"][0]
+    assert inst["status"] == "unknown" and inst["started"] is None
+    assert inst["detail"] == ("Could not check: Alma refused GWA's API key: check ALMA_API_KEY and its API "
+                              "permissions (Developer Network).")
+
+
+def test_xml_429_on_every_other_call_gives_the_same_check(sandbox: Sandbox, http: httpx.Client,
+                                                         store: Store) -> None:
+    insts = list(sandbox_institutions(sandbox))
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=NY)
+    days = sorted(sandbox.state.by_code("GWA").scenario)[-12:]  # failed, missing, running... and today
+
+    def reports() -> list[dict[str, Any]]:
+        clients = {i.code: fast_client(http, sandbox, i.api_key) for i in insts}
+        return [expiry.check(insts, clients, Store("sqlite://"), date.fromisoformat(d), now).to_json()
+                for d in days]
+
+    calm = reports()
+    sandbox.state.set_mode(throttle_every=2)
+    stormy = reports()
+    assert stormy == calm
+    assert {i["status"] for r in calm for i in r["institutions"]} >= {"ok", "failed", "missing"}
+
+
+def test_the_cli_check_is_the_same_under_429s(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, db_url: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _env(monkeypatch, sandbox, db_url)
+    failed = next(d for d, s in sandbox.state.by_code("GWA").scenario.items() if s == "failed")
+    assert main(["expiry-check", "--json", "--date", failed]) == 0
+    calm = json.loads(capsys.readouterr().out)
+    sandbox.state.set_mode(throttle_every=2)
+    assert main(["expiry-check", "--json", "--date", failed]) == 0
+    assert json.loads(capsys.readouterr().out) == calm
+
+
+@pytest.mark.parametrize(("mode", "phrase"), [({"odd_body": "empty"}, "cannot read"),
+                                               ({"odd_body": "list", "odd_body_path": "/conf/jobs/"}, "cannot read"),
+                                               ({"latency_ms": 3000}, "not answering")])
+def test_unreadable_or_hung_alma_gives_unknown(sandbox: Sandbox, http: httpx.Client, store: Store,
+                                               mode: dict[str, Any], phrase: str) -> None:
+    inst = sandbox_institutions(sandbox)[0]
+    expiry.check_institution(fast_client(http, sandbox), store, inst, TODAY)  # the job id is cached
+    sandbox.state.set_mode(**mode)
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
+        out = expiry.check_institution(fast_client(patient, sandbox), store, inst, TODAY, deadline_s=0.5)
+    assert out.status == "unknown" and phrase in out.detail
+
+
+def test_a_webhook_still_decides_when_alma_cannot_be_asked(sandbox: Sandbox, http: httpx.Client,
+                                                           store: Store) -> None:
+    from bot.frontends import webhook
+
+    inst = sandbox_institutions(sandbox)[0]
+    expiry.check_institution(fast_client(http, sandbox), store, inst, TODAY)  # the job id is cached
+    day = TODAY.isoformat()
+    assert webhook.record(store, {"id": "evt9", "action": "JOB_END", "job_instance": {
+        "id": "w1", "status": {"value": "COMPLETED_SUCCESS", "desc": "Completed Successfully"},
+        "submit_time": f"{day}T07:00:00Z", "start_time": f"{day}T07:00:01Z", "end_time": f"{day}T07:00:30Z",
+        "job_info": {"id": "S48011260000521"},
+        "counter": [{"type": {"value": "x", "desc": "Requests expired"}, "value": "4"}]}}, "GWA")
+    sandbox.state.set_mode(refuse_all=True)
+    out = expiry.check_institution(fast_client(http, sandbox), store, inst, TODAY)
+    assert out.status == "ok" and out.expired == 4 and "could not be asked" in out.detail

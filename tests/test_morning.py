@@ -125,3 +125,59 @@ def test_catch_up_after_downtime(sandbox: Sandbox, fake_slack: Any, db_url: str,
     assert all(r.posted and r.reason == "late notice" for r in results)
     assert all("Late" in p["text"] for p in main_posts(fake_slack))
     late_svc.close()
+
+
+# -- Alma cannot be asked; manual runs; a failed thread reply ----------------------------------------------
+def test_unknown_is_could_not_check_not_an_alarm(sandbox: Sandbox, fake_slack: Any, db_url: str) -> None:
+    svc = services_for(sandbox, fake_slack, db_url)
+    sandbox.state.set_mode(refuse_all=True)
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, 7, 30, tzinfo=NY)
+    assert all(r.posted for r in morning.post(svc, expiry_messages, TODAY, now))
+    post = main_posts(fake_slack)[0]
+    text = json.dumps(post, ensure_ascii=False)
+    assert "❔" in text and "could not check" in text
+    assert "did NOT run" not in text and "How to fix" not in text and "❌" not in text
+    thread = json.dumps(next(p for p in fake_slack.of("chat.postMessage") if p.get("thread_ts")))
+    assert "refused" in thread and "API key" in thread
+    svc.close()
+
+
+def test_a_manual_post_before_the_post_time_leaves_the_day_to_the_real_post(sandbox: Sandbox, fake_slack: Any,
+                                                                           db_url: str) -> None:
+    svc = services_for(sandbox, fake_slack, db_url)
+    early = datetime(TODAY.year, TODAY.month, TODAY.day, 6, 0, tzinfo=NY)
+    first = morning.post(svc, expiry_messages, TODAY, early, manual=True)
+    assert all(r.posted and r.reason.startswith("provisional") for r in first)
+    again = morning.post(svc, expiry_messages, TODAY, early, manual=True)
+    assert not any(r.posted for r in again)  # one provisional post a day at most
+    real = morning.post(svc, expiry_messages, TODAY, datetime(TODAY.year, TODAY.month, TODAY.day, 7, 30, tzinfo=NY))
+    assert all(r.posted and r.reason == "" for r in real)  # the real morning post still went out
+    assert not any(r.posted for r in morning.post(svc, expiry_messages, TODAY))  # and the day is done
+    assert len(main_posts(fake_slack)) == 2 * len(first)
+    svc.close()
+
+
+def test_a_manual_post_with_unknown_does_not_claim_the_day(sandbox: Sandbox, fake_slack: Any, db_url: str) -> None:
+    svc = services_for(sandbox, fake_slack, db_url)
+    nine = datetime(TODAY.year, TODAY.month, TODAY.day, 9, 0, tzinfo=NY)
+    sandbox.state.set_mode(refuse_all=True)
+    first = morning.post(svc, expiry_messages, TODAY, nine, manual=True)
+    assert all(r.posted and "could not check" in r.reason for r in first)
+    sandbox.state.set_mode(refuse_all=False)  # the key is fixed
+    later = morning.post(svc, expiry_messages, TODAY, nine, manual=True)
+    assert all(r.posted and r.reason == "" for r in later)  # a full check claims the day
+    assert not any(r.posted for r in morning.catch_up(svc, expiry_messages, nine))
+    svc.close()
+
+
+def test_a_failed_thread_reply_keeps_the_claim(sandbox: Sandbox, fake_slack: Any, db_url: str) -> None:
+    svc = services_for(sandbox, fake_slack, db_url)
+    fake_slack.fail_thread_replies = "ratelimited"
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, 7, 30, tzinfo=NY)
+    first = morning.post(svc, expiry_messages, TODAY, now)
+    assert all(r.posted and "thread reply failed" in r.reason for r in first)
+    fake_slack.fail_thread_replies = ""
+    rerun = morning.post(svc, expiry_messages, TODAY, now)
+    assert not any(r.posted for r in rerun)  # the main post was out: no second one
+    assert len(main_posts(fake_slack)) == len(first)
+    svc.close()

@@ -9,7 +9,13 @@ touches and instances are then placed by local time), merge ``JOB_END`` webhook 
     warning   it completed with warnings or errors
     running   it is still running (after the grace period the detail says so loudly)
     failed    it failed or was aborted
-    missing   no run on that day (or Alma could not be asked, so no run is confirmed)
+    missing   Alma answered, and there is no run on that day (or no such scheduled job)
+    unknown   Alma could not be asked (key refused, unreachable, quota spent, an unreadable answer, or no
+              answer within the deadline); ``detail`` says which. Never reported as "did not run": that
+              would be a false alarm. A JOB_END webhook for the day still decides when Alma cannot be asked.
+
+Each institution's check has a total deadline (``DEADLINE_S``), so a hung Alma gives ``unknown`` in
+seconds instead of holding the morning post or a Slack user for minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -24,19 +31,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.edges.alma.client import AlmaClient
+from bot.edges.alma.client import AlmaClient, deadline, run_in_context
 from bot.edges.alma.errors import AlmaError, sentence
 from bot.edges.alma.models import JobInstance
 from bot.edges.settings import Institution
 from bot.edges.store import Store, utcnow, webhook_events
 
 log = logging.getLogger(__name__)
-STATUSES = ("ok", "warning", "running", "failed", "missing")  # the CLI contract's status values
+STATUSES = ("ok", "warning", "running", "unknown", "failed", "missing")  # the CLI contract's status values
 IN_PROGRESS = {"QUEUED", "PENDING", "INITIALIZING", "RUNNING", "FINALIZING"}
 OK = {"COMPLETED_SUCCESS"}
 WARN = {"COMPLETED_WARNING", "COMPLETED_FAILED", "COMPLETED_NO_BULKS"}
 RUNNING_GRACE = timedelta(hours=2)
-ICONS = {"ok": "✅", "warning": "⚠️", "running": "⏳", "failed": "❌", "missing": "❌"}
+ICONS = {"ok": "✅", "warning": "⚠️", "running": "⏳", "failed": "❌", "missing": "❌", "unknown": "❔"}
+DEADLINE_S = 20.0  # per institution: Alma's answer, retries included, or "unknown"
 
 
 @dataclass
@@ -168,26 +176,44 @@ def _local(raw: str, zone: ZoneInfo) -> str:
     return dt.astimezone(zone).strftime("%H:%M") if dt else "?"
 
 
+def _cached_job_id(store: Store, inst: Institution) -> str | None:
+    cached = store.cache_get(f"expiry-job:{inst.code}:{inst.expiry_job_name.lower()}")
+    return str(cached[0]) if cached and cached[0] else None
+
+
 def check_institution(client: AlmaClient, store: Store, inst: Institution, day: date,
-                      now: datetime | None = None) -> InstitutionExpiry:
+                      now: datetime | None = None, deadline_s: float | None = DEADLINE_S) -> InstitutionExpiry:
     now = now or utcnow()
     zone = ZoneInfo(inst.timezone)
+    job_id: str | None = None
+    unasked = ""
     try:
-        job_id = find_job_id(client, store, inst)
-        if job_id is None:
-            return InstitutionExpiry(inst.code, inst.name, "missing",
-                                     detail=f"There is no scheduled job named \"{inst.expiry_job_name}\" in Alma. "
-                                            "Turn it on in Fulfillment Jobs Configuration.")
-        start = datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(ZoneInfo("UTC"))
-        end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone).astimezone(ZoneInfo("UTC"))
-        polled = list(client.job_instances(job_id, start.date().isoformat(), end.date().isoformat()))
+        with deadline(deadline_s) if deadline_s is not None else nullcontext():
+            job_id = find_job_id(client, store, inst)
+            if job_id is None:
+                return InstitutionExpiry(inst.code, inst.name, "missing",
+                                         detail=f"There is no scheduled job named \"{inst.expiry_job_name}\" in "
+                                                "Alma. Turn it on in Fulfillment Jobs Configuration.")
+            start = datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(ZoneInfo("UTC"))
+            end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone).astimezone(ZoneInfo("UTC"))
+            polled = list(client.job_instances(job_id, start.date().isoformat(), end.date().isoformat()))
     except AlmaError as exc:
-        return InstitutionExpiry(inst.code, inst.name, "missing",
-                                 detail="Could not confirm the run: " + sentence(exc, inst.name))
+        reason = sentence(exc, inst.name)
+        job_id = job_id or _cached_job_id(store, inst)
+        pushed = _webhook_runs(store, job_id, inst.code) if job_id else []
+        status, run, detail = classify(pushed, day, inst.timezone, now)
+        if run is None:  # nothing pushed for that day either: we do not know, and say why
+            return InstitutionExpiry(inst.code, inst.name, "unknown", detail=f"Could not check: {reason}")
+        polled = []
+        unasked = reason
+        log.info("expiry check of %s decided by a JOB_END webhook: Alma could not be asked", inst.code)
     runs = {r.id: r for r in polled}
+    assert job_id is not None
     for r in _webhook_runs(store, job_id, inst.code):  # pushed JOB_END events fill in what polling missed
         runs.setdefault(r.id, r)
     status, run, detail = classify(list(runs.values()), day, inst.timezone, now)
+    if unasked:
+        detail += f" (From Alma's JOB_END webhook; Alma itself could not be asked: {unasked})"
     out = InstitutionExpiry(inst.code, inst.name, status, detail=detail)
     mine = [r for r in runs.values() if (_utc(r.submit_time) or now).astimezone(zone).date() == day]
     out.runs = [Run(r.id, r.status, r.status_desc, r.start_time, r.end_time, expired_count(r))
@@ -201,16 +227,19 @@ def check_institution(client: AlmaClient, store: Store, inst: Institution, day: 
 
 
 def check(institutions: list[Institution], clients: dict[str, AlmaClient], store: Store, day: date | None = None,
-          now: datetime | None = None, workers: int = 32) -> ExpiryReport:
-    """Every institution at once (a thread each, up to ``workers``), in configuration order."""
+          now: datetime | None = None, workers: int = 32, deadline_s: float | None = DEADLINE_S) -> ExpiryReport:
+    """Every institution at once (a thread each, up to ``workers``), in configuration order, each within
+    ``deadline_s``."""
     now = now or utcnow()
     if day is None:
         tz = institutions[0].timezone if institutions else "America/New_York"
         day = now.astimezone(ZoneInfo(tz)).date()
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(institutions) or 1))) as pool:
-        results = list(pool.map(lambda i: check_institution(clients[i.code], store, i, day, now), institutions))
+        one = run_in_context(lambda i: check_institution(clients[i.code], store, i, day, now, deadline_s))
+        results = list(pool.map(one, institutions))
     for r in results:
-        if r.status != "missing" or "Not run yet" not in r.detail:
+        # what the bot last *knew*: an unknown does not overwrite it, nor does "not run yet"
+        if r.status != "unknown" and (r.status != "missing" or "Not run yet" not in r.detail):
             store.cache_put(f"expiry:last:{r.code}", {"date": day.isoformat(), "status": r.status,
                                                      "expired": r.expired, "detail": r.detail})
     return ExpiryReport(day.isoformat(), results)

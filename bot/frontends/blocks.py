@@ -291,13 +291,14 @@ def _expiry_line(i: InstitutionExpiry) -> str:
         when = f" {i.started[11:16]}" + (f"–{i.ended[11:16]}" if i.ended else "")
     counted = f", {i.expired} expired" if i.expired is not None and i.status in ("ok", "warning") else ""
     label = {"ok": "ran", "warning": "ran with problems", "running": "still running", "failed": "FAILED",
-             "missing": "did NOT run"}[i.status]
+             "missing": "did NOT run", "unknown": "could not check"}[i.status]
     return f"{ICONS[i.status]} *{escape(i.name)}* ({escape(i.code)}): {label}{when}{counted}"
 
 
 def expiry_messages(report: ExpiryReport, late: bool = False) -> tuple[Message, Message]:
     """The channel post (summary, one line per institution) and its thread reply (the details)."""
     bad = [i for i in report.institutions if i.status in ("missing", "failed", "running")]
+    unknown = [i for i in report.institutions if i.status == "unknown"]
     title = f"Expired Resource Sharing Requests job, {report.date}"
     blocks: list[Block] = [header(("⏰ Late: " if late else "") + title)]
     if late:
@@ -309,7 +310,13 @@ def expiry_messages(report: ExpiryReport, late: bool = False) -> tuple[Message, 
                                                         "danger")))
         else:
             blocks += section(_expiry_line(i))
-    summary = "All ran." if not bad else f"{len(bad)} need attention: " + ", ".join(i.code for i in bad)
+    parts = [f"{len(bad)} need attention: " + ", ".join(i.code for i in bad)] if bad else \
+        ([] if unknown else ["All ran."])
+    if unknown:  # Alma could not be asked: not an alarm, and no "how to fix" for a job that may have run
+        parts.append("Could not check: " + ", ".join(i.code for i in unknown) + ".")
+        blocks.append(context("❔ Alma could not be asked for " + ", ".join(i.code for i in unknown)
+                              + "; the reason is in the thread."))
+    summary = " ".join(parts)
     if bad:
         blocks.append(context("Requests only move on to the next lender when this job runs. Details in the thread."))
     main = finish(blocks, ("Late: " if late else "") + f"{title}: {summary}", public=True)

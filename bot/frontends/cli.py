@@ -274,7 +274,7 @@ def cmd_expiry_check(args: argparse.Namespace) -> int:
             raise ConfigError("--post needs SLACK_BOT_TOKEN (and a channel per institution in P2PBOT_CONFIG)")
         if not morning.channels(services):
             raise ConfigError("--post needs a channel: set `channel` for each institution or bot.rs_channel")
-        results = morning.post(services, expiry_messages, date.fromisoformat(report.date))
+        results = morning.post(services, expiry_messages, date.fromisoformat(report.date), manual=True)
         out["posted"] = [r.__dict__ for r in results]
     print(json.dumps(out, indent=2) if args.json else expiry_text(report))
     if args.post and not args.json:

@@ -70,7 +70,8 @@ def expiry_text(report: ExpiryReport) -> str:
 
     lines = [f"== Expired Resource Sharing Requests job, {report.date} =="]
     for i in report.institutions:
-        lines.append(f"{ICONS[i.status]} {i.name} ({i.code}): {i.status}")
+        label = "could not check" if i.status == "unknown" else i.status
+        lines.append(f"{ICONS[i.status]} {i.name} ({i.code}): {label}")
         lines.append(_wrap(f"   {i.detail}"))
         if i.status in ("missing", "failed"):
             lines.append("   How to fix: `walk config-expiry-job`")

@@ -259,7 +259,9 @@ class AlmaClient:
         if left is not None:
             if left <= 0:
                 raise AlmaUnavailable("Alma did not answer within the time allowed", code="DEADLINE")
-            timeout = httpx.Timeout(min(left, 30.0), connect=min(left, 5.0))
+            base = self._http.timeout  # never longer than the pool's own timeouts, never past the deadline
+            timeout = httpx.Timeout(connect=min(left, base.connect or left), read=min(left, base.read or left),
+                                    write=min(left, base.write or left), pool=min(left, base.pool or left))
         try:
             resp = self._http.request(method, url, params=params, json=json_body, headers=self._headers(xml),
                                       timeout=timeout)
