@@ -231,3 +231,62 @@ def test_nightly_audit_posts_drift_once_a_day(sandbox: Sandbox, db_url: str, fak
     posts = [p for p in fake_slack.of("chat.postMessage") if p["channel"] == "C0RS"]
     assert len(posts) == 1 and "Furman University" in posts[0]["text"]
     svc.close()
+
+
+# -- profile types, a failed read-back, the institution asked for --------------------------------------------
+def test_iso_18626_and_email_partners_get_workflows_and_no_invented_expiry(sandbox: Sandbox, http: httpx.Client,
+                                                                          store: Store) -> None:
+    o = ob(sandbox, http, store)
+    for code, block in (("P2P_TAMU", "iso_18626_details"), ("P2P_APPSTATE", "email_details")):
+        before = partner(sandbox, code)
+        pre = o.preview(code, "UMGR")
+        assert {c.field for c in pre.changes} == {"borrowing_workflow", "lending_workflow"}
+        assert pre.not_settable == ["request_expiry_type", "expiry_time"] and "no request expiry" in pre.message
+        done = o.confirm(code, "UMGR", pre.preview_key)
+        assert done.state == "profile_set" and "cannot be set" in done.message
+        after = partner(sandbox, code)
+        a, b = flatten(before), flatten(after)
+        assert {k for k in set(a) | set(b) if a.get(k) != b.get(k)} == {
+            "partner_details.borrowing_workflow", "partner_details.lending_workflow"}
+        assert set(after["partner_details"]["profile_details"]) == {"profile_type", block}
+        assert o.check(code).state == "ok"  # no drift over a field the type does not have
+
+
+def test_ncip_p2p_partner_gets_its_expiry_in_its_own_block(sandbox: Sandbox, http: httpx.Client,
+                                                           store: Store) -> None:
+    o = ob(sandbox, http, store)
+    pre = o.preview("Davidson College", "UMGR")
+    assert pre.code == "P2P_DAVIDSON" and "expiry_time" in {c.field for c in pre.changes} and not pre.not_settable
+    assert o.confirm(pre.code, "UMGR", pre.preview_key).state == "profile_set"
+    details = partner(sandbox, "P2P_DAVIDSON")["partner_details"]["profile_details"]
+    assert details["ncip_p2p_details"]["expiry_time"] == 5 and set(details) == {"profile_type", "ncip_p2p_details"}
+
+
+def test_a_failed_read_back_is_changed_not_yet_verified_and_audited(sandbox: Sandbox, http: httpx.Client,
+                                                                    store: Store) -> None:
+    o = ob(sandbox, http, store, max_retries=1)
+    pre = o.preview("P2P_WINTHROP", "UMGR")
+    # the GET before the PUT goes through; the read-back after it fails
+    sandbox.state.inject("500", count=10, path="/partners/P2P_WINTHROP", method="GET", skip=1)
+    out = o.confirm("P2P_WINTHROP", "UMGR", pre.preview_key)
+    assert out.state == "changed_unverified" and out.changed and "not yet verified" in out.message
+    assert partner(sandbox, "P2P_WINTHROP")["partner_details"]["profile_details"]["iso_details"]["expiry_time"] == 5
+    with store.engine.connect() as conn:
+        rows = [r for r in conn.execute(select(audit_log)) if r.action == "partner.profile"]
+    assert len(rows) == 1 and json.loads(rows[0].after)["expiry_time"] == 5  # the real change is audited
+    assert o.record("P2P_WINTHROP")["state"] == "profile_set"  # type: ignore[index]
+    sandbox.state.faults.clear()
+    again = o.confirm("P2P_WINTHROP", "UMGR", pre.preview_key)
+    assert again.state == "unchanged" and sandbox.state.calls_to("PUT", "/partners/P2P_WINTHROP") == 1
+
+
+def test_onboarding_never_falls_back_to_another_institution(sandbox: Sandbox, db_url: str) -> None:
+    from bot.core.partners import PartnerError, onboarding
+
+    svc = _svc(sandbox, db_url)
+    assert onboarding(svc).inst.code == "GWA"  # nothing asked for: the default
+    assert onboarding(svc, "amu").inst.code == "AMU"
+    with pytest.raises(PartnerError) as info:
+        onboarding(svc, "XYZ")
+    assert "XYZ" in str(info.value) and "GWA, AMU, MU" in str(info.value)
+    svc.close()

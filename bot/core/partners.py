@@ -6,8 +6,12 @@ rota templates, Temporary Item Creation Rules or fulfillment-unit (TOU) rules. S
      or shows the one UI step that brings it in (Partners > Community tab > Copy);
   2. refuses partners managed in the Network Zone (changes go through a Service Desk ticket);
   3. previews and, once confirmed, sets the profile: P2P borrowing / lending workflow profiles, request
-     expiry in days, active. GET, change only those fields, PUT the whole record, GET again to verify;
-     a claim in the store makes a double click or a retry PUT at most once;
+     expiry in days (only where the partner's profile type has one: ``ISO`` and ``NCIP_P2P`` do,
+     ``ISO_18626`` and ``EMAIL`` do not, and the bot says so instead of inventing the fields), active.
+     GET, change only those fields, PUT the whole record. Once Alma accepts the PUT the audit row, the
+     record and the claim are written at once; reading it back to verify is a separate step, and if that
+     read fails the outcome is ``changed_unverified`` ("changed, not yet verified"), never a lost change.
+     A claim in the store makes a double click or a retry PUT at most once;
   4. tracks the UI-only steps as a checklist with the exact values, who did each and when.
 Every change is in the audit log with before and after.
 """
@@ -36,6 +40,10 @@ from bot.edges.store import Store, checklist, partners, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(hours=1)
+# profile types whose details block carries request_expiry_type / expiry_time (XSD-partner: iso_details,
+# ncip_p2p_details, fulfillment_network_details); iso_18626_details, email_details and the others do not
+EXPIRY_PROFILE_TYPES = frozenset({"ISO", "NCIP_P2P", "FULFILLMENT_NETWORK"})
+EXPIRY_FIELDS = ("request_expiry_type", "expiry_time")
 GENERIC_NAME_WORDS = frozenset("university college of the at and library libraries institute state community".split())
 
 
@@ -96,7 +104,8 @@ class Outcome:
     institution: str
     code: str = ""
     name: str = ""
-    state: str = ""  # not_found / ambiguous / refused / preview / profile_set / unchanged / failed / complete
+    # not_found / ambiguous / refused / preview / profile_set / changed_unverified / unchanged / failed / complete
+    state: str = ""
     message: str = ""
     changes: list[Change] = field(default_factory=list)
     changed: bool = False
@@ -104,6 +113,7 @@ class Outcome:
     checklist: list[dict[str, Any]] = field(default_factory=list)
     preview_key: str = ""
     drift: list[Change] = field(default_factory=list)
+    not_settable: list[str] = field(default_factory=list)  # policy fields this partner's profile type lacks
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,9 +133,34 @@ def policy_fields(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wanted(policy: PartnerPolicy) -> dict[str, Any]:
-    return {"borrowing_workflow": policy.borrowing_workflow, "lending_workflow": policy.lending_workflow,
-            "request_expiry_type": "EXPIRY_TIME", "expiry_time": policy.expiry_days, "status": "ACTIVE"}
+def profile_type(p: dict[str, Any]) -> str:
+    prof = (p.get("partner_details") or {}).get("profile_details") or {}
+    ptype = prof.get("profile_type") if isinstance(prof, dict) else ""
+    return str((ptype.get("value") if isinstance(ptype, dict) else ptype) or "").upper()
+
+
+def has_expiry(p: dict[str, Any]) -> bool:
+    return profile_type(p) in EXPIRY_PROFILE_TYPES
+
+
+def wanted(policy: PartnerPolicy, p: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The policy's fields for partner ``p``: without the expiry when its profile type has none."""
+    out = {"borrowing_workflow": policy.borrowing_workflow, "lending_workflow": policy.lending_workflow,
+           "request_expiry_type": "EXPIRY_TIME", "expiry_time": policy.expiry_days, "status": "ACTIVE"}
+    if p is not None and not has_expiry(p):
+        for k in EXPIRY_FIELDS:
+            del out[k]
+    return out
+
+
+def not_settable_note(policy: PartnerPolicy, p: dict[str, Any]) -> str:
+    """What the policy asks for that this partner's profile type cannot hold (empty when nothing)."""
+    if has_expiry(p):
+        return ""
+    ptype = profile_type(p) or "this"
+    return (f"Alma's {ptype} partner profile has no request expiry, so the agreed {policy.expiry_days}-day "
+            "Expiry Time cannot be set on this partner (by the bot or in the UI); requests to it expire as the "
+            "partner's own system decides.")
 
 
 def diff(current: dict[str, Any], target: dict[str, Any]) -> list[Change]:
@@ -141,10 +176,11 @@ def apply_policy(p: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     for key in ("borrowing_workflow", "lending_workflow", "status"):
         if have[key] != target[key]:
             pd[key] = target[key]
+    if not all(k in target for k in EXPIRY_FIELDS):
+        return new  # this profile type has no expiry: nothing is invented
     block = profile_block(new)
-    if not block:  # a profile type without an expiry block: Alma keeps expiry on the profile details block
-        prof = pd.setdefault("profile_details", {})
-        block = prof.setdefault(f"{str(prof.get('profile_type', 'iso')).lower()}_details", {})
+    if not block:  # the type has an expiry but the record has no block for it: never invent one
+        return new
     if have["request_expiry_type"] != target["request_expiry_type"]:
         old_exp = block.get("request_expiry_type")
         # a code object: send the new value ("desc" is output only and would now be wrong)
@@ -290,16 +326,21 @@ class Onboarding:
         p = Partner.from_json(current)
         out.code, out.name = p.code, p.name
         self._ensure_record(p, user)
-        out.changes = diff(current, wanted(self.policy))
+        out.changes = diff(current, wanted(self.policy, current))
         out.preview_key = fingerprint(current)
         out.state = "preview"
         out.message = (f"{len(out.changes)} change(s) to {p.name}'s profile." if out.changes
                        else f"{p.name}'s profile already matches the P2P policy; nothing to change in Alma.")
+        note = not_settable_note(self.policy, current)
+        if note:
+            out.not_settable = list(EXPIRY_FIELDS)
+            out.message += " " + note
         out.checklist = self.checklist_state(p.code)
         return out
 
     def confirm(self, code: str, user: str, preview_key: str = "") -> Outcome:
-        """GET, change only the policy fields, PUT the whole record, GET again to verify. Once per preview."""
+        """GET, change only the policy fields, PUT the whole record (once per preview), record the change at
+        once, then verify it with a separate read."""
         out = Outcome(self.inst.code, code=code)
         current = self.client.get_partner_json(code)
         p = Partner.from_json(current)
@@ -309,11 +350,15 @@ class Onboarding:
             out.message = f"{p.name} is managed in the Network Zone; send a Service Desk ticket to servicedesk@wrlc.org."
             return out
         pid = self._ensure_record(p, user)
-        changes = diff(current, wanted(self.policy))
+        target = wanted(self.policy, current)
+        note = not_settable_note(self.policy, current)
+        out.not_settable = [] if not note else list(EXPIRY_FIELDS)
+        changes = diff(current, target)
         out.checklist = self.checklist_state(code)
         if not changes:
             out.state = "unchanged"
-            out.message = f"{p.name}'s profile already matches the policy; nothing was changed."
+            out.message = f"{p.name}'s profile already matches the policy; nothing was changed." + \
+                (f" {note}" if note else "")
             self._set_state(pid, "profile_set")
             return out
         key = preview_key or fingerprint(current)
@@ -321,45 +366,71 @@ class Onboarding:
             out.state = "unchanged"
             out.message = "That change is already being applied (a second click or a retry); nothing more was done."
             return out
-        new = apply_policy(current, wanted(self.policy))
+        new = apply_policy(current, target)
         try:
             self.client.update_partner(code, new)
         except AlmaError as exc:
-            self.store.release("partner-put", f"{self.inst.code}:{code}", key)
-            out.state = "failed"
-            try:
-                now_json = self.client.get_partner_json(code)
-                moved = [c.field for c in diff(current, policy_fields(now_json))]
-                what = "nothing was changed" if not moved else "these fields changed anyway: " + ", ".join(moved)
-            except AlmaError:
-                what = "and I could not read it back to see whether anything changed"
-            out.message = f"{sentence(exc, self.inst.name)} The partner is as it was: {what}." \
-                if "nothing" in what else f"{sentence(exc, self.inst.name)} Careful: {what}."
-            self.store.audit(user, "partner.put.failed", f"{self.inst.code}:{code}", policy_fields(current),
-                             {"error": exc.code or str(exc.status)})
-            return out
-        after = self.client.get_partner_json(code)
-        remaining = diff(after, wanted(self.policy))
-        extra = preserved(current, after)
+            return self._put_failed(out, code, current, key, user, exc)
+        self._applied(pid, code, key, user, current, new)
+        out.changes = changes
+        out.changed = True
+        self._verify(out, code, current, target, note)
+        out.checklist = self.checklist_state(code)
+        return out
+
+    def _put_failed(self, out: Outcome, code: str, current: dict[str, Any], key: str, user: str,
+                    exc: AlmaError) -> Outcome:
+        """Alma refused the PUT (or may not have applied it): read back to say what the partner looks like."""
+        self.store.release("partner-put", f"{self.inst.code}:{code}", key)
+        out.state = "failed"
+        try:
+            now_json = self.client.get_partner_json(code)
+            moved = [c.field for c in diff(current, policy_fields(now_json))]
+            what = "nothing was changed" if not moved else "these fields changed anyway: " + ", ".join(moved)
+        except AlmaError:
+            what = "and I could not read it back to see whether anything changed"
+        out.message = f"{sentence(exc, self.inst.name)} The partner is as it was: {what}." \
+            if "nothing" in what else f"{sentence(exc, self.inst.name)} Careful: {what}."
+        self.store.audit(user, "partner.put.failed", f"{self.inst.code}:{code}", policy_fields(current),
+                         {"error": exc.code or str(exc.status)})
+        return out
+
+    def _applied(self, pid: int, code: str, key: str, user: str, current: dict[str, Any],
+                 sent: dict[str, Any]) -> None:
+        """Alma accepted the PUT: the claim, the audit row and the record, before anything else can fail."""
         self.store.finish_claim("partner-put", f"{self.inst.code}:{code}", key)
         self.store.audit(user, "partner.profile", f"{self.inst.code}:{code}", policy_fields(current),
-                         policy_fields(after))
+                         policy_fields(sent))
         with self.store.begin() as conn:
             conn.execute(update(partners).where(partners.c.id == pid).values(
                 state="profile_set", updated_at=utcnow(), before=json.dumps(policy_fields(current)),
-                after=json.dumps(policy_fields(after))))
-        out.changes = changes
-        out.changed = True
+                after=json.dumps(policy_fields(sent))))
+
+    def _verify(self, out: Outcome, code: str, current: dict[str, Any], target: dict[str, Any],
+                note: str) -> None:
+        """Read the partner back and compare: the change is recorded already, this only says whether it held."""
+        try:
+            after = self.client.get_partner_json(code)
+        except AlmaError as exc:
+            out.state = "changed_unverified"
+            out.message = (f"{out.name}'s profile was changed in Alma, but not yet verified: reading it back "
+                           f"failed. {sentence(exc, self.inst.name)} Check it with `/p2p partner check {code}`.")
+            return
+        remaining = diff(after, target)
+        extra = preserved(current, after)
+        with self.store.begin() as conn:
+            conn.execute(update(partners).where((partners.c.institution == self.inst.code)
+                                                & (partners.c.code == code)).values(
+                after=json.dumps(policy_fields(after)), updated_at=utcnow()))
         if remaining or extra:
             out.state = "failed"
             out.message = ("Alma accepted the update but reading it back shows "
                            + (f"{', '.join(c.field for c in remaining)} not as intended" if remaining else "")
                            + (f"; other fields changed: {', '.join(extra[:5])}" if extra else "") + ".")
-        else:
-            out.state = "profile_set"
-            out.message = f"{p.name}'s profile is set (verified in Alma). Now the steps only the Alma UI can do."
-        out.checklist = self.checklist_state(code)
-        return out
+            return
+        out.state = "profile_set"
+        out.message = f"{out.name}'s profile is set (verified in Alma). Now the steps only the Alma UI can do." + \
+            (f" {note}" if note else "")
 
     def _set_state(self, pid: int, state: str) -> None:
         with self.store.begin() as conn:
@@ -418,7 +489,7 @@ class Onboarding:
             return out
         p = Partner.from_json(current)
         out.name = p.name
-        out.drift = diff(current, wanted(self.policy))
+        out.drift = diff(current, wanted(self.policy, current))
         out.state = "drift" if out.drift else "ok"
         out.message = (f"{p.name} differs from the P2P policy in {len(out.drift)} field(s)." if out.drift
                        else f"{p.name} matches the P2P policy.")
@@ -455,7 +526,14 @@ def onboarding(services: Services, institution: str | None = None) -> Onboarding
     insts = services.settings.institutions
     if not insts:
         raise PartnerError("No Alma institution is configured.")
-    inst = next((i for i in insts if institution and i.code.lower() == institution.lower()), insts[0])
+    if institution is None:
+        inst = insts[0]  # nothing asked for: the first configured institution is the default
+    else:
+        found = next((i for i in insts if i.code.lower() == institution.strip().lower()), None)
+        if found is None:  # never someone else's institution instead of the one asked for
+            raise PartnerError(f"There is no institution \"{institution}\" in the configuration; "
+                               f"use one of: {', '.join(i.code for i in insts)}.")
+        inst = found
     return Onboarding(services.store, services.settings.partner_policy, inst, services.alma[inst.code])
 
 

@@ -160,6 +160,7 @@ class Fault:
     count: int = 1
     path: str = ""  # only for paths starting with this (after /almaws/v1)
     method: str = ""
+    skip: int = 0  # let this many matching calls through first
 
 
 @dataclass
@@ -219,9 +220,10 @@ class SandboxState:
     def by_code(self, code: str) -> data.Inst:
         return next(i for i in self.institutions.values() if i.code == code)
 
-    def inject(self, kind: str, count: int = 1, path: str = "", method: str = "") -> None:
+    def inject(self, kind: str, count: int = 1, path: str = "", method: str = "", skip: int = 0) -> None:
+        """Answer the next ``count`` matching calls (after ``skip`` of them) with fault ``kind``."""
         with self.lock:
-            self.faults.append(Fault(kind, count, path, method))
+            self.faults.append(Fault(kind, count, path, method, skip))
 
     def set_mode(self, **modes: Any) -> None:
         """Change realistic modes on a running sandbox (names as in :data:`MODE_FIELDS`)."""
@@ -245,6 +247,9 @@ class SandboxState:
         with self.lock:
             for f in self.faults:
                 if f.count > 0 and path.startswith(f.path) and (not f.method or f.method == method):
+                    if f.skip > 0:
+                        f.skip -= 1
+                        continue
                     f.count -= 1
                     kind = f.kind
                     self.faults = [x for x in self.faults if x.count > 0]
