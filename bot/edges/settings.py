@@ -83,6 +83,7 @@ class Settings:
     docs: tuple[str, ...] = ()  # the library's own documentation: files, folders and http(s) URLs
     docs_refresh_minutes: float = 60.0  # how often the clock re-indexes P2PBOT_DOCS (0 = never)
     cache_dir: str = ""  # where a built answer index is kept between processes (default: the user cache)
+    retention_days: float = 30.0  # stored webhook deliveries, handled event keys and sync runs kept this long
 
     def institution(self, code: str) -> Institution | None:
         return next((i for i in self.institutions if i.code.lower() == code.lower()), None)
@@ -238,6 +239,9 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     grace = bot.get("missed_post_grace_hours", 3.0)
     if not isinstance(grace, (int, float)) or grace < 0:
         raise ConfigError("bot.missed_post_grace_hours must be a number of hours")
+    keep = bot.get("retention_days", 30)
+    if not isinstance(keep, (int, float)) or isinstance(keep, bool) or keep < 1:
+        raise ConfigError("bot.retention_days must be a number of days (1 or more)")
     values: dict[str, Any] = dict(
         database_url=env.get("P2PBOT_DATABASE_URL", f"sqlite:///{DEFAULT_DB_FILE}"),
         timezone=tz,
@@ -258,6 +262,7 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         docs=tuple(env.get("P2PBOT_DOCS", "").split()),
         docs_refresh_minutes=_docs_minutes(env.get("P2PBOT_DOCS_REFRESH_MINUTES", "60")),
         cache_dir=env.get("P2PBOT_CACHE_DIR", ""),
+        retention_days=float(keep),
     )
     values.update(overrides)
     return Settings(**values)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -431,6 +432,20 @@ class Store:
             return False
         except IntegrityError:
             return True
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Delete logs older than ``before``: handled event keys, stored webhook deliveries and sync runs
+        (each institution's latest sync run is kept, whatever its age). Returns the rows deleted per table."""
+        out: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            out["processed_events"] = conn.execute(
+                processed_events.delete().where(processed_events.c.at < before)).rowcount
+            out["webhook_events"] = conn.execute(
+                webhook_events.delete().where(webhook_events.c.received_at < before)).rowcount
+            latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.institution)
+            out["sync_runs"] = conn.execute(sync_runs.delete().where(
+                (sync_runs.c.started_at < before) & sync_runs.c.id.not_in(latest))).rowcount
+        return out
 
     def cache_get(self, key: str) -> tuple[Any, datetime] | None:
         with self.engine.connect() as conn:

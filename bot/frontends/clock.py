@@ -8,7 +8,7 @@ guarded by claims in the database, so two clock processes, or a restart, never p
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -56,6 +56,13 @@ def partner_audit(services: Services) -> None:
         log.warning("partner audit could not run: %s", exc)
 
 
+def prune_logs(services: Services) -> dict[str, int]:
+    """Stored webhook deliveries, handled event keys and old sync runs go after ``bot.retention_days``."""
+    pruned = services.store.prune(utcnow() - timedelta(days=services.settings.retention_days))
+    log.info("pruned logs older than %s days: %s", services.settings.retention_days, pruned)
+    return pruned
+
+
 def sync_reminders(services: Services, scheduler: BaseScheduler) -> tuple[int, int]:
     """Make the scheduler's reminder jobs match the store (added from Slack in any process)."""
     wanted = {f"{REMINDER_PREFIX}{r.id}": r for r in reminders.Reminders(services.store).active()}
@@ -88,6 +95,8 @@ def build(services: Services, blocking: bool = False) -> BaseScheduler:
     sched.add_job(sync_reminders, IntervalTrigger(seconds=30, timezone=tz), id="reminders-sync",
                   args=[services, sched], misfire_grace_time=30, next_run_time=datetime.now(tz),
                   replace_existing=True)
+    sched.add_job(prune_logs, CronTrigger(hour=4, minute=15, timezone=tz), id="prune-logs", args=[services],
+                  misfire_grace_time=6 * 3600, replace_existing=True)
     sched.add_job(partner_audit, CronTrigger(hour=3, minute=30, timezone=tz), id="partner-audit",
                   args=[services], misfire_grace_time=3 * 3600, replace_existing=True)
     services.on_reminders_changed = lambda: sync_reminders(services, sched)

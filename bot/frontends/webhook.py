@@ -1,7 +1,14 @@
 """Alma webhooks: ``GET /alma/webhook?challenge=X`` answers the challenge; ``POST`` must carry
 ``X-Exl-Signature`` = base64(HMAC-SHA256(ALMA_WEBHOOK_SECRET, raw body)). Only ``JOB_END`` events are kept
 (Alma sends one for every job in the institution); the morning check uses them, polling is the backstop.
-A refused delivery is logged without its body."""
+
+Which institution an event is about comes from the signed payload only (``institution.value``, Alma's
+code such as ``01WRLC_GWA``, mapped through each institution's ``alma_institution_code`` setting); the
+query string is not signed, so it is never trusted. With a single configured institution and no mapping,
+events are that institution's; an event naming no configured institution is acknowledged and not kept
+(logged, so the mapping can be added). A delivery seen before (Alma retries after 1, 3 and 6 hours, by
+event ``id``, else by body) is acknowledged and ignored. Stored deliveries are pruned by the clock after
+``bot.retention_days``. A refused delivery is logged without its body."""
 
 from __future__ import annotations
 
@@ -16,9 +23,11 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 
 from bot.core.services import Services
-from bot.edges.store import Store, utcnow, webhook_events
+from bot.edges.settings import Institution
+from bot.edges.store import Store, processed_events, utcnow, webhook_events
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
@@ -40,16 +49,48 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     return [raw]
 
 
-def record(store: Store, payload: dict[str, Any], institution: str = "") -> bool:
-    """Keep a JOB_END event; False for other actions."""
+def alma_code(payload: dict[str, Any]) -> str:
+    """Alma's institution code as the payload carries it (``{"value": ..}`` or a plain string)."""
+    raw = payload.get("institution")
+    value = raw.get("value") if isinstance(raw, dict) else raw
+    return str(value or "").strip()
+
+
+def institution_for(payload: dict[str, Any], institutions: tuple[Institution, ...]) -> Institution | None:
+    """The configured institution a signed payload is about, or None when it names none of them."""
+    code = alma_code(payload).lower()
+    if code:
+        found = next((i for i in institutions if i.alma_code and i.alma_code.lower() == code), None)
+        if found is not None:
+            return found
+    if len(institutions) == 1 and not institutions[0].alma_code:
+        return institutions[0]  # one institution and no mapping: nothing else it could be about
+    return None
+
+
+def delivery_key(payload: dict[str, Any], body: bytes) -> str:
+    event_id = str(payload.get("id") or "").strip()
+    return "alma-webhook:" + (event_id or "sha256:" + hashlib.sha256(body).hexdigest())
+
+
+def record(store: Store, payload: dict[str, Any], institution: str = "", key: str = "") -> bool:
+    """Keep a JOB_END event once; False for other actions and for a delivery already kept (``key``)."""
     if str(payload.get("action", "")).upper() != "JOB_END":
         return False
-    inst = payload.get("job_instance") or {}
-    with store.begin() as conn:
-        conn.execute(insert(webhook_events).values(
-            received_at=utcnow(), event_id=str(payload.get("id", ""))[:128], action="JOB_END",
-            job_id=str((inst.get("job_info") or {}).get("id", ""))[:64], instance_id=str(inst.get("id", ""))[:64],
-            institution=institution[:64], payload=json.dumps(payload)))
+    inst = payload.get("job_instance")
+    inst = inst if isinstance(inst, dict) else {}
+    info = inst.get("job_info")
+    info = info if isinstance(info, dict) else {}
+    try:
+        with store.begin() as conn:  # the dedupe key and the event in one transaction: both or neither
+            if key:
+                conn.execute(insert(processed_events).values(key=key[:255], at=utcnow()))
+            conn.execute(insert(webhook_events).values(
+                received_at=utcnow(), event_id=str(payload.get("id", ""))[:128], action="JOB_END",
+                job_id=str(info.get("id", ""))[:64], instance_id=str(inst.get("id", ""))[:64],
+                institution=institution[:64], payload=json.dumps(payload)))
+    except IntegrityError:
+        return False  # delivered before
     return True
 
 
@@ -78,6 +119,17 @@ def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, serv
         payload = json.loads(body)
     except ValueError:
         return _reply(start_response, "400 Bad Request", {"error": "body is not JSON"})
-    inst = (query.get("institution") or [""])[0]
-    kept = record(services.store, payload if isinstance(payload, dict) else {}, inst)
-    return _reply(start_response, "200 OK", {"ok": True, "recorded": kept})
+    if not isinstance(payload, dict):
+        return _reply(start_response, "400 Bad Request", {"error": "body is not a JSON object"})
+    if str(payload.get("action", "")).upper() != "JOB_END":
+        return _reply(start_response, "200 OK", {"ok": True, "recorded": False})
+    inst = institution_for(payload, services.settings.institutions)
+    if inst is None:
+        log.warning("an Alma JOB_END for institution %r matches no configured alma_institution_code; not kept",
+                    alma_code(payload)[:64])
+        return _reply(start_response, "200 OK", {"ok": True, "recorded": False, "reason": "unknown institution"})
+    kept = record(services.store, payload, inst.code, delivery_key(payload, body))
+    reply: dict[str, Any] = {"ok": True, "recorded": kept}
+    if not kept:
+        reply["duplicate"] = True
+    return _reply(start_response, "200 OK", reply)

@@ -788,10 +788,12 @@ class Sandbox:
 
     def institutions(self, limit: int | None = None) -> tuple[Institution, ...]:
         """Settings for the sandbox's institutions (the first ``limit``): this server's URL, each one's API key,
-        RS libraries and borrowing report, and a channel ``#<code>-ill`` for its morning post."""
+        RS libraries and borrowing report, a channel ``#<code>-ill`` for its morning post, Alma's institution
+        code (how its signed webhooks name it) and ``ALMA_KEY_<code>`` as the name of its key's variable."""
         return tuple(Institution(code=i.code, name=i.name, base_url=self.base_url, api_key=key,
                                  rs_libraries=tuple(i.rs_libraries), borrowing_report=data.REPORT_PATH,
-                                 channel=f"#{i.code.lower()}-ill")
+                                 channel=f"#{i.code.lower()}-ill", alma_code=i.inst_code,
+                                 api_key_env=f"ALMA_KEY_{i.code}")
                      for key, i in list(self.state.institutions.items())[:limit])
 
     def stop(self) -> None:
