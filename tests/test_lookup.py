@@ -86,7 +86,7 @@ def test_cold_lookup_scans_live_and_fills_the_index(sandbox: Sandbox, http: http
 
 def test_unknown_id_is_not_found_after_a_live_scan(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
     res = service(sandbox, http, store).lookup("NO-SUCH-ID")
-    assert res.found == () and res.live_scan and res.problems == ()
+    assert res.found == () and res.live_scan and res.problems == () and res.checked
 
 
 @pytest.mark.parametrize(("raw", "phrase"), [("", "Give me"), ("   ", "Give me"), ("x" * 300, "at most 255"),
@@ -106,23 +106,51 @@ def test_failed_sync_leaves_the_old_index_whole(sandbox: Sandbox, http: httpx.Cl
     assert index_count(store, "GWA") == before
 
 
-def test_slices_stay_under_the_100_cap(http: httpx.Client, tmp_path: Path) -> None:
-    sb = Sandbox(SandboxState(today=TODAY, scale=1500)).start()
+def test_big_slices_are_cut_until_every_request_is_indexed(http: httpx.Client, tmp_path: Path) -> None:
+    sb = Sandbox(SandboxState(today=TODAY, scale=3000, scale_institution="GWA")).start()
     try:
         store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
         svc = service(sb, http, store)
         rep = svc.sync(["GWA"])[0]
         inst = sb.state.by_code("GWA")
-        assert rep.ok and rep.lending == len(inst.lending) > 300
-        partner_calls = [q for _i, _m, p, q in sb.state.calls if p.startswith("/task-lists") and "partner=" in q]
-        assert partner_calls  # big slices were cut again by partner
+        assert rep.ok and rep.truncated == []
+        assert rep.lending == len(inst.lending) > 3000 and rep.lending + rep.borrowing == index_count(store, "GWA")
+        cuts = [q for _i, _m, p, q in sb.state.calls if p.startswith("/task-lists") and ("partner=" in q
+                or "printed=" in q or "reported=" in q or "requested_format=" in q)]
+        assert cuts  # slices over 100 were cut again with the task list's own filters
+        # nothing changed in Alma: the next sync asks each slice once and carries the rows over
+        before = len(sb.state.calls)
+        again = svc.sync(["GWA"])[0]
+        assert again.ok and again.lending == rep.lending and again.carried > 0
+        assert sum(1 for c in sb.state.calls[before:] if c[2].startswith("/task-lists")) == again.slices
         store.close()
     finally:
         sb.stop()
 
 
-def test_alma_down_during_lookup_is_a_sentence(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
+def test_a_slice_no_filter_can_split_is_reported_not_indexed_yet(http: httpx.Client, tmp_path: Path) -> None:
+    sb = Sandbox(SandboxState(today=TODAY)).start()
+    try:
+        inst = sb.state.by_code("MU")
+        twin = next(r for r in inst.lending if r["status"]["value"] == "CANCELLED")
+        for k in range(130):  # 130 requests alike in every filter the task list has
+            inst.lending.append({**twin, "request_id": f"99{k:06d}", "external_id": f"TWIN-{k}"})
+        store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+        svc = service(sb, http, store)
+        rep = svc.sync(["MU"])[0]
+        assert rep.ok and len(rep.truncated) == 1 and "not indexed yet" in rep.truncated[0]
+        unread = next(f"TWIN-{k}" for k in range(130) if not svc.lookup(f"TWIN-{k}", live=False).found)
+        res = svc.lookup(unread, live=False)
+        assert res.found == () and any("CANCELLED" in n and "not indexed yet" in n for n in res.not_indexed)
+        store.close()
+    finally:
+        sb.stop()
+
+
+def test_alma_down_during_lookup_is_could_not_check(sandbox: Sandbox, http: httpx.Client, store: Store) -> None:
     sandbox.state.inject("500", count=10_000)
     res = service(sandbox, http, store).lookup("ANY-ID")
-    assert res.found == ()
-    assert len(res.problems) == 3 and all("not answering" in p for p in res.problems)
+    assert res.found == () and not res.checked
+    assert sorted(c.split(":")[0] for c in res.could_not_check) == ["could not check AMU", "could not check GWA",
+                                                                     "could not check MU"]
+    assert all("not answering" in c for c in res.could_not_check)

@@ -70,7 +70,7 @@ class Services:
     settings: Settings
     _engine: AnswerEngine | None = None
     _store: Store | None = None
-    _http: httpx.Client | None = None
+    _pools: dict[str, httpx.Client] = field(default_factory=dict)  # one connection pool per institution
     _alma: dict[str, AlmaClient] | None = None
     _lookup: LookupService | None = None
     _slack: WebClient | None = None
@@ -100,25 +100,36 @@ class Services:
 
     @property
     def http(self) -> httpx.Client:
+        """A connection pool for calls that belong to no institution (each institution has its own: :meth:`http_for`)."""
+        return self.http_for("")
+
+    def http_for(self, code: str) -> httpx.Client:
+        """One HTTP connection pool per institution, so a slow or busy institution never makes the others
+        queue on a shared pool's lock."""
         from bot.edges.alma.client import make_http_client
 
         with self._lock:
-            if self._http is None:
-                self._http = make_http_client()
-            return self._http
+            if code not in self._pools:
+                self._pools[code] = make_http_client()
+            return self._pools[code]
 
     @property
     def alma(self) -> dict[str, AlmaClient]:
-        """One client per configured institution, sharing one connection pool."""
-        from bot.edges.alma.client import AlmaClient, limiter_for
+        """One client per configured institution, each with its own connection pool and the institution's
+        calls-per-second budget shared (through the store) with every other p2p-bot process."""
+        from bot.edges.alma.client import AlmaClient
 
-        http = self.http
+        store = self.store
+        with self._lock:
+            if self._alma is not None:
+                return self._alma
+        clients = {i.code: AlmaClient(self.http_for(i.code), i.base_url, i.api_key, institution=i.code,
+                                      key_env=i.api_key_env,
+                                      limiter=store.budget(f"{i.code}@{i.base_url}", i.calls_per_second))
+                   for i in self.settings.institutions}
         with self._lock:
             if self._alma is None:
-                self._alma = {
-                    i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code, key_env=i.api_key_env,
-                                       limiter=limiter_for(f"{i.code}@{i.base_url}", i.calls_per_second))
-                    for i in self.settings.institutions}
+                self._alma = clients
             return self._alma
 
     @property
@@ -200,8 +211,9 @@ class Services:
         for pool in pools:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=False)
-        http, self._http = self._http, None
-        if http is not None:
+        with self._lock:
+            http_pools, self._pools = list(self._pools.values()), {}
+        for http in http_pools:
             http.close()
         if self._store is not None:
             self._store.close()

@@ -28,6 +28,17 @@ REGIONS: dict[str, str] = {
 API_PREFIX = "/almaws/v1"
 
 
+# our field -> the heading of the borrowing Analytics report's column (a report author names them freely;
+# override per institution with `borrowing_report_columns`)
+DEFAULT_REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("external_id", "External Request ID"), ("request_id", "Internal Request ID"), ("status", "Request Status"),
+    ("partner_code", "Partner Code"), ("partner_name", "Partner Name"), ("title", "Title"),
+    ("requester", "Requester Primary Identifier"), ("created", "Request Created Date"),
+    ("modified", "Status Date"), ("library", "Library Code"),
+)
+REQUIRED_REPORT_FIELDS = ("external_id", "request_id", "status", "requester")
+
+
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names it."""
 
@@ -46,6 +57,7 @@ class Institution:
     calls_per_second: float = 20.0
     api_key_env: str = ""  # the environment variable holding api_key: named when Alma refuses the key
     alma_code: str = ""  # Alma's own institution code (e.g. 01WRLC_GWA): how signed webhooks name it
+    borrowing_report_columns: tuple[tuple[str, str], ...] = DEFAULT_REPORT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,23 @@ def _docs_minutes(value: str) -> float:
     return minutes
 
 
+def _report_columns(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return DEFAULT_REPORT_COLUMNS
+    fields = dict(DEFAULT_REPORT_COLUMNS)
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{where}.borrowing_report_columns must be a table of our field = \"report heading\"")
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.borrowing_report_columns has unknown field(s) {', '.join(unknown)}; "
+                          f"the fields are {', '.join(fields)}")
+    fields.update({k: v.strip() for k, v in value.items()})
+    empty = [f for f in REQUIRED_REPORT_FIELDS if not fields[f]]
+    if empty:
+        raise ConfigError(f"{where}.borrowing_report_columns must name a heading for {', '.join(empty)}")
+    return tuple(fields.items())
+
+
 def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
@@ -179,6 +208,7 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
             calls_per_second=_rate(entry.get("calls_per_second", 20), where),
             api_key_env=str(key_var),
             alma_code=str(entry.get("alma_institution_code", "")),
+            borrowing_report_columns=_report_columns(entry.get("borrowing_report_columns"), where),
         ))
     codes = [i.code.lower() for i in out]
     dup = next((c for c in codes if codes.count(c) > 1), None)

@@ -49,6 +49,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from bot.edges.ratebudget import SharedBudget, budget_table
+
 metadata = MetaData()
 
 feedback = Table(
@@ -97,6 +99,33 @@ request_index = Table(
     Column("synced_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("institution", "kind", "request_id", name="uq_request_index"),
 )
+
+# a sync's rows while it reads Alma; swapped into request_index in one transaction only when the read was
+# complete, so a failed, partial or unparseable read never touches the indexed rows
+request_stage = Table(
+    "request_stage", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run", String(40), nullable=False, index=True),  # one sync of one institution
+    Column("staged_at", DateTime(timezone=True), nullable=False),
+    Column("institution", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("status", String(64), nullable=False, default=""),
+    Column("status_desc", String(255), nullable=False, default=""),
+    Column("partner_code", String(128), nullable=False, default=""),
+    Column("partner_name", String(255), nullable=False, default=""),
+    Column("title", Text, nullable=False, default=""),
+    Column("author", Text, nullable=False, default=""),
+    Column("library", String(64), nullable=False, default=""),
+    Column("requester", String(255), nullable=False, default=""),
+    Column("created", String(40), nullable=False, default=""),
+    Column("modified", String(40), nullable=False, default=""),
+    Column("source", String(32), nullable=False, default=""),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+)
+
+rate_budget = budget_table(metadata)
 
 sync_runs = Table(
     "sync_runs", metadata,
@@ -472,6 +501,10 @@ class Store:
                 at=utcnow(), actor=actor, action=action, target=target,
                 before=before if isinstance(before, str) else json.dumps(before, sort_keys=True),
                 after=after if isinstance(after, str) else json.dumps(after, sort_keys=True)))
+
+    def budget(self, key: str, rate: float) -> SharedBudget:
+        """The calls-per-second budget ``key`` (an institution), shared with every process on this store."""
+        return SharedBudget(self.engine, rate_budget, key, rate)
 
     def close(self) -> None:
         self.engine.dispose()

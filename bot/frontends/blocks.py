@@ -232,12 +232,18 @@ def _found_fields(f: Found) -> str:
 
 def lookup_message(result: LookupResult) -> Message:
     ext = escape(result.external_id)
-    if not result.found:
+    if not result.found and result.could_not_check:
+        text = (f"`{ext}` is not in my index, and I could not ask Alma everywhere, so I can't say it doesn't "
+                "exist:\n" + "\n".join(escape(c) for c in result.could_not_check))
+        blocks: list[Block] = [*section(text)]
+    elif not result.found:
         text = (f"No request with External Identifier `{ext}` in {', '.join(result.searched) or 'any institution'}"
                 + (" (I also searched Alma live)." if result.live_scan else ".")
                 + "\nCheck the identifier on the slip. Borrowing requests created today reach me after the nightly "
                   "Analytics refresh.")
-        blocks: list[Block] = [*section(text)]
+        if result.not_indexed:
+            text += "\nNot indexed yet, so it may be there: " + "; ".join(escape(n) for n in result.not_indexed[:5])
+        blocks = [*section(text)]
     else:
         title = f"Request {result.external_id}" + (" (both sides are ours)" if result.both_sides else "")
         blocks = [header(title)]
@@ -254,7 +260,8 @@ def lookup_message(result: LookupResult) -> Message:
         blocks.append(context(" ".join(escape(p) for p in result.problems)))
     summary = (f"{result.external_id}: " + "; ".join(f"{f.institution} {f.kind} {f.status_label}"
                                                      for f in result.found)) if result.found else \
-        f"No request {result.external_id} found."
+        (f"Could not check {result.external_id} everywhere." if result.could_not_check
+         else f"No request {result.external_id} found.")
     return finish(blocks, summary)
 
 

@@ -186,7 +186,14 @@ def cmd_lookup(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(result.to_json(), indent=2) if args.json else lookup_text(result))
     services.close()
-    return 0 if result.found else 1
+    if result.found:
+        return 0
+    if result.could_not_check:  # an institution could not be asked: "not found" would be a guess
+        if args.json:
+            for line in result.could_not_check:
+                print(line, file=sys.stderr)
+        return 3
+    return 1
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -196,15 +203,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  {line}", file=sys.stderr, flush=True)
 
-    reports = services.lookup.sync(args.institution or None, progress=say)
+    reports = services.lookup.sync(args.institution or None, progress=say, full=args.full)
     for r in reports:
         if args.json:
             print(json.dumps(r.__dict__))
         else:
             state = "ok" if r.ok else f"FAILED: {r.problem}"
             print(f"{r.institution}: {state}; {r.lending} lending + {r.borrowing} borrowing requests indexed, "
-                  f"{r.calls} Alma calls, {r.seconds:.1f} s" + (f"; {len(r.truncated)} slices over 100"
-                                                                  if r.truncated else ""))
+                  f"{r.calls} Alma calls, {r.seconds:.1f} s"
+                  + (f", {r.carried} of {r.slices} slices unchanged" if r.carried else ""))
+            for line in r.truncated:
+                print(f"  {r.institution} {line}")
+        if not r.ok:
+            print(f"p2p-bot sync: {r.institution} failed: {r.problem}", file=sys.stderr)
     services.close()
     return 0 if all(r.ok for r in reports) else 1
 
@@ -438,6 +449,7 @@ def _alma_commands(sub: Subcommands) -> None:
     s = sub.add_parser("sync", help="refresh the request index from Alma")
     s.add_argument("--institution", action="append", help="only this institution (repeatable)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--full", action="store_true", help="re-read every slice, even those whose totals did not change")
     s.set_defaults(func=cmd_sync)
 
     s = sub.add_parser("expiry-check", help="did the Expired Resource Sharing Requests job run (per institution)")

@@ -123,12 +123,16 @@ def found_lines(f: Found) -> list[str]:
 
 
 def lookup_text(result: LookupResult) -> str:
-    if not result.found:
+    if not result.found and result.could_not_check:
+        lines = [f"Request {result.external_id} is not in the index, and Alma could not be asked everywhere:",
+                 *result.could_not_check]
+    elif not result.found:
         where = ", ".join(result.searched) or "no institution"
         lines = [f"No request with External Identifier {result.external_id} in {where}"
                  + (" (searched Alma live too)." if result.live_scan else ".")]
         lines.append("Check the identifier on the slip; borrowing requests created today reach the index "
                      "after the nightly Analytics refresh.")
+        lines += [f"Not indexed yet, so it may be there: {n}" for n in result.not_indexed]
     else:
         head = f"Request {result.external_id}"
         if result.both_sides:

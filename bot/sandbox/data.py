@@ -53,6 +53,8 @@ CODE_TABLES = {
         ("COMPLETED_NO_BULKS", "Completed with no bulks"), ("FAILED", "Failed"), ("SKIPPED", "Skipped"),
         ("SYSTEM_ABORTED", "Aborted by System"), ("USER_ABORTED", "Aborted by User"),
     ],
+    "RequestFormats": [("PHYSICAL", "Physical"), ("DIGITAL", "Digital"),
+                       ("PHYSICAL_NON_RETURNABLE", "Physical non-returnable")],
     "ExpiryType": [("NO_EXPIRY", "No Expiry"), ("INTEREST_DATE", "Interest Date"), ("EXPIRY_TIME", "Expiry Time")],
 }
 
@@ -188,8 +190,12 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+FORMATS = [("PHYSICAL", "Physical"), ("DIGITAL", "Digital"), ("PHYSICAL_NON_RETURNABLE", "Physical non-returnable")]
+SUPPLIED = {"SHIPPED_PHYSICALLY", "RECEIVED_BY_PARTNER", "RETURNED_BY_PARTNER", "OVERDUE", "REQUEST_COMPLETED"}
+
+
 def _request(rng: random.Random, inst: Inst, kind: str, status: tuple[str, str], partner: dict[str, Any],
-             ext: str, now: datetime, library: str, requester: str = "") -> dict[str, Any]:
+             ext: str, now: datetime, library: str, requester: str = "", facets: bool = False) -> dict[str, Any]:
     created = now - timedelta(days=rng.randint(0, 40), minutes=rng.randint(0, 1440))
     modified = min(now, created + timedelta(days=rng.randint(0, 5), minutes=rng.randint(1, 600)))
     pd = partner["partner_details"]
@@ -212,6 +218,14 @@ def _request(rng: random.Random, inst: Inst, kind: str, status: tuple[str, str],
         "supplied_format": {"value": None, "desc": None}, "copyright_status": {"value": None, "desc": None},
         "shipping_cost": {"sum": 0, "currency": {"value": "USD", "desc": "US Dollar"}},
     }
+    if facets:  # the task list's own filters: printed slip, reported to the borrower, formats
+        fmt = rng.choices(FORMATS, weights=(75, 20, 5))[0]
+        d["format"] = {"value": fmt[0], "desc": fmt[1]}
+        moved = status[0] != "REQUEST_CREATED_LEND"
+        d["printed"] = rng.random() < (0.85 if moved else 0.2)
+        d["reported"] = rng.random() < (0.6 if moved else 0.1)
+        if status[0] in SUPPLIED:
+            d["supplied_format"] = dict(d["format"])
     if kind == "borrowing":
         d["requester"] = {"value": requester, "desc": inst.users.get(requester, "")}
         d["pickup_location"] = {"value": library, "desc": library}
@@ -324,7 +338,10 @@ def _job_history(rng: random.Random, inst: Inst, today: date) -> None:
 
 
 def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | None = None,
-          extra_institutions: int = 0) -> list[Inst]:
+          extra_institutions: int = 0, scale_institution: str = "") -> list[Inst]:
+    """The consortium's data. ``scale`` generated lending requests more, spread over the three institutions,
+    or all in ``scale_institution`` (a code) when given; they vary in every task-list filter (partner,
+    printed, reported, requested and supplied format)."""
     rng = random.Random(seed)
     now = now or datetime.combine(today, time(12, 0), tzinfo=ZoneInfo("America/New_York"))
     insts = [Inst(c, n, ic, key, libs, sfx) for c, n, ic, key, libs, sfx in INSTITUTIONS]
@@ -385,13 +402,14 @@ def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | Non
             inst.partners[code] = other_partner_json(code, name, ptype, details)
     if scale:
         weights = [14, 4, 10, 22, 8, 6, 18, 3, 1, 5, 2, 3, 3, 1]
-        per = scale // len(insts)
-        for inst in insts:
+        targets = [i for i in insts if i.code == scale_institution] or insts
+        per = scale // len(targets)
+        for inst in targets:
             partners = list(inst.partners.values())
             lib = inst.rs_libraries[0]
             for st in rng.choices(statuses, weights=weights, k=per):
                 inst.lending.append(_request(rng, inst, "lending", st, rng.choice(partners),
-                                             _ext(rng, "4146"), now, lib))
+                                             _ext(rng, "4146"), now, lib, facets=True))
     return insts + extras
 
 

@@ -170,6 +170,7 @@ class SandboxState:
 
     today: date
     scale: int = 0
+    scale_institution: str = ""  # all generated requests in this one institution (a code)
     seed: int = 20201
     extra_institutions: int = 0
     latency_ms: float = 0.0
@@ -206,7 +207,8 @@ class SandboxState:
             raise ValueError(f"odd_body must be one of {', '.join(ODD_BODIES)}")
         if not self.institutions:
             for inst in data.build(self.today, seed=self.seed, scale=self.scale,
-                                   extra_institutions=self.extra_institutions):
+                                   extra_institutions=self.extra_institutions,
+                                   scale_institution=self.scale_institution):
                 self.institutions[inst.api_key] = inst
         for key in self.institutions:
             self.remaining.setdefault(key, self.quota)
@@ -584,7 +586,13 @@ def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], que
         for name in ("printed", "reported"):
             want = _q(query, name)
             if want:
+                if want.upper() not in ("Y", "N"):
+                    raise AlmaHTTPError(400, "40166410", f"Invalid parameter {name}: {want}. Valid options are: Y, N.")
                 items = [r for r in items if bool(r.get(name)) == (want.upper() == "Y")]
+        for name, field_ in (("requested_format", "format"), ("supplied_format", "supplied_format")):
+            want = _q(query, name)
+            if want:
+                items = [r for r in items if ((r.get(field_) or {}).get("value") or "") == want]
         # Alma returns at most 100 lending requests here and offers no paging (php-alma notes the same)
         return 200, listing("user_resource_sharing_request", items[:100], len(items))
     if parts[:1] == ["users"] and len(parts) == 4 and parts[2] == "resource-sharing-requests" and method == "GET":

@@ -35,8 +35,8 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -58,6 +58,7 @@ TASK_LIST_CAP = 100  # the lending task list returns at most 100 requests and ha
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 _ROWSET_NS = "urn:schemas-microsoft-com:xml-analysis:rowset"
 QUOTA_PROBE_S = 60.0  # while the daily quota is spent, one call this often still asks Alma
+RATE_LIMITED_TRIES = 16  # retries of a 429 PER_SECOND_THRESHOLD (each waits at most 2 s)
 EMPTY_PAGES_MAX = 3  # Analytics pages without rows (not finished) tolerated in a row
 T = TypeVar("T")
 
@@ -97,6 +98,13 @@ def make_http_client(timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, **kwargs:
     """The shared connection pool; one per process is enough for every institution."""
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     return httpx.Client(timeout=timeout, limits=limits, **kwargs)
+
+
+class Limiter(Protocol):
+    """Anything that waits for the next call slot (e.g. :class:`bot.edges.ratebudget.SharedBudget`: one budget
+    per institution shared by every process)."""
+
+    def acquire(self) -> float: ...
 
 
 class RateLimiter:
@@ -142,17 +150,6 @@ class CallStats:
     retries: int = 0
     remaining: int | None = None
     remaining_at: float = 0.0
-    stamps: list[float] = field(default_factory=list)
-
-    def peak_per_second(self) -> int:
-        """The most calls started within any one-second window."""
-        best, j = 0, 0
-        s = sorted(self.stamps)
-        for i in range(len(s)):
-            while s[i] - s[j] >= 1.0:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
 
 
 def seg(value: str) -> str:
@@ -162,7 +159,7 @@ def seg(value: str) -> str:
 
 class AlmaClient:
     def __init__(self, http: httpx.Client, base_url: str, api_key: str, *, institution: str = "",
-                 key_env: str = "", limiter: RateLimiter | None = None, max_retries: int = 4,
+                 key_env: str = "", limiter: Limiter | None = None, max_retries: int = 4,
                  backoff: float = 0.5, quota_reserve: int = 0, quota_probe_s: float = QUOTA_PROBE_S,
                  sleep: Callable[[float], None] = time.sleep, jitter: Callable[[], float] = random.random,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -171,7 +168,7 @@ class AlmaClient:
         self._key = api_key
         self.institution = institution
         self.key_env = key_env
-        self.limiter = limiter if limiter is not None else limiter_for(institution or self.base_url)
+        self.limiter: Limiter = limiter if limiter is not None else limiter_for(institution or self.base_url)
         self.max_retries = max_retries
         self.backoff = backoff
         self.quota_reserve = quota_reserve
@@ -232,13 +229,16 @@ class AlmaClient:
 
     def _retry_delay(self, err: AlmaError, method: str, attempt: int) -> float | None:
         """How long to wait before trying ``err``'s call again, or None to give up. The only retry policy."""
-        if attempt >= self.max_retries or err.code == "DEADLINE":
+        slow_down = isinstance(err, AlmaRateLimited)
+        # Alma's per-second threshold says "not now", never "no": worth more tries, each a short wait
+        if attempt >= (max(self.max_retries, RATE_LIMITED_TRIES) if slow_down else self.max_retries) \
+                or err.code == "DEADLINE":
             return None
-        not_applied = isinstance(err, AlmaRateLimited) or err.code == "CONNECT"  # Alma never processed it
+        not_applied = slow_down or err.code == "CONNECT"  # Alma never processed it
         transient = isinstance(err, AlmaUnavailable) and method in ("GET", "DELETE")
         if not (not_applied or transient):
             return None
-        wait = self._delay(attempt)
+        wait = min(self._delay(attempt), 2.0) if slow_down else self._delay(attempt)
         left = time_left()
         if left is not None and left <= wait:
             return None  # no time for another try: answer now
@@ -250,10 +250,9 @@ class AlmaClient:
         left = time_left()
         if left is not None and left <= 0:
             raise AlmaUnavailable("Alma did not answer within the time allowed", code="DEADLINE")
-        granted = self.limiter.acquire()
+        self.limiter.acquire()
         with self._stats_lock:
             self.stats.calls += 1
-            self.stats.stamps.append(granted)
         timeout: Any = httpx.USE_CLIENT_DEFAULT
         left = time_left()
         if left is not None:

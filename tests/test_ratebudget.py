@@ -1,0 +1,142 @@
+"""One Alma calls-per-second budget per institution, shared by every process on the store."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.edges.ratebudget import LocalPacer
+from bot.edges.store import Store
+from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
+from bot.sandbox.server import Sandbox, SandboxState
+from tests.conftest import ROOT, TODAY, fast_client
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(0.0, seconds)
+
+
+def test_two_processes_share_one_evenly_paced_budget(tmp_path: Path) -> None:
+    """Two stores on one database file stand for two processes: their slots interleave, one 1/rate apart."""
+    url = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    first, second = Store(url), Store(url)
+    clock = FakeClock()
+    a = first.budget("GWA@host", 20)
+    b = second.budget("GWA@host", 20)
+    for budget in (a, b):
+        budget._clock, budget._sleep = clock, clock.sleep
+    slots = [(a if k % 3 else b).reserve() for k in range(60)]
+    assert sorted(slots) == slots
+    gaps = {round(y - x, 6) for x, y in itertools.pairwise(slots)}
+    assert gaps == {0.05}  # 20 per second, never two in the same slot, whichever process asked
+    other = first.budget("AMU@host", 20)
+    other._clock = clock
+    assert other.reserve() == clock.now  # each institution has its own budget
+    first.close()
+    second.close()
+
+
+def test_an_idle_budget_does_not_save_up_a_burst(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    clock = FakeClock()
+    budget = store.budget("GWA@host", 10)
+    budget._clock, budget._sleep = clock, clock.sleep
+    budget.acquire()
+    clock.sleep(60)  # a quiet minute
+    slots = [budget.acquire() for _ in range(5)]
+    assert [round(s - slots[0], 6) for s in slots] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    store.close()
+
+
+def test_a_client_on_the_shared_budget_is_never_refused(tmp_path: Path, http: httpx.Client) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    with Sandbox(SandboxState(today=TODAY)) as sb:
+        clients = [fast_client(http, sb, limiter=store.budget("GWA@sandbox", 20)) for _ in range(2)]
+
+        def work(c: Any) -> None:
+            for _ in range(15):
+                c.test()
+
+        threads = [threading.Thread(target=work, args=(c,)) for c in clients for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(c.stats.calls for c in clients) == 90 and all(c.stats.retries == 0 for c in clients)
+    store.close()
+
+
+def test_local_pacer_spaces_calls() -> None:
+    clock = FakeClock()
+    pacer = LocalPacer(4, clock=clock, sleep=clock.sleep)
+    slots = [pacer.acquire() for _ in range(5)]
+    assert [round(s - slots[0], 6) for s in slots] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+class StampedCalls(list[tuple[str, str, str, str]]):
+    """The sandbox's call log, with the moment each call arrived (counted at Alma's side)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[tuple[str, float]] = []
+
+    def append(self, item: tuple[str, str, str, str]) -> None:
+        self.at.append((item[0], time.monotonic()))
+        super().append(item)
+
+
+def busiest_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best, j = 0, 0
+    for i, t in enumerate(stamps):
+        while t - stamps[j] >= 1.0:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> None:
+    """Five p2p-bot processes at once against one institution: Alma never sees more than 25 calls in a second."""
+    state = SandboxState(today=TODAY, scale=2500, scale_institution="GWA")
+    state.calls = StampedCalls()
+    with Sandbox(state) as sb:
+        toml = []
+        env = dict(os.environ)
+        for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
+            toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{sb.base_url}"\n'
+                        f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
+                        f'borrowing_report = "{REPORT_PATH}"\ncalls_per_second = 20\n')
+            env[f"KEY_{code}"] = key
+        (tmp_path / "p2p.toml").write_text("\n".join(toml), encoding="utf-8")
+        env.update({"P2PBOT_CONFIG": str(tmp_path / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+        env.pop("ALMA_API_URL", None)
+        env.pop("ALMA_API_KEY", None)
+        argvs = [["sync", "--full"], ["sync", "--full"], ["lookup", "NO-SUCH-1", "--json"],
+                 ["lookup", "NO-SUCH-2", "--json"], ["lookup", "NO-SUCH-3", "--json"]]
+        procs = [subprocess.Popen([sys.executable, "-m", "bot", *a], env=env, cwd=ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
+        outs = [p.communicate(timeout=300) for p in procs]
+        codes = [p.returncode for p in procs]
+    assert codes == [0, 0, 1, 1, 1], outs
+    stamps = [t for inst, t in state.calls.at if inst == "GWA"]
+    assert len(stamps) > 150  # the syncs really had to cut big slices
+    assert busiest_second(stamps) <= 25
