@@ -60,9 +60,10 @@ DEFAULT_FORMATS = ("PHYSICAL", "DIGITAL", "PHYSICAL_NON_RETURNABLE")
 # where a new request most likely sits, so a live scan and a sync start there
 ACTIVE_FIRST = ("REQUEST_CREATED_LEND", "BEING_PROCESSED", "WILL_SUPPLY", "SHIPPED_PHYSICALLY", "LOCATE_FAILED",
                 "RECEIVED_BY_PARTNER", "RETURNED_BY_PARTNER", "OVERDUE")
-# the task list's own filters that split a slice into parts that add up to it (every request has one value
-# of each); `supplied_format` does not (requests not yet supplied have none), so it is not used to cut
-DIMS = ("partner", "printed", "reported", "requested_format")
+# the task list's own filters that cut a slice into parts. Every request has one value of each, except
+# `supplied_format` (a request not supplied yet has none): a cut by it is used only where the rows read show
+# every request has one, and the parts' totals must still add up to the slice's
+DIMS = ("partner", "printed", "reported", "requested_format", "supplied_format")
 BATCH = 500  # rows per write to the stage table
 SYNC_WORKERS = 4  # slices read at once per institution (the rate budget paces them anyway)
 INSTITUTIONS_AT_ONCE = 4  # institutions synced at once
@@ -229,7 +230,7 @@ def next_step(kind: str, status: str, label: str) -> tuple[str, str]:
 
 
 # -- reading the task list --------------------------------------------------------------------------------
-Facets = tuple[str, str, str, str]  # partner, printed, reported, requested format: the values DIMS filter on
+Facets = tuple[str, str, str, str, str]  # partner, printed, reported, requested and supplied format (DIMS)
 
 
 @dataclass
@@ -266,8 +267,8 @@ def task_list_page(client: AlmaClient, inst: str, library: str, now: datetime,
     if len(items) > total:
         total = len(items)
     rows = [lending_row(inst, d, now) for d in items]
-    facets = [(code(d.get("partner")), _yn(d.get("printed")), _yn(d.get("reported")), code(d.get("format")))
-              for d in items]
+    facets = [(code(d.get("partner")), _yn(d.get("printed")), _yn(d.get("reported")), code(d.get("format")),
+               code(d.get("supplied_format"))) for d in items]
     return Page(rows, facets, total)
 
 
@@ -347,11 +348,14 @@ def plan_cut(total: int, sample: list[Facets], dims: tuple[str, ...],
     only when it may hold something."""
     n = len(sample)
     shares: dict[str, list[float]] = {}
+    unreachable: dict[str, float] = {}
     for d in dims:
         i = DIMS.index(d)
         counts = Counter(f[i] for f in sample)
         values = domains[d]
         shares[d] = [(counts.get(v, 0) + 0.5) / (n + 0.5 * len(values)) for v in values]
+        # rows the sample shows with no value for this filter (no supplied format yet) no part of it holds
+        unreachable[d] = counts.get("", 0) / max(1, n)
     memo: dict[tuple[int, tuple[str, ...]], tuple[float, tuple[str, ...]]] = {}
 
     def best(size: float, left: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
@@ -368,7 +372,8 @@ def plan_cut(total: int, sample: list[Facets], dims: tuple[str, ...],
                 if math.prod(len(shares[d]) for d in combo) > 4 * size / TARGET_CELL + 64:
                     continue  # far more parts than requests
                 rest = tuple(d for d in left if d not in combo)
-                cost = 0.0
+                lost = size * (1.0 - math.prod(1.0 - unreachable[d] for d in combo))
+                cost = 1000.0 * lost if lost >= 0.5 else 0.0  # what no part of the cut would hold
                 for cell in itertools.product(*(shares[d] for d in combo)):
                     part = size * math.prod(cell)
                     cost += (1.0 - math.exp(-part)) * (1.0 + best(part, rest)[0])
@@ -413,7 +418,7 @@ class LendingReader:
             formats = DEFAULT_FORMATS
         with self._lock:
             self._domains = {"partner": partners, "printed": ("N", "Y"), "reported": ("N", "Y"),
-                             "requested_format": formats}
+                             "requested_format": formats, "supplied_format": formats}
             return self._domains
 
     def page(self, library: str, filters: Mapping[str, str]) -> Page:

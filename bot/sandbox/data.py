@@ -222,10 +222,11 @@ def _request(rng: random.Random, inst: Inst, kind: str, status: tuple[str, str],
         fmt = rng.choices(FORMATS, weights=(75, 20, 5))[0]
         d["format"] = {"value": fmt[0], "desc": fmt[1]}
         moved = status[0] != "REQUEST_CREATED_LEND"
-        d["printed"] = rng.random() < (0.85 if moved else 0.2)
-        d["reported"] = rng.random() < (0.6 if moved else 0.1)
-        if status[0] in SUPPLIED:
-            d["supplied_format"] = dict(d["format"])
+        d["printed"] = rng.random() < (0.85 if moved else 0.5)  # pull slips are printed in daily batches
+        d["reported"] = rng.random() < (0.5 if moved else 0.1)
+        if status[0] in SUPPLIED:  # mostly as requested; sometimes a scan instead of the book, or the reverse
+            d["supplied_format"] = dict(d["format"]) if rng.random() < 0.8 else dict(zip(
+                ("value", "desc"), rng.choice([f for f in FORMATS if f[0] != fmt[0]]), strict=True))
     if kind == "borrowing":
         d["requester"] = {"value": requester, "desc": inst.users.get(requester, "")}
         d["pickup_location"] = {"value": library, "desc": library}
@@ -341,7 +342,8 @@ def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | Non
           extra_institutions: int = 0, scale_institution: str = "") -> list[Inst]:
     """The consortium's data. ``scale`` generated lending requests more, spread over the three institutions,
     or all in ``scale_institution`` (a code) when given; they vary in every task-list filter (partner,
-    printed, reported, requested and supplied format)."""
+    printed, reported, requested and supplied format), and a scaled institution lends to one partner per
+    1,000 of them (at most 100, the LOAN network's size)."""
     rng = random.Random(seed)
     now = now or datetime.combine(today, time(12, 0), tzinfo=ZoneInfo("America/New_York"))
     insts = [Inst(c, n, ic, key, libs, sfx) for c, n, ic, key, libs, sfx in INSTITUTIONS]
@@ -405,6 +407,12 @@ def build(today: date, *, seed: int = 20201, scale: int = 0, now: datetime | Non
         targets = [i for i in insts if i.code == scale_institution] or insts
         per = scale // len(targets)
         for inst in targets:
+            # a library lending this much lends to more of the network: one partner per 1,000 requests,
+            # up to the LOAN network's ~100 libraries
+            for k in range(len(inst.partners), min(100, per // 1000)):
+                code = f"P2P_L{k:03d}"
+                inst.partners[code] = partner_json(code, f"LOAN Library {k}", f"L{k:03d}", f"01L{k:03d}_INST",
+                                                   p2p=True)
             partners = list(inst.partners.values())
             lib = inst.rs_libraries[0]
             for st in rng.choices(statuses, weights=weights, k=per):

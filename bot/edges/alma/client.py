@@ -58,7 +58,7 @@ TASK_LIST_CAP = 100  # the lending task list returns at most 100 requests and ha
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
 _ROWSET_NS = "urn:schemas-microsoft-com:xml-analysis:rowset"
 QUOTA_PROBE_S = 60.0  # while the daily quota is spent, one call this often still asks Alma
-RATE_LIMITED_TRIES = 16  # retries of a 429 PER_SECOND_THRESHOLD (each waits at most 2 s)
+RATE_LIMITED_FACTOR = 4  # a 429 PER_SECOND_THRESHOLD gets this many times max_retries (each waits at most 2 s)
 EMPTY_PAGES_MAX = 3  # Analytics pages without rows (not finished) tolerated in a row
 T = TypeVar("T")
 
@@ -231,7 +231,7 @@ class AlmaClient:
         """How long to wait before trying ``err``'s call again, or None to give up. The only retry policy."""
         slow_down = isinstance(err, AlmaRateLimited)
         # Alma's per-second threshold says "not now", never "no": worth more tries, each a short wait
-        if attempt >= (max(self.max_retries, RATE_LIMITED_TRIES) if slow_down else self.max_retries) \
+        if attempt >= (self.max_retries * RATE_LIMITED_FACTOR if slow_down else self.max_retries) \
                 or err.code == "DEADLINE":
             return None
         not_applied = slow_down or err.code == "CONNECT"  # Alma never processed it
