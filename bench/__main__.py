@@ -202,11 +202,10 @@ def bench_lookup(args: argparse.Namespace) -> int:
         reports = svc.sync()
         sync_s = time.perf_counter() - t0
         sync_calls = sum(r.calls for r in reports)
-        peak = max(c.stats.peak_per_second() for c in clients.values())
         indexed = sum(r.lending for r in reports)
         retries = sum(c.stats.retries for c in clients.values())
         print(f"\nfull sync: {indexed}/{total} lending requests indexed, {sync_calls} calls, {sync_s:.1f} s, "
-              f"peak {peak} calls/s per institution (limit 25), {retries} retries")
+              f"{retries} retries")
 
         warm_lat, warm_calls = [], 0
         for _ in range(10):

@@ -1,8 +1,8 @@
 """request_stage (a sync's rows until they are swapped into the index whole) and rate_budget (one Alma
 calls-per-second budget per institution, shared by every process).
 
-Revision ID: 0003
-Revises: '0002'
+Revision ID: 0004
+Revises: '0003'
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
