@@ -14,11 +14,22 @@ ICON = {True: "🟢", False: "🔴", None: "⚪"}
 
 def overview_reply(ctx: Any) -> Reply | TextReply:
     services = ctx.services
-    if not services.settings.institutions:
+    if not services.settings.institutions and not services.settings.docs:
         return TextReply("No Alma institution is configured yet. Set P2PBOT_CONFIG (see p2pbot.example.toml) or "
                          "ALMA_API_URL and ALMA_API_KEY.")
     ov = overview(services)
     sections = []
+    if ov.docs:
+        lines = ["📚 *Documentation index*"]
+        for d in ov.docs:
+            if d.status == "ok":
+                lines.append(f"  🟢 {d.source}: {d.sections} sections, checked {age(d.checked_at)}")
+            elif d.status == "failed":
+                lines.append(f"  🔴 {d.source}: last read failed {age(d.checked_at)} ({d.detail}); "
+                             f"answering from the copy read well {age(d.ok_at)}")
+            else:
+                lines.append(f"  ⚪ {d.source}: not indexed yet (`p2p-bot docs index`)")
+        sections.append("\n".join(lines))
     for st in ov.institutions:
         lines = [f"{ICON[st.reachable]} *{st.name}* ({st.code})"
                  + ("" if st.reachable is not None else ": not checked yet")]
@@ -40,6 +51,9 @@ def overview_reply(ctx: Any) -> Reply | TextReply:
                          + ("…" if len(ex) > 5 else ""))
         lines.append(f"  Request index: synced {age(st.index_synced)}")
         sections.append("\n".join(lines))
+    if not ov.institutions:
+        return Reply(title="P2P status", sections=tuple(sections),
+                     footer="No Alma institution is configured yet (P2PBOT_CONFIG or ALMA_API_URL and ALMA_API_KEY).")
     footer = f"As of {age(ov.generated_at)}." + (" Refreshing in the background; ask again in a minute."
                                                    if ov.refreshing else "")
     return Reply(title="P2P status", sections=tuple(sections), footer=footer)

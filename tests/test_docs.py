@@ -352,3 +352,57 @@ def test_sections_from_the_store_match_what_was_parsed(tmp_path: Path) -> None:
     for tid, t in parsed.items():
         assert loaded[tid] == t
     store.close()
+
+
+def test_the_clock_reindexes_and_status_shows_freshness_and_failed_sources(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.frontends import clock
+    from commands.context import Context
+    from commands.status import overview_reply
+
+    folder = tmp_path / "docs"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    monkeypatch.setenv("P2PBOT_DOCS_REFRESH_MINUTES", "45")
+    services = Services(settings_mod.load())
+    question = "how long can a partner keep our book"
+    best = services.engine.ask(question).best
+    assert best is not None and "Six weeks" in best.answer
+
+    sched = clock.build(services)
+    assert sched.get_job("docs-index").trigger.interval == timedelta(minutes=45)
+
+    page = folder / "lending" / "shipping.html"
+    page.write_text(page.read_text().replace("Six weeks", "Eight weeks"))
+    clock.reindex_docs(services)
+    best = services.engine.ask(question).best
+    assert best is not None and "Eight weeks" in best.answer
+    reply = overview_reply(Context(services))
+    assert "Documentation index" in "\n".join(reply.sections) and "sections, checked just now" in "\n".join(reply.sections)
+
+    shutil.rmtree(folder)
+    clock.reindex_docs(services)
+    text = "\n".join(overview_reply(Context(services)).sections)
+    assert "last read failed" in text and "does not exist" in text
+    best = services.engine.ask(question).best
+    assert best is not None and "Eight weeks" in best.answer  # the last good sections still answer
+    services.close()
+
+
+def test_a_long_running_process_sees_a_reindex_made_by_another(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import bot.core.services as services_mod
+
+    folder = tmp_path / "docs"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    monkeypatch.setattr(services_mod, "DOCS_RECHECK_S", 0.0)
+    services = Services(settings_mod.load())
+    assert services.engine.ask("where do evening staff park").answered is False
+    (folder / "parking.md").write_text("# Staff parking\n\n## Evening permits\n\nEvening staff park in lot C.\n")
+    assert run_cli(capsys, "docs", "index")[0] == 0  # as another process would
+    best = services.engine.ask("where do evening staff park").best
+    assert best is not None and best.topic.id == "parking#evening-permits"
+    services.close()

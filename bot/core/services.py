@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.edges.store import Store
 
 
+DOCS_RECHECK_S = 30.0  # how often a long-running process looks for a newer documentation index
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -77,6 +78,8 @@ class Services:
     _background: WorkPool | None = None
     _listeners: WorkPool | None = None
     _walks: Walkthroughs | None = None
+    _docs_generation: str | None = None
+    _docs_check_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # set by a clock running in this process, so a reminder added from Slack is scheduled at once
     on_reminders_changed: Callable[[], object] | None = None
@@ -85,11 +88,19 @@ class Services:
     def engine(self) -> AnswerEngine:
         """Shipped topics, extra knowledge and indexed documentation as one engine (cached between processes;
         the database layer is loaded only when the documentation index must be read or built)."""
-        from bot.core.docs.catalog import load_engine
+        from bot.core.docs import catalog
 
         with self._lock:
+            if self._engine is not None and self.settings.docs and time.monotonic() >= self._docs_check_at:
+                # another process (the clock, `p2p-bot docs index`) may have re-indexed the documentation
+                self._docs_check_at = time.monotonic() + DOCS_RECHECK_S
+                if catalog.docs_state(self.settings, self._store_unlocked)[0] != self._docs_generation:
+                    self._engine = self._walks = None
             if self._engine is None:
-                self._engine = load_engine(self.settings, self._store_unlocked)
+                self._engine = catalog.load_engine(self.settings, self._store_unlocked)
+                if self.settings.docs:
+                    self._docs_generation = catalog.docs_state(self.settings, self._store_unlocked)[0]
+                    self._docs_check_at = time.monotonic() + DOCS_RECHECK_S
             return self._engine
 
     def reload_engine(self) -> None:

@@ -35,10 +35,23 @@ class InstitutionStatus:
 
 
 @dataclass
+class DocsStatus:
+    """One configured documentation source (P2PBOT_DOCS): how fresh its index is and whether it failed."""
+
+    source: str
+    status: str  # ok / failed / not indexed
+    detail: str = ""
+    sections: int = 0
+    checked_at: str = ""
+    ok_at: str = ""
+
+
+@dataclass
 class Overview:
     institutions: list[InstitutionStatus]
     generated_at: str
     refreshing: bool = False
+    docs: list[DocsStatus] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,8 +115,31 @@ def refresh_in_background(services: Services) -> bool:
     return True
 
 
+def docs_status(services: Services) -> list[DocsStatus]:
+    """Each configured documentation source, read from the store (no page is fetched)."""
+    if not services.settings.docs:
+        return []
+    from bot.core.docs.indexer import listing, source_states
+
+    states = {s["source"]: s for s in source_states(services.store)}
+    counts: dict[str, int] = {}
+    for page in listing(services.store):
+        counts[page["source"]] = counts.get(page["source"], 0) + page["sections"]
+    out = []
+    for src in services.settings.docs:
+        st = states.get(src)
+        if st is None:
+            out.append(DocsStatus(src, "not indexed"))
+        else:
+            out.append(DocsStatus(src, st["status"], st["detail"], counts.get(src, 0), st["checked_at"], st["ok_at"]))
+    return out
+
+
 def overview(services: Services) -> Overview:
     """What is known now, from the cache; a refresh starts in the background if it is old or missing."""
+    docs = docs_status(services)
+    if not services.settings.institutions:
+        return Overview([], utcnow().isoformat(timespec="seconds"), docs=docs)
     cached = services.store.cache_get(CACHE_KEY)
     stale = cached is None or utcnow() - cached[1] > STALE_AFTER
     refreshing = refresh_in_background(services) if stale else False
@@ -114,7 +150,7 @@ def overview(services: Services) -> Overview:
             synced = fresh.get(i.code)
             insts.append(InstitutionStatus(i.code, i.name, index_synced=synced.isoformat() if synced else "",
                                            lending_by_status=_index_counts(services, i.code)))
-        return Overview(insts, utcnow().isoformat(timespec="seconds"), refreshing=True)
+        return Overview(insts, utcnow().isoformat(timespec="seconds"), refreshing=True, docs=docs)
     data = cached[0]
     insts = [InstitutionStatus(**i) for i in data["institutions"]]
-    return Overview(insts, data["generated_at"], refreshing=refreshing)
+    return Overview(insts, data["generated_at"], refreshing=refreshing, docs=docs)

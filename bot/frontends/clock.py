@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -43,6 +44,19 @@ def sync_index(lookup: LookupService) -> None:
 
 def refresh_status(services: Services) -> None:
     services.store.cache_put(status.CACHE_KEY, status.collect(services).to_json())
+
+
+def reindex_docs(services: Services) -> None:
+    """Re-read what changed in P2PBOT_DOCS; a source that fails keeps its sections and shows in /p2p status."""
+    from bot.core.docs.catalog import index_now
+
+    report: Any = index_now(services.settings, services.store)
+    for src in report.sources:
+        if src.status != "ok":
+            log.warning("docs index: could not read %s: %s", src.source, src.detail)
+    if report.added or report.changed or report.removed:
+        services.reload_engine()
+    log.info("docs index: %s added, %s changed, %s removed", report.added, report.changed, report.removed)
 
 
 def post_reminder(services: Services, reminder_id: int) -> None:
@@ -99,6 +113,9 @@ def build(services: Services, blocking: bool = False) -> BaseScheduler:
                   misfire_grace_time=6 * 3600, replace_existing=True)
     sched.add_job(partner_audit, CronTrigger(hour=3, minute=30, timezone=tz), id="partner-audit",
                   args=[services], misfire_grace_time=3 * 3600, replace_existing=True)
+    if s.docs and s.docs_refresh_minutes > 0:
+        sched.add_job(reindex_docs, IntervalTrigger(minutes=s.docs_refresh_minutes, timezone=tz), id="docs-index",
+                      args=[services], misfire_grace_time=int(s.docs_refresh_minutes * 60), replace_existing=True)
     services.on_reminders_changed = lambda: sync_reminders(services, sched)
     return sched
 
