@@ -6,25 +6,36 @@ Each handler's docstring is its line in ``/p2p help``. Anything that is not a su
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
-from commands import ask, expiry, help, lookup, partner, remind, status, walk
 from commands.context import Context, Handler
 
 __all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "split"]
 
 
-HANDLERS: dict[str, Handler] = {
-    "help": help.handle,
-    "ask": ask.handle,
-    "walk": walk.handle,
-    "status": status.handle,
-    "lookup": lookup.handle,
-    "partner": partner.handle,
-    "expiry": expiry.handle,
-    "remind": remind.handle,
-}
+class _Lazy:
+    """A sub-command's handler, imported on first use: answering a question must not load the modules (and
+    the database and HTTP layers) that lookups, onboarding or reminders need."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def handler(self) -> Handler:
+        fn: Handler = importlib.import_module(f"commands.{self.module}").handle
+        return fn
+
+    def __call__(self, ctx: Context, args: str) -> Any:
+        return self.handler()(ctx, args)
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]  # its line in /p2p help
+        return self.handler().__doc__
+
+
+HANDLERS: dict[str, Handler] = {name: _Lazy(name) for name in
+                                ("help", "ask", "walk", "status", "lookup", "partner", "expiry", "remind")}
 
 
 def handlers() -> dict[str, Handler]:

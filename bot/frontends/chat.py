@@ -13,8 +13,7 @@ from typing import TextIO
 
 from bot.core.services import Services
 from bot.frontends.text import to_text
-from commands import Context, buttons, dispatch, messages
-from commands.walk import walkthroughs
+from commands import Context, dispatch, messages
 
 PROMPT = "you> "
 MOVES = {"next": "next", "n": "next", "back": "back", "b": "back", "done": "done", "stop": "stop"}
@@ -34,6 +33,9 @@ class ChatSession:
         if word.startswith("next"):
             word = "next"
         if word in MOVES:
+            from commands import buttons  # walkthroughs live in the store: loaded only when one is moved
+            from commands.walk import walkthroughs
+
             current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
             if current is None:
                 return "No walkthrough is open. Start one with `walk <procedure>`, e.g. `walk receiving items`."
