@@ -141,10 +141,15 @@ class AnswerEngine:
         self._postings = dict(postings)
         self._idf = {term: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
-        by_len: dict[int, list[str]] = defaultdict(list)
-        for w in surface:
-            by_len[len(w)].append(w)
-        self._by_len = dict(by_len)
+        # typo candidates by (length, first letter) and (length, first two letters), kept in vocabulary order
+        by_first: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+        by_two: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+        for k, w in enumerate(surface):
+            by_first[(len(w), w[0])].append((k, w))
+            if len(w) > 1:
+                by_two[(len(w), w[:2])].append((k, w))
+        self._by_first = dict(by_first)
+        self._by_two = dict(by_two)
         # each section's terms, computed once (choosing the part of a topic to show needs them per question)
         self._section_terms: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [
             tuple((frozenset(terms(sec.heading)), frozenset(terms(sec.text))) for sec in t.sections)
@@ -191,12 +196,14 @@ class AnswerEngine:
         ("rul" -> "rule")."""
         if len(word) < 3 or word.isdigit():
             return None
-        candidates: list[str] = []
-        for ln in range(len(word) - 2, len(word) + 3):
-            candidates.extend(self._by_len.get(ln, ()))
         # a typo almost never changes the first letter (or swaps it with the second); without this,
         # real words become other words ("email" -> "mail", "late" -> "date")
-        candidates = [c for c in candidates if c[0] == word[0] or (len(c) > 1 and c[1] == word[0] and c[0] == word[1])]
+        candidates: list[str] = []
+        swapped = word[1] + word[0]
+        for ln in range(len(word) - 2, len(word) + 3):
+            same = self._by_first.get((ln, word[0]), [])
+            swap = self._by_two.get((ln, swapped), []) if swapped[0] != word[0] else []
+            candidates.extend(w for _, w in (sorted(same + swap) if swap else same))
         if len(word) >= 4:
             cutoff = 0.78 if len(word) >= 6 else 0.74
             match = process.extractOne(word, candidates, scorer=OSA.normalized_similarity, score_cutoff=cutoff)
