@@ -1,8 +1,7 @@
 """Benchmarks that print figures (never run by the test suite).
 
-``python -m bench answers`` (``make bench WHAT=answers``): this engine vs plain BM25 (bm25s, Lucene scoring)
-vs rapidfuzz-only ranking on
-the same ``knowledge/`` and question file; a 10,000-topic scaling run; cold ``p2p-bot ask`` processes.
+``python -m bench answers`` (``make bench WHAT=answers``): see :mod:`bench.answers` (quality on the shipped
+topics, the raw seed and other pages vs bm25s; ask latency at 10k/50k sections; indexing 1,000 pages; cold ask).
 """
 
 from __future__ import annotations
@@ -15,158 +14,15 @@ import subprocess
 import sys
 import threading
 import time
-import tracemalloc
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.core import kb
-from bot.core.answers import AnswerEngine, Hit, Result
-from bot.core.evaluate import EvalItem, EvalReport, evaluate, percentile, read_items
+from bench.answers import bench_answers
+from bot.core.evaluate import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
-
-
-def _doc_text(t: kb.Topic) -> str:
-    sections = (s.heading + " " + s.text for s in t.sections)
-    return " ".join([t.title, " ".join(t.keywords), t.question, t.intro, *sections])
-
-
-def _as_result(query: str, topics: list[kb.Topic], ranked: list[tuple[int, float]]) -> Result:
-    hits = tuple(Hit(topics[i], s, 1.0, "", "") for i, s in ranked)
-    return Result(query, bool(hits), 1.0, hits)  # baselines never abstain
-
-
-def bm25_baseline(topics: list[kb.Topic]) -> Callable[[str], Result]:
-    import bm25s
-
-    corpus = [_doc_text(t) for t in topics]
-    retriever = bm25s.BM25(method="lucene")
-    retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
-
-    def ask(q: str) -> Result:
-        toks = bm25s.tokenize([q], stopwords="en", show_progress=False)
-        if not toks.vocab:
-            return _as_result(q, topics, [])
-        k = min(10, len(topics))
-        docs, scores = retriever.retrieve(toks, k=k, show_progress=False)
-        ranked = [(int(d), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
-        return _as_result(q, topics, ranked)
-
-    return ask
-
-
-def fuzz_baseline(topics: list[kb.Topic]) -> Callable[[str], Result]:
-    from rapidfuzz import fuzz, process
-
-    choices = [f"{t.title} {' '.join(t.keywords)} {t.question}" for t in topics]
-
-    def ask(q: str) -> Result:
-        found = process.extract(q, choices, scorer=fuzz.WRatio, limit=10)
-        return _as_result(q, topics, [(i, float(s)) for _c, s, i in found])
-
-    return ask
-
-
-def _row(name: str, r: EvalReport) -> str:
-    return (f"| {name:<22} | {r.top1:5.3f} | {r.recall_at_3:8.3f} | {r.mrr:5.3f} | "
-            f"{r.abstained_oos}/{r.out_of_scope:<5} | {r.latency_p50_ms:7.3f} | {r.latency_p95_ms:7.3f} |")
-
-
-_WORDS = ("acquisition vendor invoice serial binding course reserve patron fine fee barcode shelf stack "
-          "storage digitize scan copy license journal periodical database proxy authentication catalog record "
-          "holding portfolio collection bundle circulation desk policy loan renewal hold pickup notice letter "
-          "report analytics job import export profile rule template workflow calendar hours closure").split()
-
-
-def synthetic_topics(n: int, seed: int = 7) -> list[kb.Topic]:
-    """n plausible library-operations topics with random titles, keywords, steps and prose."""
-    rng = random.Random(seed)
-    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(4000)]
-    out: list[kb.Topic] = []
-    for i in range(n):
-        def phrase(k: int) -> str:
-            return " ".join(rng.choice(vocab) for _ in range(k))
-        steps = tuple(kb.Step(j + 1, f"Open {phrase(3)} and set {phrase(4)}.", j + 1) for j in range(rng.randint(3, 8)))
-        out.append(kb.Topic(
-            id=f"gen-{i}", title=phrase(5).capitalize(), kind="procedure", roles=(), related=(),
-            keywords=tuple(phrase(2) for _ in range(6)), path=f"gen/{i}.md", line=1, intro=phrase(25),
-            steps=steps, sections=(kb.Section("Steps", "\n".join(s.text for s in steps), 5),
-                                   kb.Section("Notes", phrase(30), 20)),
-        ))
-    return out
-
-
-def _cold_process(runs: int = 5) -> list[float]:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bot", "ask", "--json", "how do I receive a borrowed item"],
-                       capture_output=True, check=True, cwd=ROOT)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def bench_answers(args: argparse.Namespace) -> int:
-    qfile = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
-    if not qfile.exists():
-        print(f"question file {qfile} not found; pass --questions FILE", file=sys.stderr)
-        return 2
-    items: list[EvalItem] = read_items(qfile)
-    topics = kb.load_dir()
-    engine = AnswerEngine(topics)
-    print(f"Answer ranking on {len(topics)} topics, {len(items)} questions from {qfile}")
-    print("| ranker                 | top-1 | recall@3 |  MRR  | OOS abst. | p50 ms  | p95 ms  |")
-    print("|------------------------|-------|----------|-------|-----------|---------|---------|")
-    reps: dict[str, EvalReport] = {}
-    for name, ask in (("p2p-bot engine", lambda q: engine.ask(q, top=10)),
-                      ("BM25 (bm25s, lucene)", bm25_baseline(topics)),
-                      ("rapidfuzz WRatio only", fuzz_baseline(topics))):
-        for it in items[:5]:  # warm caches the same way for every ranker
-            ask(it.q)
-        reps[name] = evaluate(ask, items)
-        print(_row(name, reps[name]))
-    ours = reps["p2p-bot engine"].top1
-    ahead = all(ours > r.top1 for n, r in reps.items() if n != "p2p-bot engine")
-    print(f"engine top-1 ahead of both baselines: {'yes' if ahead else 'NO'}")
-
-    # in-process latency on the shipped knowledge base, many repeats
-    lat = []
-    for _ in range(20):
-        for it in items:
-            t0 = time.perf_counter()
-            engine.ask(it.q)
-            lat.append((time.perf_counter() - t0) * 1000)
-    print(f"\nask() in-process, shipped KB, {len(lat)} calls: p50 {statistics.median(lat):.3f} ms, "
-          f"p95 {percentile(lat, 95):.3f} ms (target p95 <= 5 ms)")
-
-    # scaling run
-    n = args.topics
-    big = topics + synthetic_topics(n)
-    t0 = time.perf_counter()
-    AnswerEngine(big)
-    build_s = time.perf_counter() - t0
-    tracemalloc.start()
-    big_engine = AnswerEngine(big)
-    _cur, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    lat = []
-    for _ in range(5):
-        for it in items:
-            t1 = time.perf_counter()
-            big_engine.ask(it.q)
-            lat.append((time.perf_counter() - t1) * 1000)
-    big_rep = evaluate(lambda q: big_engine.ask(q, top=10), items)
-    print(f"\nscaling: {len(big)} topics ({n} generated): index build {build_s:.2f} s, "
-          f"peak memory while building {peak / 2**20:.1f} MiB; ask() p50 {statistics.median(lat):.2f} ms, "
-          f"p95 {percentile(lat, 95):.2f} ms (target <= 50 ms); top-1 still {big_rep.top1:.3f}")
-
-    cold = _cold_process()
-    print(f"\ncold `python -m bot ask --json` process, {len(cold)} runs: median {statistics.median(cold):.3f} s, "
-          f"max {max(cold):.3f} s (target < 1 s)")
-    return 0
 
 
 def _lookup_setup(sb: Any, store_url: str) -> Any:
@@ -419,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=20_000, help="lookup: generated lending requests")
     p.add_argument("--latency-ms", type=float, default=None,
                    help="sandbox latency per call (lookup: 50, slack: 2000)")
-    p.add_argument("--topics", type=int, default=10_000, help="generated topics for the scaling run")
+    p.add_argument("--reps", type=int, default=3, help="answers: repetitions of each timing")
     p.add_argument("--questions", default="", help="question file (default: ../shared/eval/dev-questions.jsonl)")
     args = p.parse_args(argv)
     return run(args.what, args)

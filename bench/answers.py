@@ -1,0 +1,307 @@
+"""``python -m bench answers`` (``make bench WHAT=answers``): answer quality and speed, printed as tables.
+
+1. Quality: this engine vs plain BM25 (bm25s, Lucene scoring) vs rapidfuzz-only ranking over the same topics
+   or sections: the shipped ``knowledge/`` (dev questions and the paraphrase sets), the raw seed indexed
+   alone as documentation (with ``P2PBOT_KNOWLEDGE_DIR`` empty; a tuned question file and a held-out one
+   that was never tuned on), and the small set of pages in ``tests/data/docs``.
+2. Speed: ``ask()`` p95 at 10k and 50k sections beside bm25s on the same corpus; a cold ``p2p-bot ask``
+   process beside a bare ``python -c pass``; index build time and memory for 1,000 pages.
+Every timing is the median (min–max) over ``--reps`` repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.core import kb
+from bot.core.answers import AnswerEngine, Hit, Result, answer_text
+from bot.core.evaluate import EvalItem, EvalReport, evaluate, percentile, read_items
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
+SEED = ROOT.parent / "shared" / "seed"
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """'median (min–max)'."""
+    if not values:
+        return "n/a"
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+# -- baselines over the same topics / sections ----------------------------------------------------------
+def _doc_text(t: kb.Topic) -> str:
+    if t.from_docs:
+        return " ".join([*t.trail, t.title, t.body])
+    sections = (s.heading + " " + s.text for s in t.sections)
+    return " ".join([t.title, " ".join(t.keywords), t.question, t.intro, *sections])
+
+
+def _as_result(query: str, topics: list[kb.Topic], ranked: list[tuple[int, float]]) -> Result:
+    hits = tuple(Hit(topics[i], s, 1.0, answer_text(topics[i])[1], "") for i, s in ranked)
+    return Result(query, bool(hits), 1.0, hits)  # baselines never abstain
+
+
+def bm25_baseline(topics: list[kb.Topic]) -> Callable[[str], Result]:
+    import bm25s
+
+    corpus = [_doc_text(t) for t in topics]
+    retriever = bm25s.BM25(method="lucene")
+    retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+
+    def ask(q: str) -> Result:
+        toks = bm25s.tokenize([q], stopwords="en", show_progress=False)
+        if not toks.vocab:
+            return _as_result(q, topics, [])
+        k = min(10, len(topics))
+        docs, scores = retriever.retrieve(toks, k=k, show_progress=False)
+        ranked = [(int(d), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        return _as_result(q, topics, ranked)
+
+    return ask
+
+
+def fuzz_baseline(topics: list[kb.Topic]) -> Callable[[str], Result]:
+    from rapidfuzz import fuzz, process
+
+    choices = [f"{t.title} {' '.join(t.keywords)} {t.question}" for t in topics]
+
+    def ask(q: str) -> Result:
+        found = process.extract(q, choices, scorer=fuzz.WRatio, limit=10)
+        return _as_result(q, topics, [(i, float(s)) for _c, s, i in found])
+
+    return ask
+
+
+# -- corpora ------------------------------------------------------------------------------------------
+def docs_engine(docs: list[str], tmp: Path) -> tuple[AnswerEngine, float]:
+    """An engine over documentation alone (empty knowledge folder), indexed into a fresh SQLite store;
+    returns it with the indexing time in seconds."""
+    from bot.core.docs.catalog import index_now, load_engine
+    from bot.edges.settings import Settings
+    from bot.edges.store import Store
+
+    empty = tmp / "empty-knowledge"
+    empty.mkdir(parents=True, exist_ok=True)
+    settings = Settings(database_url=f"sqlite:///{tmp / 'bench.sqlite3'}", knowledge_dir=str(empty), docs=tuple(docs),
+                        cache_dir=str(tmp / "cache"))
+    store = Store(settings.database_url)
+    t0 = time.perf_counter()
+    index_now(settings, store)
+    took = time.perf_counter() - t0
+    engine = load_engine(settings, lambda: store, use_cache=False)
+    store.close()
+    return engine, took
+
+
+def synthetic_topics(n: int, seed: int = 7) -> list[kb.Topic]:
+    """n plausible library-operations topics with random titles, keywords, steps and prose."""
+    rng = random.Random(seed)
+    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(4000)]
+    out: list[kb.Topic] = []
+    for i in range(n):
+        def phrase(k: int) -> str:
+            return " ".join(rng.choice(vocab) for _ in range(k))
+        steps = tuple(kb.Step(j + 1, f"Open {phrase(3)} and set {phrase(4)}.", j + 1) for j in range(rng.randint(3, 8)))
+        out.append(kb.Topic(
+            id=f"gen-{i}", title=phrase(5).capitalize(), kind="procedure", roles=(), related=(),
+            keywords=tuple(phrase(2) for _ in range(6)), path=f"gen/{i}.md", line=1, intro=phrase(25),
+            steps=steps, sections=(kb.Section("Steps", "\n".join(s.text for s in steps), 5),
+                                   kb.Section("Notes", phrase(30), 20)),
+        ))
+    return out
+
+
+_WORDS = ("acquisition vendor invoice serial binding course reserve patron fine fee barcode shelf stack "
+          "storage digitize scan copy license journal periodical database proxy authentication catalog record "
+          "holding portfolio collection bundle circulation desk policy loan renewal hold pickup notice letter "
+          "report analytics job import export profile rule template workflow calendar hours closure").split()
+
+
+def synthetic_pages(folder: Path, n: int, seed: int = 11) -> None:
+    """n pages of staff documentation in markdown, HTML and plain text (a third each), six sections apiece."""
+    rng = random.Random(seed)
+    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(3000)]
+
+    def phrase(k: int) -> str:
+        return " ".join(rng.choice(vocab) for _ in range(k))
+
+    for i in range(n):
+        title = phrase(4).capitalize()
+        secs = [(phrase(3).capitalize(), [f"{phrase(6).capitalize()}." for _ in range(rng.randint(2, 6))],
+                 rng.random() < 0.5) for _ in range(6)]
+        sub = folder / f"area{i % 20}"
+        sub.mkdir(parents=True, exist_ok=True)
+        if i % 3 == 0:
+            body = [f"# {title}", "", f"{phrase(20).capitalize()}.", ""]
+            for head, lines, proc in secs:
+                body += [f"## {head}", ""] + [f"{k}. {ln}" if proc else ln for k, ln in enumerate(lines, 1)] + [""]
+            (sub / f"page{i}.md").write_text("\n".join(body))
+        elif i % 3 == 1:
+            parts = [f"<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a></nav><main>",
+                     f"<h1>{title}</h1><p>{phrase(20)}.</p>"]
+            for k, (head, lines, proc) in enumerate(secs):
+                items = "".join(f"<li>{ln}</li>" for ln in lines)
+                parts.append(f"<h2 id='s{k}'>{head}</h2>" + (f"<ol>{items}</ol>" if proc else f"<p>{' '.join(lines)}</p>"))
+            parts.append("</main><footer>footer</footer></body></html>")
+            (sub / f"page{i}.html").write_text("".join(parts))
+        else:
+            body = [title, f"{phrase(20).capitalize()}."]
+            for head, lines, proc in secs:
+                body += [head] + [f"Step {k}: {ln}" if proc else ln for k, ln in enumerate(lines, 1)]
+            (sub / f"page{i}.txt").write_text("\n".join(body))
+
+
+# -- tables -------------------------------------------------------------------------------------------
+def _row(corpus: str, qname: str, name: str, r: EvalReport, chars: float) -> str:
+    return (f"| {corpus:<22} | {qname:<26} | {name:<22} | {r.top1:5.3f} | {r.recall_at_3:8.3f} | {r.mrr:5.3f} | "
+            f"{r.abstained_oos}/{r.out_of_scope:<3} | {r.facts_at_1:7.3f} | {chars:>7.0f} |")
+
+
+def quality(items_by_file: dict[str, list[EvalItem]], corpus: str, engine: AnswerEngine) -> None:
+    topics = engine.topics
+    rankers: list[tuple[str, Callable[[str], Result]]] = [
+        ("p2p-bot engine", lambda q: engine.ask(q, top=10)),
+        ("BM25 (bm25s, lucene)", bm25_baseline(topics)),
+        ("rapidfuzz WRatio only", fuzz_baseline(topics))]
+    for qname, items in items_by_file.items():
+        for name, ask in rankers:
+            rep = evaluate(ask, items)
+            shown = [len(r.hits[0].answer) for it in items if it.topics and (r := ask(it.q)).hits and r.hits[0].answer]
+            print(_row(corpus, qname, name, rep, statistics.median(shown) if shown else 0.0))
+
+
+def latency(ask: Callable[[str], object], items: list[EvalItem], reps: int) -> tuple[list[float], list[float]]:
+    """(p50 per repetition, p95 per repetition) in ms; each repetition asks every question once."""
+    p50, p95 = [], []
+    for it in items[:5]:
+        ask(it.q)
+    for _ in range(reps):
+        lat = []
+        for it in items:
+            t0 = time.perf_counter()
+            ask(it.q)
+            lat.append((time.perf_counter() - t0) * 1000)
+        p50.append(statistics.median(lat))
+        p95.append(percentile(lat, 95))
+    return p50, p95
+
+
+def cold_process(reps: int) -> tuple[list[float], list[float], int]:
+    """(bare `python -c pass` seconds, `python -m bot ask --json` seconds, answer-engine cache hits)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("P2PBOT_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        env["P2PBOT_CACHE_DIR"] = tmp
+        env["P2PBOT_DATABASE_URL"] = f"sqlite:///{tmp}/cold.sqlite3"
+        ask = [sys.executable, "-m", "bot", "ask", "--json", "how do I receive a borrowed item"]
+        subprocess.run(ask, capture_output=True, check=True, cwd=ROOT, env=env)  # builds the cached index once
+        bare, cold = [], []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True, env=env)
+            bare.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            subprocess.run(ask, capture_output=True, check=True, cwd=ROOT, env=env)
+            cold.append(time.perf_counter() - t0)
+        cached = len(list(Path(tmp).glob("answers-*.pickle")))
+    return bare, cold, cached
+
+
+def bench_answers(args: argparse.Namespace) -> int:
+    reps = max(1, args.reps)
+    qfile = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
+    print(f"# Answer benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"Python {sys.version.split()[0]}); timings are median (min–max) over {reps} repetitions\n")
+    print("## Quality (top-1, recall@3, MRR over in-scope questions; OOS = out-of-scope questions abstained; "
+          "facts@1 = the shown answer holds every expected fact; chars = median length of the shown answer)\n")
+    print("| corpus                 | questions                  | ranker                 | top-1 | recall@3 |  MRR  | OOS   "
+          "| facts@1 |   chars |")
+    print("|------------------------|----------------------------|------------------------|-------|----------|-------|-------"
+          "|---------|---------|")
+    shipped = AnswerEngine(kb.load_dir())
+    files = {p.name: read_items(p) for p in [qfile, *sorted(DATA.glob("paraphrases*.jsonl"))] if p.exists()}
+    quality(files, "shipped knowledge/", shipped)
+    with tempfile.TemporaryDirectory() as tmp:
+        seed_files = sorted(SEED.glob("*.txt")) if SEED.is_dir() else []
+        if seed_files:
+            folder = Path(tmp) / "seed"
+            folder.mkdir()
+            for f in seed_files:
+                (folder / f.name).write_bytes(f.read_bytes())
+            seed_engine, _ = docs_engine([str(folder)], Path(tmp) / "s")
+            quality({"seed-questions (tuned)": read_items(DATA / "seed-questions.jsonl"),
+                     "seed-heldout (never tuned)": read_items(DATA / "seed-heldout.jsonl")},
+                    "raw seed alone (docs)", seed_engine)
+        docs_eng, _ = docs_engine([str(DATA / "docs")], Path(tmp) / "d")
+        quality({"docs-questions": read_items(DATA / "docs-questions.jsonl")}, "tests/data/docs (md/html/txt)",
+                docs_eng)
+
+    items = files.get(qfile.name) or next(iter(files.values()))
+    print("\n## ask() latency (in-process)\n")
+    print("| corpus | sections | build s | p2p-bot p50 ms | p2p-bot p95 ms | bm25s p95 ms | target p95 | top-1 (dev) |")
+    print("|---|---|---|---|---|---|---|---|")
+    p50, p95 = latency(lambda q: shipped.ask(q), items, reps)
+    print(f"| shipped knowledge/ | {len(shipped.topics)} | – | {spread(p50, '{:.3f}')} | {spread(p95, '{:.3f}')} | – | ≤ 5 | – |")
+    for n, target in ((10_000, "≤ 5"), (50_000, "≤ 15")):
+        big = kb.load_dir() + synthetic_topics(n - len(shipped.topics))
+        t0 = time.perf_counter()
+        engine = AnswerEngine(big)
+        build = time.perf_counter() - t0
+        p50, p95 = latency(lambda q, e=engine: e.ask(q), items, reps)
+        bm = bm25_baseline(big)
+        _b50, bp95 = latency(bm, items, reps)
+        top1 = evaluate(lambda q, e=engine: e.ask(q, top=10), items).top1
+        print(f"| shipped + generated | {len(big):,} | {build:.1f} | {spread(p50, '{:.3f}')} | {spread(p95, '{:.3f}')} | "
+              f"{spread(bp95, '{:.3f}')} | {target} | {top1:.3f} |")
+        del engine, bm
+
+    print("\n## Indexing 1,000 pages (a third each markdown, HTML, plain text; six sections a page)\n")
+    print("| what | seconds | peak memory MiB |")
+    print("|---|---|---|")
+    first, again, build, mem_index, mem_engine = [], [], [], [], []
+    n_sections = 0
+    for _ in range(reps):
+        with tempfile.TemporaryDirectory() as tmp:
+            pages = Path(tmp) / "pages"
+            synthetic_pages(pages, 1000)
+            engine, took = docs_engine([str(pages)], Path(tmp) / "i")  # timed without tracemalloc (it slows Python)
+            first.append(took)
+            _e2, took2 = docs_engine([str(pages)], Path(tmp) / "i")  # nothing changed: only stat() calls
+            again.append(took2)
+            topics = engine.topics
+            n_sections = len(topics)
+            t0 = time.perf_counter()
+            AnswerEngine(topics)
+            build.append(time.perf_counter() - t0)
+            tracemalloc.start()
+            docs_engine([str(pages)], Path(tmp) / "m")
+            mem_index.append(tracemalloc.get_traced_memory()[1] / 2**20)
+            tracemalloc.stop()
+            tracemalloc.start()
+            AnswerEngine(topics)
+            mem_engine.append(tracemalloc.get_traced_memory()[1] / 2**20)
+            tracemalloc.stop()
+    print(f"| docs index, first run (read, parse, store {n_sections:,} sections) | {spread(first)} | "
+          f"{spread(mem_index, '{:.0f}')} |")
+    print(f"| docs index again, nothing changed | {spread(again)} | – |")
+    print(f"| answer engine over those sections | {spread(build)} | {spread(mem_engine, '{:.0f}')} |")
+
+    print("\n## Cold process\n")
+    bare, cold, cached = cold_process(max(reps, 5))
+    ratio = statistics.median(cold) / statistics.median(bare)
+    print("| what | seconds | × bare python | target |")
+    print("|---|---|---|---|")
+    print(f"| `python -c pass` | {spread(bare, '{:.3f}')} | 1 | – |")
+    print(f"| `python -m bot ask --json …` (cached index: {cached} file) | {spread(cold, '{:.3f}')} | {ratio:.1f} | ≤ 8 |")
+    return 0
