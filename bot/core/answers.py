@@ -41,6 +41,7 @@ GENERIC_WEIGHT = 0.35
 # grows with the postings it touches, not with Python loops over every matching section
 SPARSE_FROM = 10_000
 PARENT_WEIGHT = 0.8
+DOCS_BODY_BIGRAMS = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class AnswerEngine:
             for f, text in fields.items():
                 tf: dict[str, int] = defaultdict(int)
                 # phrases matter in the short fields; in long prose bigrams cost memory and add little
-                toks = _field_terms(text) if f != "body" else terms(text)
+                toks = _field_terms(text) if f != "body" or (t.from_docs and DOCS_BODY_BIGRAMS) else terms(text)
                 for term in toks:
                     tf[term] += 1
                 per_field[f] = tf
@@ -174,7 +175,8 @@ class AnswerEngine:
     def _fields(t: Topic) -> dict[str, str]:
         if t.from_docs:  # a section of the library's own pages: its heading, the headings above it, its text
             return {k: prepare(v) for k, v in {
-                "title": t.title, "keywords": "", "question": t.question, "headings": " . ".join(t.trail),
+                "title": t.title, "keywords": "", "question": t.question,
+                "headings": " . ".join([*t.trail, *(s.text.split("\n")[0] for s in t.steps)]),
                 "body": t.search_text or t.body}.items()}
         headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
         body = [t.intro, *(s.text for s in t.sections)]
