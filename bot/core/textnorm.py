@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
     sure just exactly basically anyway somebody everybody everyone something anything able start
     between screen screens page window happen happens happened started figure supervisor boss colleague
     coworker student worker workers
-    thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort""".split()
+    thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort much many""".split()
 )
 
 # Words that name the whole domain rather than a topic ("how do I receive an ILL item"): they say the
