@@ -41,9 +41,6 @@ GENERIC_WEIGHT = 0.35
 # grows with the postings it touches, not with Python loops over every matching section
 SPARSE_FROM = 10_000
 PARENT_WEIGHT = 0.8
-# measured on the raw seed and the pages in tests/data/docs (tuned question files): out-of-scope questions reach
-# at most 0.38 there, while in-scope ones start around 0.45
-DOCS_THRESHOLD_OFFSET = 0.08
 
 
 @dataclass(frozen=True)
@@ -343,10 +340,7 @@ class AnswerEngine:
             if len(hits) == want:
                 break
         confidence = hits[0].coverage if hits else 0.0
-        # a library's own pages have only their own words (no keywords or synonyms written for questions), so
-        # a question about them explains less of itself: their sections answer from a lower coverage
-        threshold = self.threshold - DOCS_THRESHOLD_OFFSET if hits and hits[0].topic.from_docs else self.threshold
-        return Result(query, bool(hits) and confidence >= threshold, confidence, tuple(hits[:top]))
+        return Result(query, bool(hits) and confidence >= self.threshold, confidence, tuple(hits[:top]))
 
     # -- the part of a topic to show -------------------------------------------------------------------
     def _answer_for(self, d: int, qwords: list[_QueryWord]) -> tuple[str, str]:
