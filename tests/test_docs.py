@@ -406,3 +406,34 @@ def test_a_long_running_process_sees_a_reindex_made_by_another(monkeypatch: pyte
     best = services.engine.ask("where do evening staff park").best
     assert best is not None and best.topic.id == "parking#evening-permits"
     services.close()
+
+
+def test_shipped_topics_and_indexed_pages_answer_together_and_slack_links_the_source(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, site: _Site) -> None:
+    from bot.frontends.blocks import answer_message
+    from bot.frontends.text import answer_text
+
+    html = (DOCS / "lending" / "shipping.html").read_bytes()
+    site.pages["/wiki/lending"] = (200, "text/html", html, {})
+    url = f"{site.url}/wiki/lending"
+    monkeypatch.setenv("P2PBOT_DOCS", f"{url} {DOCS / 'policies.txt'}")
+    monkeypatch.setenv("P2PBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("P2PBOT_KNOWLEDGE_DIR", raising=False)
+    services = Services(settings_mod.load())
+    engine = services.engine  # indexes at first use: the documentation was never indexed
+    shipped = engine.ask("how do I receive a borrowed item").best
+    assert shipped is not None and shipped.topic.id == "borrow-receive"
+    res = engine.ask("how do I pack a book for the courier")
+    assert res.answered and res.hits[0].topic.id == "wiki-lending#pack"
+
+    blocks = json.dumps(answer_message(res, "how do I pack a book for the courier").blocks)
+    assert f"<{url}#pack|" in blocks  # a working link to the section
+    assert "Packing a book for the courier" in blocks
+    text = answer_text(res)
+    assert f"{url}#pack" in text and "Lending: packing and shipping" in text
+
+    local = engine.ask("is there a limit on open borrowing requests per patron")
+    assert local.hits[0].topic.id == "policies#request-limits"
+    assert "policies.txt › Interlibrary Services Policies › Request Limits" in answer_text(local)
+    services.close()

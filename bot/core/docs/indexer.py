@@ -224,7 +224,8 @@ class DocsIndexer:
         return out
 
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
-        base = display if not is_url(source) else (urlsplit(location).netloc + urlsplit(location).path)
+        # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
+        base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
         base = re.sub(r"\.(md|markdown|html?|txt|text)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
