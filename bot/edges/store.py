@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -518,7 +520,18 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     # WAL lets readers run beside the one writer; with synchronous=NORMAL a commit does not wait for an
     # fsync (still safe if the process dies), so the many tiny writes (retry keys, index upserts) don't queue
     # behind each other and hold up Slack acknowledgements
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    row = cur.execute("PRAGMA journal_mode").fetchone()
+    if row is None or str(row[0]).lower() != "wal":  # WAL is kept in the file: only a new file needs the switch
+        for attempt in range(20):
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                # several processes opening a new file at once: SQLite refuses the switch with "database is
+                # locked" at once, without waiting (it would deadlock otherwise); one of them wins, look again
+                if attempt == 19:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
