@@ -313,3 +313,15 @@ def test_analytics_token_comes_once_and_is_reused(http: httpx.Client, sandbox: S
     assert len(tokens) == 1 and "path" not in queries[1]  # one token, sent again for every page
     assert "Status (now)" in rows[0] and "Request Status" not in rows[0]
     assert len({r["Internal Request ID"] for r in rows}) == len(rows)  # no page read twice
+
+
+def test_odd_nested_shapes_never_raise() -> None:
+    from bot.edges.alma.models import JobInstance, Partner, RSRequest
+
+    for odd in ("x", 3, None, [], [1], {"value": None}):
+        p = Partner.from_json({"partner_details": odd})
+        assert p.code == "" and p.expiry_time is None
+        Partner.from_json({"partner_details": {"code": "A", "profile_details": odd}})
+        j = JobInstance.from_json({"id": "1", "counter": odd, "alert": odd, "job_info": odd, "status": odd})
+        assert j.id == "1" and j.job_id == ""
+        RSRequest.from_json({"request_id": "1", "status": odd, "partner": odd, "owner": odd}, "lending")

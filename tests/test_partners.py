@@ -290,3 +290,30 @@ def test_onboarding_never_falls_back_to_another_institution(sandbox: Sandbox, db
         onboarding(svc, "XYZ")
     assert "XYZ" in str(info.value) and "GWA, AMU, MU" in str(info.value)
     svc.close()
+
+
+def test_a_hung_alma_answers_the_person_within_the_deadline(sandbox: Sandbox, http: httpx.Client,
+                                                            store: Store) -> None:
+    from bot.edges.alma.errors import AlmaUnavailable
+
+    sandbox.state.latency_ms = 3000
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
+        o = ob(sandbox, patient, store)
+        o.deadline_s = 0.5
+        with pytest.raises(AlmaUnavailable) as info:
+            o.preview("P2P_CLEMSON", "UMGR", refresh=True)
+    assert info.value.code == "DEADLINE"
+
+
+def test_a_put_alma_never_answered_is_not_called_unchanged(sandbox: Sandbox, http: httpx.Client,
+                                                           store: Store) -> None:
+    o = ob(sandbox, http, store)
+    pre = o.preview("P2P_WINTHROP", "UMGR")
+    sandbox.state.timeout_sleep = 3.0  # Alma applies the PUT, but only after we stopped waiting
+    sandbox.state.inject("timeout", count=1, path="/partners/P2P_WINTHROP", method="PUT")
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
+        slow = ob(sandbox, patient, store)
+        slow.deadline_s = 1.0
+        out = slow.confirm("P2P_WINTHROP", "UMGR", pre.preview_key)
+    assert out.state == "failed" and "did not say whether" in out.message and "as it was" not in out.message
+    assert sandbox.state.calls_to("PUT", "/partners/P2P_WINTHROP") == 1  # a PUT that may have landed: not resent

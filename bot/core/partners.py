@@ -23,8 +23,11 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -32,9 +35,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.services import Services
-from bot.edges.alma.client import AlmaClient
-from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
-from bot.edges.alma.models import Partner, profile_block
+from bot.edges.alma.client import AlmaClient, deadline
+from bot.edges.alma.errors import AlmaError, AlmaNotFound, AlmaUnavailable, sentence
+from bot.edges.alma.models import Partner, obj, profile_block
 from bot.edges.settings import Institution, PartnerPolicy
 from bot.edges.store import Store, checklist, partners, utcnow
 
@@ -44,6 +47,7 @@ CACHE_TTL = timedelta(hours=1)
 # ncip_p2p_details, fulfillment_network_details); iso_18626_details, email_details and the others do not
 EXPIRY_PROFILE_TYPES = frozenset({"ISO", "NCIP_P2P", "FULFILLMENT_NETWORK"})
 EXPIRY_FIELDS = ("request_expiry_type", "expiry_time")
+USER_DEADLINE_S = 20.0  # a person waits for a preview, a check or a confirmation at most about this long
 GENERIC_NAME_WORDS = frozenset("university college of the at and library libraries institute state community".split())
 
 
@@ -121,7 +125,7 @@ class Outcome:
 
 # -- reading and comparing profiles ----------------------------------------------------------------------
 def policy_fields(p: dict[str, Any]) -> dict[str, Any]:
-    pd = p.get("partner_details") or {}
+    pd = obj(p.get("partner_details"))
     block = profile_block(p)
     exp = block.get("request_expiry_type")
     return {
@@ -134,8 +138,8 @@ def policy_fields(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_type(p: dict[str, Any]) -> str:
-    prof = (p.get("partner_details") or {}).get("profile_details") or {}
-    ptype = prof.get("profile_type") if isinstance(prof, dict) else ""
+    prof = obj(obj(p.get("partner_details")).get("profile_details"))
+    ptype = prof.get("profile_type")
     return str((ptype.get("value") if isinstance(ptype, dict) else ptype) or "").upper()
 
 
@@ -215,11 +219,13 @@ def preserved(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 # -- the service -----------------------------------------------------------------------------------------
 class Onboarding:
-    def __init__(self, store: Store, policy: PartnerPolicy, institution: Institution, client: AlmaClient) -> None:
+    def __init__(self, store: Store, policy: PartnerPolicy, institution: Institution, client: AlmaClient,
+                 deadline_s: float | None = USER_DEADLINE_S) -> None:
         self.store = store
         self.policy = policy
         self.inst = institution
         self.client = client
+        self.deadline_s = deadline_s  # every Alma step a person waits for ends within this
 
     # finding
     def directory(self, refresh: bool = False) -> list[dict[str, str]]:
@@ -302,6 +308,11 @@ class Onboarding:
 
     # the flow
     def preview(self, query: str, user: str, refresh: bool = False) -> Outcome:
+        """Find the partner and show what would change (within the deadline)."""
+        with self._bounded(self.deadline_s):
+            return self._preview(query, user, refresh)
+
+    def _preview(self, query: str, user: str, refresh: bool = False) -> Outcome:
         out = Outcome(self.inst.code)
         found = self.find(query, refresh)
         if not found:
@@ -338,9 +349,22 @@ class Onboarding:
         out.checklist = self.checklist_state(p.code)
         return out
 
+    def _bounded(self, seconds: float | None) -> AbstractContextManager[None]:
+        return deadline(seconds) if seconds is not None else nullcontext()
+
     def confirm(self, code: str, user: str, preview_key: str = "") -> Outcome:
         """GET, change only the policy fields, PUT the whole record (once per preview), record the change at
-        once, then verify it with a separate read."""
+        once, then verify it with a separate read. The GET and PUT share one deadline; reading back (to verify,
+        or to see what a failed PUT left) has its own, shorter one, so the person always hears back."""
+        follow: list[Callable[[], None]] = []
+        with self._bounded(self.deadline_s):
+            out = self._put(code, user, preview_key, follow)
+        with self._bounded(self.deadline_s / 2 if self.deadline_s is not None else None):
+            for step in follow:
+                step()
+        return out
+
+    def _put(self, code: str, user: str, preview_key: str, follow: list[Callable[[], None]]) -> Outcome:
         out = Outcome(self.inst.code, code=code)
         current = self.client.get_partner_json(code)
         p = Partner.from_json(current)
@@ -370,30 +394,47 @@ class Onboarding:
         try:
             self.client.update_partner(code, new)
         except AlmaError as exc:
-            return self._put_failed(out, code, current, key, user, exc)
+            follow.append(partial(self._put_failed, out, code, current, key, user, exc))
+            return out
         self._applied(pid, code, key, user, current, new)
         out.changes = changes
         out.changed = True
-        self._verify(out, code, current, target, note)
-        out.checklist = self.checklist_state(code)
+
+        def verify() -> None:
+            self._verify(out, code, current, target, note)
+            out.checklist = self.checklist_state(code)
+
+        follow.append(verify)
         return out
 
     def _put_failed(self, out: Outcome, code: str, current: dict[str, Any], key: str, user: str,
-                    exc: AlmaError) -> Outcome:
-        """Alma refused the PUT (or may not have applied it): read back to say what the partner looks like."""
+                    exc: AlmaError) -> None:
+        """Alma refused the PUT (or may not have applied it): read back to say what the partner looks like.
+        A change that shows up anyway is audited as a change; one that may still come is said to be unsure."""
         self.store.release("partner-put", f"{self.inst.code}:{code}", key)
         out.state = "failed"
+        why = sentence(exc, self.inst.name)
+        unsure = isinstance(exc, AlmaUnavailable) and exc.code in ("TIMEOUT", "DEADLINE", "CONNECTION")
         try:
-            now_json = self.client.get_partner_json(code)
-            moved = [c.field for c in diff(current, policy_fields(now_json))]
-            what = "nothing was changed" if not moved else "these fields changed anyway: " + ", ".join(moved)
+            now_json: dict[str, Any] | None = self.client.get_partner_json(code)
         except AlmaError:
-            what = "and I could not read it back to see whether anything changed"
-        out.message = f"{sentence(exc, self.inst.name)} The partner is as it was: {what}." \
-            if "nothing" in what else f"{sentence(exc, self.inst.name)} Careful: {what}."
+            now_json = None
+        if now_json is None:
+            out.message = (f"{why} I could not read the partner back to see whether anything changed; check it "
+                           f"with `/p2p partner check {code}`.")
+        elif moved := [c.field for c in diff(current, policy_fields(now_json))]:
+            out.message = f"{why} Careful: these fields changed anyway: {', '.join(moved)}."
+            out.changed = True
+            self.store.audit(user, "partner.profile", f"{self.inst.code}:{code}", policy_fields(current),
+                             policy_fields(now_json))
+            return
+        elif unsure:
+            out.message = (f"{why} Alma did not say whether it took the change, and it has not shown up yet; check "
+                           f"it in a minute with `/p2p partner check {code}`.")
+        else:
+            out.message = f"{why} The partner is as it was: nothing was changed."
         self.store.audit(user, "partner.put.failed", f"{self.inst.code}:{code}", policy_fields(current),
                          {"error": exc.code or str(exc.status)})
-        return out
 
     def _applied(self, pid: int, code: str, key: str, user: str, current: dict[str, Any],
                  sent: dict[str, Any]) -> None:
@@ -480,6 +521,11 @@ class Onboarding:
         return out
 
     def check(self, code: str) -> Outcome:
+        """The partner's profile against the policy (within the deadline)."""
+        with self._bounded(self.deadline_s):
+            return self._check(code)
+
+    def _check(self, code: str) -> Outcome:
         out = Outcome(self.inst.code, code=code)
         try:
             current = self.client.get_partner_json(code)
@@ -512,7 +558,7 @@ class Onboarding:
 
 
 def locate_profile_of(p: Partner) -> str:
-    lp = (p.raw.get("partner_details") or {}).get("locate_profile")
+    lp = obj(p.raw.get("partner_details")).get("locate_profile")
     if isinstance(lp, dict):
         return str(lp.get("desc") or lp.get("value") or "")
     return str(lp or "")

@@ -359,8 +359,10 @@ class AlmaClient:
             yield Partner.from_json(d)
 
     def get_partner_json(self, code: str) -> dict[str, Any]:
-        return dict(self._object(self.request("GET", f"/partners/{seg(code)}"), f"partner {code}",
-                                 "partner_details"))
+        body = self._object(self.request("GET", f"/partners/{seg(code)}"), f"partner {code}", "partner_details")
+        if not isinstance(body["partner_details"], dict):
+            raise self._bad(f"partner {code}")
+        return dict(body)
 
     def get_partner(self, code: str) -> Partner:
         return Partner.from_json(self.get_partner_json(code))

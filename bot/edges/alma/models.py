@@ -26,6 +26,18 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _list(value: Any) -> list[Any]:
+    """A JSON array as a list; one object (XML-to-JSON gives one child as an object) as a list of one."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None or value == "" else [value]
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a nested field of an odd shape never raises."""
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass(frozen=True)
 class RSRequest:
     """A resource-sharing request (``user_resource_sharing_request``), lending or borrowing."""
@@ -87,8 +99,8 @@ class Partner:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Partner:
-        pd = d.get("partner_details") or {}
-        prof = pd.get("profile_details") or {}
+        pd = obj(d.get("partner_details"))
+        prof = obj(pd.get("profile_details"))
         ptype = _s(prof.get("profile_type"))
         details = _profile_block(prof)
         exp = details.get("expiry_time")
@@ -120,7 +132,7 @@ def _profile_block(profile_details: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_block(partner_json: dict[str, Any]) -> dict[str, Any]:
-    return _profile_block((partner_json.get("partner_details") or {}).get("profile_details") or {})
+    return _profile_block(obj(obj(partner_json.get("partner_details")).get("profile_details")))
 
 
 @dataclass(frozen=True)
@@ -154,15 +166,15 @@ class JobInstance:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> JobInstance:
         counters = tuple((code(c.get("type")), desc(c.get("type")), _s(c.get("value")))
-                         for c in (d.get("counter") or []) if isinstance(c, dict))
-        alerts = tuple(desc(a) or code(a) for a in (d.get("alert") or []))
+                         for c in _list(d.get("counter")) if isinstance(c, dict))
+        alerts = tuple(desc(a) or code(a) for a in _list(d.get("alert")))
         try:
             progress = int(d.get("progress") or 0)
         except (TypeError, ValueError):
             progress = 0
         return cls(_s(d.get("id")), _s(d.get("name")), code(d.get("status")), desc(d.get("status")),
                    _s(d.get("submit_time")), _s(d.get("start_time")), _s(d.get("end_time")), progress,
-                   counters, alerts, _s((d.get("job_info") or {}).get("id")))
+                   counters, alerts, _s(obj(d.get("job_info")).get("id")))
 
 
 @dataclass(frozen=True)
