@@ -2,6 +2,8 @@
 
 ``python -m bench answers`` (``make bench WHAT=answers``): see :mod:`bench.answers` (quality on the shipped
 topics, the raw seed and other pages vs bm25s; ask latency at 10k/50k sections; indexing 1,000 pages; cold ask).
+``python -m bench alma-faults [--baseline]``: the expiry check on real Alma's bad days (XML 429s, a refused
+key, a hung Alma with and without the deadline).
 """
 
 from __future__ import annotations
@@ -249,7 +251,59 @@ def bench_expiry(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_alma_faults(args: argparse.Namespace) -> int:
+    """The expiry check of the 3 seeded institutions against real Alma's bad days: calm, an XML 429 on every
+    other call, every call refused (XML 400 UNAUTHORIZED), and a hung Alma (answers after 60 s)."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.core import expiry
+    from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
+    from bot.edges.store import Store
+    from bot.sandbox.server import Sandbox, SandboxState
+
+    now = datetime.now(ZoneInfo("America/New_York"))
+    runs = args.runs
+    modes: list[tuple[str, dict[str, Any], float | None]] = [
+        ("calm", {}, expiry.DEADLINE_S),
+        ("XML 429 on every other call", {"throttle_every": 2}, expiry.DEADLINE_S),
+        ("every call refused (XML 400)", {"refuse_all": True}, expiry.DEADLINE_S),
+        ("hung Alma (60 s), deadline 20 s", {"latency_ms": 60_000}, expiry.DEADLINE_S),
+    ]
+    if args.baseline:
+        modes.append(("hung Alma (60 s), no deadline", {"latency_ms": 60_000}, None))
+    print(f"expiry check, 3 institutions, real back-off sleeps (median and min-max of {runs} runs)")
+    print("| Alma                              | seconds (median, min-max) | statuses                  |")
+    print("|-----------------------------------|---------------------------|---------------------------|")
+    calm_json: Any = None
+    for label, mode, limit in modes:
+        times, statuses, same = [], "", True
+        for _ in range(runs if limit is not None else 1):
+            with Sandbox(SandboxState(today=date.today())) as sb:
+                sb.state.set_mode(**mode)
+                http = make_http_client()
+                insts = list(sb.institutions())
+                clients = {i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code,
+                                              key_env=i.api_key_env, limiter=RateLimiter(20)) for i in insts}
+                t0 = time.perf_counter()
+                rep = expiry.check(insts, clients, Store("sqlite://"), now.date(), now, deadline_s=limit)
+                times.append(time.perf_counter() - t0)
+                http.close()
+            statuses = ", ".join(f"{i.code} {i.status}" for i in rep.institutions)
+            if not mode:
+                calm_json = rep.to_json()
+            elif "throttle_every" in mode:
+                same = same and rep.to_json() == calm_json
+        spread = f"{statistics.median(times):6.2f} ({min(times):.2f}-{max(times):.2f})"
+        print(f"| {label:<33} | {spread:<25} | {statuses:<25} |" + ("" if same else "  DIFFERENT from calm"))
+    if not args.baseline:
+        print("(no-deadline baseline: add --baseline; it waits 5 attempts x 30 s read timeout, about 2.5 min)")
+    return 0
+
+
 def run(what: str, args: Any) -> int:
+    if what == "alma-faults":
+        return bench_alma_faults(args)
     if what == "expiry":
         if getattr(args, "latency_ms", None) is None:
             args.latency_ms = 200.0
@@ -268,7 +322,9 @@ def run(what: str, args: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description="p2p-bot benchmarks: they print figures")
-    p.add_argument("what", choices=["answers", "lookup", "slack", "expiry"])
+    p.add_argument("what", choices=["answers", "lookup", "slack", "expiry", "alma-faults"])
+    p.add_argument("--runs", type=int, default=3, help="alma-faults: repetitions per mode")
+    p.add_argument("--baseline", action="store_true", help="alma-faults: also one run without a deadline")
     p.add_argument("--institutions", type=int, default=20, help="expiry: institutions to check")
     p.add_argument("--commands", type=int, default=200, help="slack: signed commands to send")
     p.add_argument("--concurrency", type=int, default=20, help="slack: commands in flight at once")
