@@ -1,18 +1,21 @@
 """The /p2p sub-commands: one module each, joined here.
 
 ``dispatch`` turns the text after ``/p2p`` into a reply for any front end (Slack or the terminal chat).
-Each handler's docstring is its line in ``/p2p help``. Anything that is not a sub-command is a question.
+Each handler's docstring is its line in ``/p2p help``. Anything that is not a sub-command is a question,
+unless its first word is a near miss of one (``stauts``, ``walkk``): then "did you mean `status`?".
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from typing import Any
+
+from rapidfuzz.distance import OSA
 
 from commands.context import Context, Handler
+from commands.replies import AnyReply, Reply
 
-__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "split"]
+__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "near_miss", "split"]
 
 
 class _Lazy:
@@ -43,6 +46,8 @@ def handlers() -> dict[str, Handler]:
 
 
 _BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b", re.IGNORECASE)
+_QUESTION_WORDS = {"how", "what", "why", "when", "where", "who", "which", "can", "do", "does", "is", "are",
+                   "should", "i", "my", "the", "a", "an", "we", "our"}
 
 
 def split(text: str) -> tuple[str, str]:
@@ -56,8 +61,33 @@ def split(text: str) -> tuple[str, str]:
     return "ask", text
 
 
-def dispatch(ctx: Context, text: str) -> Any:
+def near_miss(text: str) -> str | None:
+    """The sub-command a typo'd first word stands for (``stauts`` → ``status``), or None.
+
+    One slip away from exactly one sub-command: a letter swapped, doubled, dropped or wrong (``stauts``,
+    ``walkk``, ``lokup``). Real words a question starts with are further away (``expired``, ``walking``,
+    ``reminder``), and common question words are never taken for commands."""
+    head = (text or "").strip().partition(" ")[0].lower()
+    if len(head) < 3 or head in HANDLERS or head in _QUESTION_WORDS or not head.isalpha():
+        return None
+    close = [name for name in HANDLERS if OSA.distance(head, name) <= 1]
+    return close[0] if len(close) == 1 else None
+
+
+def did_you_mean(text: str, name: str) -> Reply:
+    _head, _, rest = text.strip().partition(" ")
+    fixed = f"{name} {rest}".strip()
+    return Reply(title="", sections=(f"Did you mean `/p2p {fixed}`?",),
+                 choices=((f"Yes: {fixed}"[:75], "run_command", fixed, fixed),
+                          ("No, it's a question", "ask_anyway", text.strip()[:1900], f"ask {text.strip()}")))
+
+
+def dispatch(ctx: Context, text: str) -> AnyReply:
     name, args = split(text)
     if not ctx.commands:
         ctx.commands = HANDLERS
+    if name == "ask":
+        guess = near_miss(args)
+        if guess is not None:
+            return did_you_mean(args, guess)
     return HANDLERS[name](ctx, args)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from commands import messages
+from commands.context import Context
 from commands.replies import AnswerReply, TextReply
 
 
-def handle(ctx: Any, args: str) -> AnswerReply | TextReply:
+def handle(ctx: Context, args: str) -> AnswerReply | TextReply:
     """`/p2p <question>` or `/p2p ask <question>` - the right procedure or FAQ, with its source."""
     question = args.strip()
     if not question:

@@ -3,15 +3,13 @@ front-end neutral: Slack's action listeners and the terminal chat's typed choice
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+import json
 
 from bot.core.answers import Hit, Result, answer_text
+from bot.core.feedback import record_vote
 from bot.core.walkthrough import WalkError
-from bot.edges.store import feedback, utcnow
 from commands import messages
+from commands.context import Context
 from commands.replies import AnswerReply, Reply, TextReply, WalkReply
 from commands.walk import walkthroughs
 
@@ -20,7 +18,7 @@ THANKS_DOWN = "Thanks for telling me. I've noted it so the answer can be improve
 ALREADY_VOTED = "You already rated this answer; thanks."
 
 
-def start_walk(ctx: Any, topic_id: str) -> WalkReply | TextReply:
+def start_walk(ctx: Context, topic_id: str) -> WalkReply | TextReply:
     topic = ctx.services.engine.by_id.get(topic_id)
     if topic is None:
         return TextReply(messages.UNKNOWN_TOPIC.format(name=topic_id))
@@ -29,7 +27,7 @@ def start_walk(ctx: Any, topic_id: str) -> WalkReply | TextReply:
     return WalkReply(walkthroughs(ctx).start(ctx.user_id, topic))
 
 
-def move_walk(ctx: Any, token: str, action: str) -> WalkReply | TextReply:
+def move_walk(ctx: Context, token: str, action: str) -> WalkReply | TextReply:
     try:
         walk = walkthroughs(ctx).move(token, action, user_id=ctx.user_id)
     except WalkError as exc:
@@ -37,7 +35,7 @@ def move_walk(ctx: Any, token: str, action: str) -> WalkReply | TextReply:
     return WalkReply(walk)
 
 
-def topic_answer(ctx: Any, topic_id: str, question: str, shared_by: str = "") -> AnswerReply | TextReply:
+def topic_answer(ctx: Context, topic_id: str, question: str, shared_by: str = "") -> AnswerReply | TextReply:
     """The answer for one chosen topic (from a suggestion, or shared), shown as if it were the best hit."""
     engine = ctx.services.engine
     topic = engine.by_id.get(topic_id)
@@ -51,33 +49,18 @@ def topic_answer(ctx: Any, topic_id: str, question: str, shared_by: str = "") ->
     return AnswerReply(Result(question or topic.title, True, 1.0, (hit,)), question or topic.title, shared_by)
 
 
-def more_answers(ctx: Any, question: str, skip: list[str]) -> Reply:
+def more_answers(ctx: Context, question: str, skip: list[str]) -> Reply:
     res = ctx.services.engine.ask(question, top=3 + len(skip))
     hits = [h for h in res.hits if h.topic.id not in skip][:3]
     if not hits:
         return Reply(title="Nothing else fits", sections=(messages.NOTHING_FOUND,))
-    import json
-
     return Reply(title="Other pages that might help",
                  sections=tuple(f"*{h.topic.title}*\n{h.answer[:280]}" for h in hits),
                  choices=tuple((f"Show: {h.topic.title[:60]}", "show_topic",
                                 json.dumps({"t": h.topic.id, "q": question}), f"ask {h.topic.title}") for h in hits))
 
 
-def vote(ctx: Any, topic_id: str, question: str, value: int) -> TextReply:
-    try:
-        with ctx.services.store.begin() as conn:
-            conn.execute(insert(feedback).values(created_at=utcnow(), user_id=ctx.user_id, question=question[:2000],
-                                                 topic_id=topic_id, vote=value))
-    except IntegrityError:
+def vote(ctx: Context, topic_id: str, question: str, value: int) -> TextReply:
+    if not record_vote(ctx.services.store, ctx.user_id, question, topic_id, value):
         return TextReply(ALREADY_VOTED)
     return TextReply(THANKS_UP if value > 0 else THANKS_DOWN)
-
-
-def worst_rated(store: Any, limit: int = 20) -> list[dict[str, Any]]:
-    """Questions whose answers were rated worst (most 👎 net of 👍)."""
-    score = func.sum(feedback.c.vote)
-    q = (select(feedback.c.question, feedback.c.topic_id, score.label("score"), func.count().label("votes"))
-         .group_by(feedback.c.question, feedback.c.topic_id).order_by(score, func.count().desc()).limit(limit))
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]

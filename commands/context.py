@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.core.services import Services
 
+if TYPE_CHECKING:
+    from commands.replies import AnyReply
+
 # a handler turns the text after its sub-command into a reply (see commands.replies)
-Handler = Callable[["Context", str], Any]
+Handler = Callable[["Context", str], "AnyReply"]
 
 
 @dataclass

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.core import expiry
+from commands.context import Context
 from commands.replies import Deferred, ExpiryReply, TextReply
 
 
-def handle(ctx: Any, args: str) -> Deferred | TextReply:
+def handle(ctx: Context, args: str) -> Deferred | TextReply:
     """`/p2p expiry [institution]` - did last night's Expired Resource Sharing Requests job run?"""
     services = ctx.services
     insts = list(services.settings.institutions)

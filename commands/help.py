@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from commands.context import Context
 from commands.replies import Reply
 
 
-def handle(ctx: Any, args: str) -> Reply:
+def handle(ctx: Context, args: str) -> Reply:
     """`/p2p help` - this list of commands."""
     lines = []
     for name, fn in ctx.commands.items():

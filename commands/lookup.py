@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.core.lookup import LookupInputError, clean_external_id
 from bot.edges.alma.errors import AlmaError, sentence
+from commands.context import Context
 from commands.replies import Deferred, LookupReply, TextReply
 
 
-def lookup_reply(ctx: Any, raw: str) -> Deferred | TextReply:
+def lookup_reply(ctx: Context, raw: str) -> Deferred | TextReply:
     try:
         ext = clean_external_id(raw)
     except LookupInputError as exc:
@@ -23,13 +22,17 @@ def lookup_reply(ctx: Any, raw: str) -> Deferred | TextReply:
 
     def run() -> LookupReply | TextReply:
         try:
-            return LookupReply(services.lookup.lookup(ext))
+            result = services.lookup.lookup(ext)
         except AlmaError as exc:  # the service already turns per-institution failures into notes
             return TextReply(sentence(exc), error=True)
+        by_id = services.engine.by_id
+        procedures = frozenset(f.topic_id for f in result.found
+                               if f.topic_id in by_id and by_id[f.topic_id].is_procedure)
+        return LookupReply(result, procedures)
 
     return Deferred(f"Looking up `{ext}` in {where}…", run)
 
 
-def handle(ctx: Any, args: str) -> Deferred | TextReply:
+def handle(ctx: Context, args: str) -> Deferred | TextReply:
     """`/p2p lookup <external id>` (or `/p2p status <external id>`) - where a request is and what to do next."""
     return lookup_reply(ctx, args)

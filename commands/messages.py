@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bot.core.outgoing import MENTION_MARK as MENTION_MARK  # the bot's own mentions of people
+from bot.core.outgoing import mention as mention
+
 NOT_SURE = "I'm not sure I have the right page for that. These are the closest I found:"
 NOTHING_FOUND = ("I couldn't find anything about that in the P2P procedures. Try other words, or "
                  "`/p2p help` to see what I can do.")
@@ -10,3 +13,4 @@ UNKNOWN_TOPIC = "I don't know a topic called `{name}`. Try `/p2p walk receiving`
 NOT_A_PROCEDURE = "*{title}* is not a step-by-step procedure, so there is nothing to walk through."
 CHAT_WELCOME = ("p2p-bot terminal chat. Ask a question, or type `help`. "
                 "Type `quit` to leave.")
+

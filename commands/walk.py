@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from bot.core.walkthrough import WalkError, Walkthroughs
 from commands import messages
+from commands.context import Context
 from commands.replies import Reply, TextReply, WalkReply
 
 
-def walkthroughs(ctx: Any) -> Walkthroughs:
-    return ctx.services.walkthroughs  # type: ignore[no-any-return]
+def walkthroughs(ctx: Context) -> Walkthroughs:
+    return ctx.services.walkthroughs
 
 
-def handle(ctx: Any, args: str) -> WalkReply | TextReply | Reply:
+def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
     """`/p2p walk <topic or question>` - go through a procedure step by step (Next / Back / Done)."""
     walks = walkthroughs(ctx)
     wanted = args.strip()

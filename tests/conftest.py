@@ -100,7 +100,18 @@ def fake_slack() -> Iterator[Any]:
 
 @pytest.fixture
 def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
-    """The whole bot in HTTP mode: real app, real SQLite, the sandbox as Alma, a fake Slack Web API."""
+    """The whole bot: real app, real SQLite, the sandbox as Alma, a fake Slack Web API. Requests go through
+    Bolt's own dispatch in-process (``over_http=True`` per request: through waitress and the WSGI gate)."""
+    yield from _slack(sandbox, fake_slack, db_url, over_http=False)
+
+
+@pytest.fixture
+def slack_http(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
+    """The same, every request over HTTP on loopback, end to end."""
+    yield from _slack(sandbox, fake_slack, db_url, over_http=True)
+
+
+def _slack(sandbox: Sandbox, fake_slack: Any, db_url: str, over_http: bool) -> Iterator[Any]:
     from bot.core.services import Services
     from tests.slack_harness import SECRET, SlackHarness
 
@@ -108,7 +119,7 @@ def slack(sandbox: Sandbox, fake_slack: Any, db_url: str) -> Iterator[Any]:
                         slack_api_url=f"{fake_slack.url}/api/", institutions=sandbox_institutions(sandbox),
                         alma_webhook_secret="webhook-secret")
     services = Services(settings)
-    harness = SlackHarness(services, fake_slack).start()
+    harness = SlackHarness(services, fake_slack, over_http=over_http).start()
     harness.sandbox = sandbox
     yield harness
     harness.stop()

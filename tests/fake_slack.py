@@ -15,6 +15,31 @@ from urllib.parse import parse_qs
 from slack_sdk.models.blocks import Block
 
 
+def validate_view(view: Any) -> list[str]:
+    """Problems with a Home tab or modal view (empty when it is valid)."""
+    from slack_sdk.models.views import View
+
+    if isinstance(view, str):
+        view = json.loads(view)
+    if not isinstance(view, dict):
+        return ["no view"]
+    problems = []
+    blocks = view.get("blocks") or []
+    if len(blocks) > 100:
+        problems.append(f"{len(blocks)} blocks in a view")
+    try:
+        View(**view).to_dict()
+        for blk in Block.parse_all(blocks):
+            blk.to_dict()
+    except Exception as exc:
+        problems.append(f"invalid view: {exc}")
+    text = json.dumps(view)
+    for ping in ("<!channel>", "<!here>", "<!everyone>"):
+        if ping in text:
+            problems.append(f"contains {ping}")
+    return problems
+
+
 def validate_message(msg: dict[str, Any]) -> list[str]:
     """Problems with one outgoing message (empty when it is valid)."""
     problems = []
@@ -49,6 +74,9 @@ class FakeSlack:
         self.lock = threading.Lock()
         self.fail: dict[str, str] = {}  # method -> Slack error to answer with
         self.fail_thread_replies = ""  # a Slack error for chat.postMessage calls with a thread_ts
+        self.fail_in: dict[str, str] = {}  # channel -> Slack error for posts there (not_in_channel, …)
+        self.channels: dict[str, dict[str, Any]] = {}  # conversations.info answers, by channel id
+        self.hold: dict[str, threading.Event] = {}  # method -> answered only once the event is set
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,10 +95,21 @@ class FakeSlack:
                     fake.calls.append({"method": method, "path": self.path, "body": body, "at": time.perf_counter()})
                     if method in ("chat.postMessage", "chat.update", "response_url", "chat.postEphemeral"):
                         fake.problems += [f"{method}: {p}" for p in validate_message(body)]
+                    if method in ("views.publish", "views.open"):
+                        fake.problems += [f"{method}: {p}" for p in validate_view(body.get("view"))]
+                if method in fake.hold:
+                    fake.hold[method].wait(30)
+                channel = str(body.get("channel", ""))
                 if method in fake.fail:
                     out: dict[str, Any] = {"ok": False, "error": fake.fail[method]}
                 elif fake.fail_thread_replies and method == "chat.postMessage" and body.get("thread_ts"):
                     out = {"ok": False, "error": fake.fail_thread_replies}
+                elif method.startswith("chat.") and channel in fake.fail_in:
+                    out = {"ok": False, "error": fake.fail_in[channel]}
+                elif method == "conversations.info":
+                    info = fake.channels.get(channel)
+                    out = {"ok": True, "channel": info} if info is not None else \
+                        {"ok": False, "error": "channel_not_found"}
                 elif method == "auth.test":
                     out = {"ok": True, "url": "https://example.slack.com/", "team": "Test", "user": "p2p-bot",
                            "team_id": "T0001", "user_id": "UBOT", "bot_id": "BBOT"}

@@ -1,4 +1,8 @@
-"""The real app over HTTP on loopback (waitress), signed like Slack signs, talking to a FakeSlack."""
+"""The real app, signed like Slack signs, talking to a FakeSlack.
+
+Requests go in-process through Bolt's own dispatch (``app.dispatch(BoltRequest(...))``, the way Bolt tests
+itself) by default, or over HTTP through waitress and the WSGI gate (``over_http=True``) for the end-to-end
+scenarios and everything about verification."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
@@ -19,8 +24,20 @@ from tests.fake_slack import FakeSlack
 SECRET = "test-signing-secret"
 
 
+class Answered:
+    """Bolt's answer to an in-process dispatch, shaped like an HTTP response."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status_code = status
+        self.text = body
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
 class SlackHarness:
-    def __init__(self, services: Services, fake: FakeSlack) -> None:
+    def __init__(self, services: Services, fake: FakeSlack, over_http: bool = False) -> None:
+        self.over_http = over_http
         self.services = services
         self.fake = fake
         self.app = build_app(services)
@@ -58,40 +75,64 @@ class SlackHarness:
         self.server.trigger.pull_trigger(self.server.close)  # type: ignore[union-attr]
         self.thread.join(timeout=5)
 
-    def _post(self, body: str, ctype: str, *, ts: int | None = None, signature: str | None = None,
-              retry: int | None = None) -> httpx.Response:
-        stamp = str(ts if ts is not None else int(time.time()))
-        sig = signature or SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-        headers = {"Content-Type": ctype, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig}
-        if retry is not None:
-            headers["X-Slack-Retry-Num"] = str(retry)
-            headers["X-Slack-Retry-Reason"] = "http_timeout"
-        return self.http.post(f"{self.url}/slack/events", content=body.encode(), headers=headers)
-
-    def command(self, text: str, user: str = "U111", trigger: str | None = None, **kw: Any) -> httpx.Response:
+    def command(self, text: str, user: str = "U111", trigger: str | None = None, channel: str = "C123",
+                **kw: Any) -> Any:
         self._n += 1
-        form = {"token": "legacy", "team_id": "T0001", "team_domain": "test", "channel_id": "C123",
+        form = {"token": "legacy", "team_id": "T0001", "team_domain": "test", "channel_id": channel,
                 "channel_name": "ill", "user_id": user, "user_name": "staff", "command": "/p2p", "text": text,
                 "api_app_id": "A0001", "response_url": f"{self.fake.url}/response/cmd{self._n}",
                 "trigger_id": trigger or f"trig-{self._n}-{time.time()}"}
         return self._post(urlencode(form), "application/x-www-form-urlencoded", **kw)
 
     def click(self, action_id: str, value: str, user: str = "U111", action_ts: str | None = None,
-              response: str | None = None, **kw: Any) -> httpx.Response:
+              response: str | None = None, message_ts: str = "1.1", home: bool = False, **kw: Any) -> Any:
+        """A button press on a message (or, with ``home``, on the App Home tab: no channel, no response_url)."""
         self._n += 1
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "username": "staff"},
             "api_app_id": "A0001", "token": "legacy", "trigger_id": f"t{self._n}",
-            "container": {"type": "message", "message_ts": "1.1", "channel_id": "C123", "is_ephemeral": True},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": "C123", "is_ephemeral": True},
             "channel": {"id": "C123", "name": "ill"},
             "response_url": response or f"{self.fake.url}/response/act{self._n}",
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
                          "action_ts": action_ts or f"{time.time():.6f}{self._n}"}],
         }
+        if home:
+            payload["container"] = {"type": "view", "view_id": "VHOME"}
+            payload["view"] = {"id": "VHOME", "type": "home", "blocks": []}
+            del payload["channel"], payload["response_url"]
         return self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kw)
 
-    def event(self, event: dict[str, Any], event_id: str, **kw: Any) -> httpx.Response:
+    def submit(self, callback_id: str, text: str, user: str = "U111", view_id: str | None = None, **kw: Any) -> Any:
+        """A modal's Submit (view_submission) with one text field, as the Home tab's modals have."""
+        self._n += 1
+        payload = {"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": user},
+                   "api_app_id": "A0001", "token": "legacy", "trigger_id": f"t{self._n}",
+                   "view": {"id": view_id or f"V{self._n}", "hash": f"h{self._n}", "type": "modal",
+                            "callback_id": callback_id,
+                            "state": {"values": {"q": {"text": {"type": "plain_text_input", "value": text}}}}}}
+        return self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kw)
+
+    def event(self, event: dict[str, Any], event_id: str, **kw: Any) -> Any:
         body = {"token": "legacy", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
                 "event_id": event_id, "event_time": int(time.time()), "event": event,
                 "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}]}
         return self._post(json.dumps(body), "application/json", **kw)
+
+    def _post(self, body: str, ctype: str, *, ts: int | None = None, signature: str | None = None,
+              retry: int | None = None, over_http: bool | None = None) -> Any:
+        stamp = str(ts if ts is not None else int(time.time()))
+        sig = signature or SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+        headers = {"Content-Type": ctype, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sig}
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        if self.over_http if over_http is None else over_http:
+            return self.http.post(f"{self.url}/slack/events", content=body.encode(), headers=headers)
+        resp = self.app.dispatch(BoltRequest(body=body, headers={k.lower(): v for k, v in headers.items()}))
+        return Answered(resp.status, resp.body)
+
+    def drain(self) -> None:
+        """Wait for every listener and every piece of background work started so far to finish: the real
+        event to wait for before asserting that something did not happen."""
+        assert self.services.drain()

@@ -127,7 +127,9 @@ def test_scripted_demo_shows_a_question_a_walkthrough_and_a_lookup() -> None:
 
 @pytest.mark.parametrize(("argv", "env", "phrase"), [
     (["serve", "--port", "0"], {}, "SLACK_BOT_TOKEN"),
-    (["socket"], {"SLACK_BOT_TOKEN": "xoxb", "SLACK_SIGNING_SECRET": "s"}, "SLACK_APP_TOKEN"),
+    (["socket"], {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN"),  # no signing secret asked for
+    (["socket"], {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "starting with xapp-"),
+    (["socket"], {"SLACK_BOT_TOKEN": "xapp-1", "SLACK_APP_TOKEN": "xoxb-2"}, "starting with xoxb-"),
     (["lookup", "X"], {}, "no Alma institution is configured"),
     (["expiry-check", "--date", "yesterday"], {"ALMA_API_URL": "http://127.0.0.1:9", "ALMA_API_KEY": "k"},
      "--date must be YYYY-MM-DD"),

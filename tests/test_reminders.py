@@ -39,7 +39,8 @@ def test_unparseable_schedules_get_a_sentence_with_an_example(spec: str) -> None
 
 
 def ctx(services: Services, channel: str = "C1") -> Context:
-    return Context(services=services, user_id="U1", channel_id=channel, surface="slack")
+    # the terminal surface: Slack's own (which also checks the channel with Slack) is in test_slack_scenarios
+    return Context(services=services, user_id="U1", channel_id=channel, surface="chat")
 
 
 def test_add_list_remove_and_bad_input(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Scenario tests: the real Bolt app over HTTP on loopback with signed requests, and a fake Slack Web API."""
+"""Scenario tests: the real Bolt app with signed requests (through Bolt's dispatch; a few over HTTP on
+loopback), and a fake Slack Web API."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def test_out_of_scope_is_an_honest_not_sure(slack: SlackHarness) -> None:
 
 
 def test_forged_and_stale_requests_are_refused_without_side_effects(slack: SlackHarness) -> None:
-    forged = slack.command("walk borrow-receive", signature="v0=" + "0" * 64)
-    stale = slack.command("walk borrow-receive", ts=int(time.time()) - 600)
+    forged = slack.command("walk borrow-receive", signature="v0=" + "0" * 64, over_http=True)
+    stale = slack.command("walk borrow-receive", ts=int(time.time()) - 600, over_http=True)
     assert forged.status_code == 401 and stale.status_code == 401  # refused before Bolt: nothing runs later
     with slack.services.store.engine.connect() as conn:
         assert conn.execute(select(walkthroughs)).all() == []
@@ -224,6 +225,15 @@ def test_long_answers_stay_within_limits(slack: SlackHarness) -> None:
     body = ack_body(slack.command("nz to iz migration cleanup statuses"))
     assert len(body["blocks"]) <= 50
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in body["blocks"] if b["type"] == "section")
+
+
+def test_a_question_end_to_end_over_http(slack_http: SlackHarness) -> None:
+    body = ack_body(slack_http.command("how do I receive a borrowed item"))
+    assert "Receiving a P2P item borrowed from a partner" in text_of(body)
+    value = buttons(body)["walk_start"]
+    slack_http.click("walk_start", value)
+    assert slack_http.fake.wait_for(lambda: len(slack_http.fake.of("response_url")) == 1)
+    assert "Step 1 of" in text_of(slack_http.fake.of("response_url")[0])
 
 
 def test_healthz(slack: SlackHarness) -> None:

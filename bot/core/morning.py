@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 
 from bot.core import expiry
-from bot.core.outgoing import Message
+from bot.core.outgoing import REFUSED, Message, refusal
 from bot.core.services import Services
 from bot.edges.settings import Institution
 from bot.edges.store import utcnow
@@ -115,7 +115,10 @@ def _send(services: Services, channel: str, kind: str, key: str, main: Message, 
     except (SlackApiError, OSError) as exc:
         services.store.release(kind, channel, key)  # nothing went out: let a retry post it
         log.exception("morning post to %s failed", channel)
-        return PostResult(channel, False, f"failed: {type(exc).__name__}")
+        code = str(exc.response.get("error", "")) if isinstance(exc, SlackApiError) else ""
+        if code in REFUSED:  # the bot is not in the channel (or it is archived): what to do, plainly
+            return PostResult(channel, False, "failed: " + refusal(code, channel))
+        return PostResult(channel, False, f"failed: {code or type(exc).__name__}")
     services.store.finish_claim(kind, channel, key, result=ts)  # out: this claim is never given back
     try:
         services.slack.chat_postMessage(channel=channel, thread_ts=ts, **thread.kwargs())

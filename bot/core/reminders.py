@@ -7,6 +7,7 @@ Each schedule is stored as a cron expression and applied to the running schedule
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,11 +15,14 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import insert, select, update
 
-from bot.core.outgoing import Message
+from bot.core.outgoing import REFUSED, Message, marks_to_mrkdwn, refusal
 from bot.core.services import Services
 from bot.edges.store import Store, reminders, utcnow
+
+log = logging.getLogger(__name__)
 
 EXAMPLE = '`/p2p remind add "every weekday at 9:00" Process the Receiving Items queue`'
 DAYS = {"mon": "mon", "monday": "mon", "tue": "tue", "tues": "tue", "tuesday": "tue", "wed": "wed",
@@ -190,6 +194,16 @@ def fire(services: Services, render: ReminderRenderer, reminder_id: int, now: da
         return False
     try:
         services.slack.chat_postMessage(channel=r.channel, **render(r).kwargs())
+    except SlackApiError as exc:
+        services.store.release("reminder", str(r.id), key)
+        code = str(exc.response.get("error", ""))
+        if code in REFUSED and r.created_by:  # say so to the person who set it up, not only to a log
+            note = f"Your reminder #{r.id} could not be posted. " + refusal(code, r.channel)
+            try:
+                services.slack.chat_postMessage(channel=r.created_by, text=marks_to_mrkdwn(note))
+            except SlackApiError:
+                log.warning("could not tell %s that reminder #%s failed", r.created_by, r.id)
+        raise
     except Exception:
         services.store.release("reminder", str(r.id), key)
         raise

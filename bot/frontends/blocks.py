@@ -1,7 +1,9 @@
 """Block Kit for every message the bot sends, built with ``slack_sdk.models`` so Slack's limits are
 checked before anything leaves (``to_dict()`` validates). Long answers are split to stay within 3,000
 characters a section and 50 blocks a message; every message has a top-level ``text`` fallback; text that
-came from a person is neutralised so it can never ping ``@channel``, ``@here`` or ``@everyone``.
+came from a person (or from Alma) goes through :func:`bot.frontends.escaping.neutral`, the one function
+that makes text inert: no ``@channel``/``@here``/``@everyone``/user-group ping, no live link, and the
+bot's own ``<placeholders>`` shown as typed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,18 +20,36 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from bot.core.answers import Result
 from bot.core.expiry import ExpiryReport, InstitutionExpiry
 from bot.core.lookup import Found, LookupResult
 from bot.core.reminders import Reminder
+from bot.core.walkthrough import Walk
 from bot.edges.store import age
+from bot.frontends import present
+from bot.frontends.escaping import escape, neutral, plain
 from commands import messages
-from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
+from commands.replies import (
+    AnswerReply,
+    Deferred,
+    ExpiryReply,
+    LookupReply,
+    PartnerReply,
+    Reply,
+    StatusReply,
+    TextReply,
+    WalkReply,
+)
+
+__all__ = ["Message", "escape", "expiry_messages", "neutral", "pack", "reminder_message", "render", "unpack"]
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -45,20 +66,6 @@ class Message:
 
     def kwargs(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
-
-
-def neutral(text: str) -> str:
-    """Echo a person's text without any broadcast mention: escaped, and @channel broken with a
-    zero-width joiner so not even link_names could turn it into a ping."""
-    return _MENTION.sub(lambda m: "@\u2060" + m.group(1), escape(text))
 
 
 def mrkdwn(text: str) -> str:
@@ -107,7 +114,8 @@ def _clip(text: str, n: int) -> str:
 
 
 def header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=_clip(text, MAX_HEADER), emoji=True))
+    """Plain text (Slack never pings from plain_text), so only our mention marks need turning into words."""
+    return HeaderBlock(text=PlainTextObject(text=_clip(plain(text), MAX_HEADER) or " ", emoji=True))
 
 
 def section(text: str) -> list[Block]:
@@ -119,7 +127,7 @@ def context(text: str) -> ContextBlock:
 
 
 def button(label: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=_clip(label, 75), emoji=True), action_id=action_id,
+    return ButtonElement(text=PlainTextObject(text=_clip(plain(label), 75), emoji=True), action_id=action_id,
                          value=_clip(value, MAX_BUTTON_VALUE), style=style)
 
 
@@ -145,7 +153,8 @@ def finish(blocks: list[Block], text: str, public: bool = False) -> Message:
     if len(blocks) > MAX_BLOCKS:
         blocks = [*blocks[: MAX_BLOCKS - 1], context("…more than fits in one Slack message; see the source.")]
     dicts = [b.to_dict() for b in blocks]  # raises SlackObjectFormationError if a limit is broken
-    return Message(text=_clip(text, 3000) or " ", blocks=dicts, public=public)
+    # the fallback is what notifications show, and Slack reads it as mrkdwn too: inert like the rest
+    return Message(text=_clip(neutral(text), 3000) or " ", blocks=dicts, public=public)
 
 
 # -- replies -------------------------------------------------------------------------------------------
@@ -194,7 +203,8 @@ def walk_message(reply: WalkReply) -> Message:
     w = reply.walk
     t = w.topic
     if w.status == "done":
-        text = f"✅ Done: *{escape(t.title)}*, all {w.total} steps. Nice work."
+        how_far = f"all {w.total} steps" if w.step >= w.total - 1 else f"finished at step {w.step + 1} of {w.total}"
+        text = f"✅ Done: *{escape(t.title)}*, {how_far}. Nice work."
         return finish([*section(text), context(f"Source: {cite(t)}")], f"Done: {t.title}")
     if w.status == "stopped":
         text = f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. `/p2p walk` starts a new one."
@@ -216,66 +226,73 @@ def walk_message(reply: WalkReply) -> Message:
     return finish(blocks, f"{t.title}, step {w.step + 1} of {w.total}: {step.text}")
 
 
-def _found_fields(f: Found) -> str:
+def _found_fields(f: Found, public: bool) -> str:
+    """One side of a request. ``public``: for a channel or thread, so nothing that names or identifies the
+    patron (the requester) is shown; the person who asked gets that part privately."""
     side = "Borrowing (our patron)" if f.kind == "borrowing" else "Lending (we lend)"
     partner = f.partner_name or f.partner_code
-    lines = [f"*{escape(f.institution_name)}*, {side}",
-             f"*Status:* {escape(f.status_label or f.status)}",
-             f"*Partner:* {escape(partner)}" + (f" ({escape(f.partner_code)})" if f.partner_name else ""),
-             f"*Title:* {escape(_clip(f.title, 200))}",
-             f"*Created:* {f.created[:10]} · *Changed:* {f.modified[:10]}",
-             f"*Request:* {escape(f.request_id)} in {escape(f.library)}"
-             + (f" · patron {escape(f.requester)}" if f.requester else ""),
-             f"_From {escape(f.source)}, {age(f.as_of)}_"]
+    lines = [f"*{neutral(f.institution_name)}*, {side}",
+             f"*Status:* {neutral(f.status_label or f.status)}",
+             f"*Partner:* {neutral(partner)}" + (f" ({neutral(f.partner_code)})" if f.partner_name else ""),
+             f"*Title:* {neutral(_clip(f.title, 200))}",
+             f"*Created:* {neutral(f.created[:10])} · *Changed:* {neutral(f.modified[:10])}",
+             f"*Request:* {neutral(f.request_id)} in {neutral(f.library)}"
+             + (f" · patron {neutral(f.requester)}" if f.requester and not public else ""),
+             f"_From {neutral(f.source)}, {age(f.as_of)}_"]
     return "\n".join(lines)
 
 
-def lookup_message(result: LookupResult) -> Message:
-    ext = escape(result.external_id)
+def lookup_message(result: LookupResult, procedures: frozenset[str] = frozenset(), public: bool = False) -> Message:
+    ext = neutral(result.external_id)
     if not result.found and result.could_not_check:
         text = (f"`{ext}` is not in my index, and I could not ask Alma everywhere, so I can't say it doesn't "
-                "exist:\n" + "\n".join(escape(c) for c in result.could_not_check))
+                "exist:\n" + "\n".join(neutral(c) for c in result.could_not_check))
         blocks: list[Block] = [*section(text)]
     elif not result.found:
-        text = (f"No request with External Identifier `{ext}` in {', '.join(result.searched) or 'any institution'}"
+        text = (f"No request with External Identifier `{ext}` in "
+                + (neutral(", ".join(result.searched)) or "any institution")
                 + (" (I also searched Alma live)." if result.live_scan else ".")
                 + "\nCheck the identifier on the slip. Borrowing requests created today reach me after the nightly "
                   "Analytics refresh.")
         if result.not_indexed:
-            text += "\nNot indexed yet, so it may be there: " + "; ".join(escape(n) for n in result.not_indexed[:5])
+            text += "\nNot indexed yet, so it may be there: " + "; ".join(neutral(n) for n in result.not_indexed[:5])
         blocks = [*section(text)]
     else:
         title = f"Request {result.external_id}" + (" (both sides are ours)" if result.both_sides else "")
         blocks = [header(title)]
         if result.both_sides:
-            fields = [MarkdownTextObject(text=_clip(_found_fields(f), MAX_FIELD)) for f in result.found[:2]]
+            fields = [MarkdownTextObject(text=_clip(_found_fields(f, public), MAX_FIELD)) for f in result.found[:2]]
             blocks.append(SectionBlock(fields=fields))
         else:
-            blocks += section(_found_fields(result.found[0]))
+            blocks += section(_found_fields(result.found[0], public))
         for f in result.found:
-            who = f"{escape(f.institution_name)}: " if len(result.found) > 1 else ""
-            blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next:* {who}{escape(f.next_step)}"),
-                                       accessory=button("Walk me through it", "walk_start", pack(t=f.topic_id))))
+            who = f"{neutral(f.institution_name)}: " if len(result.found) > 1 else ""
+            walk = (button("Walk me through it", "walk_start", pack(t=f.topic_id))
+                    if f.topic_id in procedures else None)  # only for a real step-by-step procedure
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next:* {who}{neutral(f.next_step)}"),
+                                       accessory=walk))
+        if public and any(f.requester for f in result.found):
+            blocks.append(context("Patron details are not shown in channels; the person who asked has them."))
     if result.problems:
-        blocks.append(context(" ".join(escape(p) for p in result.problems)))
+        blocks.append(context(" ".join(neutral(p) for p in result.problems)))
     summary = (f"{result.external_id}: " + "; ".join(f"{f.institution} {f.kind} {f.status_label}"
                                                      for f in result.found)) if result.found else \
         (f"Could not check {result.external_id} everywhere." if result.could_not_check
          else f"No request {result.external_id} found.")
-    return finish(blocks, summary)
+    return finish(blocks, summary, public=public)
 
 
 def text_message(reply: TextReply) -> Message:
     text = ("⚠️ " if reply.error else "") + reply.text
-    return finish(section(text), text, public=reply.public)
+    return finish(section(neutral(text)), text, public=reply.public)
 
 
 def generic_message(reply: Reply) -> Message:
     blocks: list[Block] = [header(reply.title)] if reply.title else []
     for s in reply.sections:
-        blocks += section(s)
+        blocks += section(neutral(s))
     if reply.footer:
-        blocks.append(context(reply.footer))
+        blocks.append(context(neutral(reply.footer)))
     if reply.choices:
         for k in range(0, len(reply.choices), 5):
             seen: dict[str, int] = {}
@@ -299,7 +316,48 @@ def _expiry_line(i: InstitutionExpiry) -> str:
     counted = f", {i.expired} expired" if i.expired is not None and i.status in ("ok", "warning") else ""
     label = {"ok": "ran", "warning": "ran with problems", "running": "still running", "failed": "FAILED",
              "missing": "did NOT run", "unknown": "could not check"}[i.status]
-    return f"{ICONS[i.status]} *{escape(i.name)}* ({escape(i.code)}): {label}{when}{counted}"
+    return f"{ICONS[i.status]} *{neutral(i.name)}* ({neutral(i.code)}): {label}{when}{counted}"
+
+
+def _local(stamp: str | None, zone: tzinfo | None) -> str:
+    """An Alma time (UTC, ``…Z``) in the institution's local time, as ``HH:MM`` on ``YYYY-MM-DD``."""
+    if not stamp:
+        return "?"
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if zone is not None and when.tzinfo is not None:
+        when = when.astimezone(zone)
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def _zone(i: InstitutionExpiry) -> tzinfo | None:
+    """The institution's local zone, as the check wrote its start/end times in it."""
+    for stamp in (i.started, i.ended):
+        if stamp:
+            try:
+                return datetime.fromisoformat(stamp).tzinfo
+            except ValueError:
+                continue
+    return None
+
+
+def expiry_summary(report: ExpiryReport) -> str:
+    """The notification line: what needs attention, what ran with warnings, what could not be checked."""
+    bad = [i.code for i in report.institutions if i.status in ("missing", "failed", "running")]
+    warned = [i.code for i in report.institutions if i.status == "warning"]
+    unknown = [i.code for i in report.institutions if i.status == "unknown"]
+    if bad:
+        parts = [f"{len(bad)} need attention: " + ", ".join(bad) + (f"; {len(warned)} with warnings: "
+                                                                     + ", ".join(warned) if warned else "")]
+    elif unknown:
+        parts = [f"{len(warned)} with warnings: " + ", ".join(warned)] if warned else []
+    else:
+        parts = ["All ran." if not warned else f"All ran, {len(warned)} with warnings: " + ", ".join(warned)]
+    if unknown:  # Alma could not be asked: not an alarm
+        parts.append("Could not check: " + ", ".join(unknown) + ".")
+    return " ".join(parts)
 
 
 def expiry_messages(report: ExpiryReport, late: bool = False) -> tuple[Message, Message]:
@@ -317,33 +375,39 @@ def expiry_messages(report: ExpiryReport, late: bool = False) -> tuple[Message, 
                                                         "danger")))
         else:
             blocks += section(_expiry_line(i))
-    parts = [f"{len(bad)} need attention: " + ", ".join(i.code for i in bad)] if bad else \
-        ([] if unknown else ["All ran."])
+    unknown = [i for i in report.institutions if i.status == "unknown"]
     if unknown:  # Alma could not be asked: not an alarm, and no "how to fix" for a job that may have run
-        parts.append("Could not check: " + ", ".join(i.code for i in unknown) + ".")
         blocks.append(context("❔ Alma could not be asked for " + ", ".join(i.code for i in unknown)
                               + "; the reason is in the thread."))
-    summary = " ".join(parts)
+    summary = expiry_summary(report)
     if bad:
         blocks.append(context("Requests only move on to the next lender when this job runs. Details in the thread."))
     main = finish(blocks, ("Late: " if late else "") + f"{title}: {summary}", public=True)
     lines = []
     for i in report.institutions:
-        lines.append(f"*{escape(i.name)}*: {escape(i.detail)}")
+        lines.append(f"*{neutral(i.name)}*: {neutral(i.detail)}")
+        zone = _zone(i)
         for r in i.runs:
-            lines.append(f"  • run {escape(r.id)}: {escape(r.status_label or r.status)}, started {r.started or '?'}"
-                         + (f", ended {r.ended}" if r.ended else "") + (f", expired {r.expired}" if r.expired is not None else ""))
+            lines.append(f"  • run {neutral(r.id)}: {neutral(r.status_label or r.status)}, "
+                         f"started {_local(r.started, zone)}" + (f", ended {_local(r.ended, zone)}" if r.ended else "")
+                         + (f", expired {r.expired}" if r.expired is not None else ""))
     thread = finish(section("\n".join(lines) or "No details."), f"Details for {title}", public=True)
     return main, thread
 
 
 def reminder_message(r: Reminder) -> Message:
     text = f"⏰ {neutral(r.text)}"
-    return finish([*section(text), context(f"Reminder #{r.id} ({escape(r.spec)}) · `/p2p remind list`")],
-                  f"Reminder: {neutral(r.text)}", public=True)
+    return finish([*section(text), context(f"Reminder #{r.id} ({neutral(r.spec)}) · `/p2p remind list`")],
+                  f"Reminder: {r.text}", public=True)
 
 
-def render(reply: object) -> Message:
+def render(reply: object, public: bool = False) -> Message:
+    """Block Kit for a reply. ``public``: it goes to a channel or thread everyone there can read, so
+    private details (a patron on a lookup) are left out."""
+    if isinstance(reply, PartnerReply):
+        return render(present.partner(reply), public)
+    if isinstance(reply, StatusReply):
+        return generic_message(present.status(reply))
     if isinstance(reply, ExpiryReply):
         main, _thread = expiry_messages(reply.report, reply.late)
         return Message(main.text, main.blocks, public=False)
@@ -352,7 +416,7 @@ def render(reply: object) -> Message:
     if isinstance(reply, WalkReply):
         return walk_message(reply)
     if isinstance(reply, LookupReply):
-        return lookup_message(reply.result)
+        return lookup_message(reply.result, reply.procedures, public)
     if isinstance(reply, TextReply):
         return text_message(reply)
     if isinstance(reply, Reply):
@@ -362,3 +426,65 @@ def render(reply: object) -> Message:
     if isinstance(reply, Message):
         return reply
     raise TypeError(f"no Block Kit rendering for {type(reply).__name__}")
+
+
+# -- App Home --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HomeFacts:
+    """What the Home tab shows one person (gathered by the Slack front end, drawn here)."""
+
+    walk: Walk | None
+    today: str  # local date, YYYY-MM-DD
+    expiry: tuple[tuple[str, str, dict[str, Any] | None], ...]  # (name, code, last result or None)
+    topics: int
+    procedures: int
+    index: tuple[tuple[str, str], ...]  # (institution name, last sync ISO time or "")
+
+
+HOME_ACTIONS = {"home_ask": "Ask a question", "home_lookup": "Look up a request", "home_walk": "Start a walkthrough"}
+
+
+def home_view(facts: HomeFacts) -> dict[str, Any]:
+    """The Home tab (``views.publish``): the walkthrough in progress, today's expiry-job result per
+    institution, how fresh the knowledge and the request index are, and the common actions."""
+    from bot.core.expiry import ICONS
+
+    blocks: list[Block] = [header("P2P resource sharing"),
+                           ActionsBlock(elements=[button(label, aid, aid, "primary" if aid == "home_ask" else None)
+                                                  for aid, label in HOME_ACTIONS.items()])]
+    w = facts.walk
+    if w is not None and w.status == "active":
+        blocks.append(SectionBlock(
+            text=MarkdownTextObject(text=f"*Your walkthrough:* {escape(w.topic.title)}, step {w.step + 1} of "
+                                         f"{w.total}  {progress_bar(w.step + 1, w.total)}"),
+            accessory=button("Resume", "home_resume", w.token)))
+    else:
+        blocks += section(neutral("*Your walkthrough:* none in progress. Start one with the button above or "
+                                  "`/p2p walk <procedure>`."))
+    lines = []
+    for name, code, last in facts.expiry:
+        if not last:
+            lines.append(f"⚪ *{neutral(name)}* ({neutral(code)}): not checked yet")
+            continue
+        status = str(last.get("status", "?"))
+        when = "today" if last.get("date") == facts.today else f"last checked for {neutral(str(last.get('date')))}"
+        icon = ICONS.get(status, "⚪") if last.get("date") == facts.today else "⚪"
+        counted = f", {last['expired']} expired" if last.get("expired") not in (None, "") else ""
+        lines.append(f"{icon} *{neutral(name)}* ({neutral(code)}): {neutral(status)} {when}{counted}")
+    blocks += section("*Expired Resource Sharing Requests job*\n" + ("\n".join(lines) or "No institution configured."))
+    fresh = [f"Knowledge: {facts.topics} topics, {facts.procedures} step-by-step procedures."]
+    fresh += [f"Request index for {neutral(name)}: synced {age(synced) if synced else 'never'}."
+              for name, synced in facts.index]
+    blocks.append(context(" ".join(fresh)))
+    dicts = [b.to_dict() for b in blocks[:100]]
+    return View(type="home", blocks=dicts).to_dict()  # type: ignore[no-untyped-call]
+
+
+def input_modal(callback_id: str, title: str, label: str, hint: str) -> dict[str, Any]:
+    """A one-field modal (Ask / Look up / Walk from the Home tab)."""
+    view = View(type="modal", callback_id=callback_id, title=PlainTextObject(text=_clip(title, 24)),
+                submit=PlainTextObject(text="Go"), close=PlainTextObject(text="Cancel"),
+                blocks=[InputBlock(block_id="q", label=PlainTextObject(text=_clip(label, 2000)),
+                                   element=PlainTextInputElement(action_id="text", max_length=2000,
+                                                                 placeholder=PlainTextObject(text=_clip(hint, 150))))])
+    return view.to_dict()  # type: ignore[no-untyped-call]

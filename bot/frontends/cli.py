@@ -236,23 +236,31 @@ def cmd_socket(args: argparse.Namespace) -> int:
     from bot.frontends.web import build_app
 
     services = _services()
-    _need_slack(services.settings)
-    if not services.settings.slack_app_token:
-        raise ConfigError("SLACK_APP_TOKEN (xapp-…) is needed for Socket Mode")
+    _need_slack(services.settings, socket=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     SocketModeHandler(build_app(services), services.settings.slack_app_token).start()  # type: ignore[no-untyped-call]
     return 0
 
 
-def _need_slack(settings: Settings) -> None:
+def _need_slack(settings: Settings, socket: bool = False) -> None:
+    """HTTP mode needs the bot token and the signing secret; Socket Mode the bot token and the app-level
+    token (its requests arrive over that connection, so there is nothing to sign). Each token is checked by
+    its prefix, so a swapped pair is said plainly instead of failing later."""
     if not settings.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN (xoxb-…) is not set")
-    if not settings.slack_signing_secret:
+    if not settings.slack_bot_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be the bot token, starting with xoxb-")
+    if socket:
+        if not settings.slack_app_token:
+            raise ConfigError("SLACK_APP_TOKEN (xapp-…) is needed for Socket Mode")
+        if not settings.slack_app_token.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be the app-level token, starting with xapp-")
+    elif not settings.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set")
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from commands.buttons import worst_rated
+    from bot.core.feedback import worst_rated
 
     rows = worst_rated(_services().store, args.limit)
     if args.json:
@@ -270,6 +278,7 @@ def cmd_expiry_check(args: argparse.Namespace) -> int:
 
     from bot.core import expiry, morning
     from bot.frontends.blocks import expiry_messages
+    from bot.frontends.escaping import plain
     from bot.frontends.text import expiry_text
 
     services = _services()
@@ -286,13 +295,14 @@ def cmd_expiry_check(args: argparse.Namespace) -> int:
         if not morning.channels(services):
             raise ConfigError("--post needs a channel: set `channel` for each institution or bot.rs_channel")
         results = morning.post(services, expiry_messages, date.fromisoformat(report.date), manual=True)
-        out["posted"] = [r.__dict__ for r in results]
+        out["posted"] = [{**r.__dict__, "reason": plain(r.reason)} for r in results]
     print(json.dumps(out, indent=2) if args.json else expiry_text(report))
+    failed = [r for r in out.get("posted", []) if not r["posted"] and r["reason"].startswith("failed")]
     if args.post and not args.json:
         for r in out["posted"]:
             print(f"{r['channel']}: {'posted' if r['posted'] else 'not posted (' + r['reason'] + ')'}")
     services.close()
-    return 0
+    return 1 if failed else 0  # a post that did not go out is a failure the caller must see
 
 
 def cmd_clock(args: argparse.Namespace) -> int:
@@ -310,7 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.frontends import clock as scheduler
 
     services = _services()
-    _need_slack(services.settings)
+    _need_slack(services.settings, socket=bool(services.settings.slack_app_token and not args.port))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if services.settings.institutions:
         scheduler.start(services, blocking=False)

@@ -8,8 +8,19 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from bot.core.answers import Result
+from bot.frontends.escaping import plain
 from commands import messages
-from commands.replies import AnswerReply, Deferred, ExpiryReply, LookupReply, Reply, TextReply, WalkReply
+from commands.replies import (
+    AnswerReply,
+    Deferred,
+    ExpiryReply,
+    LookupReply,
+    PartnerReply,
+    Reply,
+    StatusReply,
+    TextReply,
+    WalkReply,
+)
 
 if TYPE_CHECKING:  # the lookup types only annotate; `ask` must not load the database layer for them
     from bot.core.expiry import ExpiryReport
@@ -51,7 +62,8 @@ def walk_text(reply: WalkReply) -> str:
     w = reply.walk
     t = w.topic
     if w.status == "done":
-        return f"Done: {t.title}, all {w.total} steps. Nice work."
+        how_far = f"all {w.total} steps" if w.step >= w.total - 1 else f"finished at step {w.step + 1} of {w.total}"
+        return f"Done: {t.title}, {how_far}. Nice work."
     if w.status == "stopped":
         return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk` to start again."
     step = t.steps[w.step]
@@ -84,6 +96,15 @@ def _plain(text: str) -> str:
 
 
 def to_text(reply: object) -> str:
+    """Terminal text for a reply (the bot's mentions of people shown as @U…)."""
+    return plain(_to_text(reply))
+
+
+def _to_text(reply: object) -> str:
+    if isinstance(reply, (PartnerReply, StatusReply)):
+        from bot.frontends import present  # partners and status need the database layer; `ask` does not
+
+        return _to_text(present.partner(reply) if isinstance(reply, PartnerReply) else present.status(reply))
     if isinstance(reply, TextReply):
         return ("Sorry: " if reply.error else "") + reply.text
     if isinstance(reply, WalkReply):
@@ -91,7 +112,7 @@ def to_text(reply: object) -> str:
     if isinstance(reply, LookupReply):
         return lookup_text(reply.result)
     if isinstance(reply, Deferred):
-        return reply.progress + "\n" + to_text(reply.run())
+        return reply.progress + "\n" + _to_text(reply.run())
     if isinstance(reply, ExpiryReply):
         return expiry_text(reply.report)
     if isinstance(reply, AnswerReply):

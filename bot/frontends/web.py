@@ -20,6 +20,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.core.services import Services
+from bot.frontends.slack import register
 from bot.frontends.slack.verify import verified
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 def build_app(services: Services, client: WebClient | None = None) -> App:
     """The Bolt app (sync), wired to the services; Slack's Web API base URL comes from settings."""
-    from bot.frontends.slack import register
-
     s = services.settings
     web = client or WebClient(token=s.slack_bot_token or None, base_url=s.slack_api_url)
     app = App(

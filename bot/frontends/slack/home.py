@@ -1,0 +1,88 @@
+"""The App Home tab, where staff land when they open the app: published on ``app_home_opened``, with
+buttons that open a one-field modal (ask / look up / walk) whose answer arrives in the app's DM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+
+from bot.core.services import Services
+from bot.core.status import overview
+from bot.frontends.blocks import HomeFacts, home_view, input_modal, render
+from bot.frontends.escaping import incoming
+from bot.frontends.slack.common import context_for, later, once, services_of
+from commands import dispatch
+from commands.replies import AnyReply, Deferred, WalkReply
+
+MODALS = {  # action id → (callback id, title, label, hint, the sub-command the text goes to)
+    "home_ask": ("home_ask", "Ask p2p-bot", "Your question", "how do I receive a borrowed item", "ask"),
+    "home_lookup": ("home_lookup", "Look up a request", "External Identifier", "e.g. 01GWA-12345", "lookup"),
+    "home_walk": ("home_walk", "Start a walkthrough", "Which procedure?", "e.g. receiving items", "walk"),
+}
+CALLBACKS = {m[0]: m[4] for m in MODALS.values()}
+
+
+def facts(services: Services, user: str) -> HomeFacts:
+    """Everything the Home tab shows, from the store and caches only (no Alma call on opening a tab)."""
+    s = services.settings
+    today = datetime.now(ZoneInfo(s.timezone)).date().isoformat()
+    expiry = []
+    for inst in s.institutions:
+        hit = services.store.cache_get(f"expiry:last:{inst.code}")
+        expiry.append((inst.name, inst.code, hit[0] if hit and isinstance(hit[0], dict) else None))
+    index: tuple[tuple[str, str], ...] = ()
+    if s.institutions:
+        index = tuple((st.name, st.index_synced) for st in overview(services).institutions)
+    topics = services.engine.topics
+    return HomeFacts(walk=services.walkthroughs.active_for(user), today=today, expiry=tuple(expiry),
+                     topics=len(topics), procedures=sum(1 for t in topics if t.is_procedure), index=index)
+
+
+def publish(services: Services, client: WebClient, user: str) -> None:
+    client.views_publish(user_id=user, view=home_view(facts(services, user)))
+
+
+def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    if event.get("tab") != "home":
+        return
+    publish(services_of(context), client, str(event.get("user", "")))
+
+
+def on_home_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    callback, title, label, hint, _command = MODALS[str(body["actions"][0].get("action_id", ""))]
+    client.views_open(trigger_id=str(body.get("trigger_id", "")), view=input_modal(callback, title, label, hint))
+
+
+def to_dm(services: Services, client: WebClient, user: str, reply: AnyReply) -> None:
+    """Post a reply in the app's DM with the person (from the Home tab there is no message to answer)."""
+    posted = client.chat_postMessage(channel=user, **render(reply).kwargs())
+    if isinstance(reply, Deferred):
+        later(services, reply, lambda final: client.chat_update(channel=str(posted["channel"]), ts=str(posted["ts"]),
+                                                                **render(final).kwargs()))
+
+
+def on_home_resume(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    ack()
+    services = services_of(context)
+    user = str((body.get("user") or {}).get("id", ""))
+    walk = services.walkthroughs.active_for(user)
+    if walk is not None:
+        to_dm(services, client, user, WalkReply(walk, note="Resumed from the Home tab."))
+
+
+def on_home_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+                   context: BoltContext) -> None:
+    ack()  # closes the modal; the answer goes to the DM
+    services = services_of(context)
+    user = str((body.get("user") or {}).get("id", ""))
+    if not once(services, f"view:{view.get('id', '')}:{view.get('hash', '')}"):
+        return
+    values = ((view.get("state") or {}).get("values") or {}).get("q") or {}
+    text = incoming(str((values.get("text") or {}).get("value") or ""))
+    command = CALLBACKS[str(view.get("callback_id", ""))]
+    to_dm(services, client, user, dispatch(context_for(services, user, user), f"{command} {text}"))
