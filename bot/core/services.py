@@ -186,9 +186,12 @@ class Services:
         """Wait until the listeners and the background work started so far have finished (and whatever they
         started in turn); False if that took longer than ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        pools = [p for p in (self._listeners, self._background) if p is not None]
-        while not all(p.idle() for p in pools):
-            for p in pools:
+
+        def pools() -> list[WorkPool]:  # looked up each round: a listener may create the background pool
+            return [p for p in (self._listeners, self._background) if p is not None]
+
+        while not all(p.idle() for p in pools()):
+            for p in pools():
                 if not p.drain(max(0.0, deadline - time.monotonic())):
                     return False
         return True
