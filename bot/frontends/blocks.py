@@ -439,6 +439,7 @@ class HomeFacts:
     topics: int
     procedures: int
     index: tuple[tuple[str, str], ...]  # (institution name, last sync ISO time or "")
+    docs: tuple[str, ...] = ()  # one line per documentation source (P2PBOT_DOCS): fresh, failing, not yet read
 
 
 HOME_ACTIONS = {"home_ask": "Ask a question", "home_lookup": "Look up a request", "home_walk": "Start a walkthrough"}
@@ -476,6 +477,8 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
     fresh += [f"Request index for {neutral(name)}: synced {age(synced) if synced else 'never'}."
               for name, synced in facts.index]
     blocks.append(context(" ".join(fresh)))
+    if facts.docs:
+        blocks += section("*Your library's documentation*\n" + "\n".join(neutral(d) for d in facts.docs[:20]))
     dicts = [b.to_dict() for b in blocks[:100]]
     return View(type="home", blocks=dicts).to_dict()  # type: ignore[no-untyped-call]
 

@@ -14,6 +14,7 @@ from bot.core.services import Services
 from bot.core.status import overview
 from bot.frontends.blocks import HomeFacts, home_view, input_modal, render
 from bot.frontends.escaping import incoming
+from bot.frontends.present import docs_lines
 from bot.frontends.slack.common import context_for, later, once, services_of
 from commands import dispatch
 from commands.replies import AnyReply, Deferred, WalkReply
@@ -35,11 +36,15 @@ def facts(services: Services, user: str) -> HomeFacts:
         hit = services.store.cache_get(f"expiry:last:{inst.code}")
         expiry.append((inst.name, inst.code, hit[0] if hit and isinstance(hit[0], dict) else None))
     index: tuple[tuple[str, str], ...] = ()
-    if s.institutions:
-        index = tuple((st.name, st.index_synced) for st in overview(services).institutions)
+    docs: tuple[str, ...] = ()
+    if s.institutions or s.docs:
+        ov = overview(services)
+        index = tuple((st.name, st.index_synced) for st in ov.institutions)
+        docs = tuple(docs_lines(ov))
     topics = services.engine.topics
     return HomeFacts(walk=services.walkthroughs.active_for(user), today=today, expiry=tuple(expiry),
-                     topics=len(topics), procedures=sum(1 for t in topics if t.is_procedure), index=index)
+                     topics=len(topics), procedures=sum(1 for t in topics if t.is_procedure), index=index,
+                     docs=docs)
 
 
 def publish(services: Services, client: WebClient, user: str) -> None:
