@@ -29,7 +29,7 @@ class _Lazy:
         fn: Handler = importlib.import_module(f"commands.{self.module}").handle
         return fn
 
-    def __call__(self, ctx: Context, args: str) -> Any:
+    def __call__(self, ctx: Context, args: str) -> AnyReply:
         return self.handler()(ctx, args)
 
     @property

@@ -359,6 +359,7 @@ def test_the_clock_reindexes_and_status_shows_freshness_and_failed_sources(monke
     from datetime import timedelta
 
     from bot.frontends import clock
+    from bot.frontends.text import to_text
     from commands.context import Context
     from commands.status import overview_reply
 
@@ -379,12 +380,12 @@ def test_the_clock_reindexes_and_status_shows_freshness_and_failed_sources(monke
     clock.reindex_docs(services)
     best = services.engine.ask(question).best
     assert best is not None and "Eight weeks" in best.answer
-    reply = overview_reply(Context(services))
-    assert "Documentation index" in "\n".join(reply.sections) and "sections, checked just now" in "\n".join(reply.sections)
+    shown = " ".join(to_text(overview_reply(Context(services))).split())  # what the person reads, unwrapped
+    assert "Documentation index" in shown and "sections, checked just now" in shown
 
     shutil.rmtree(folder)
     clock.reindex_docs(services)
-    text = "\n".join(overview_reply(Context(services)).sections)
+    text = " ".join(to_text(overview_reply(Context(services))).split())
     assert "last read failed" in text and "does not exist" in text
     best = services.engine.ask(question).best
     assert best is not None and "Eight weeks" in best.answer  # the last good sections still answer
