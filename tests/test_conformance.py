@@ -208,3 +208,37 @@ def test_empty_lists_leave_the_list_key_out(sandbox: Sandbox) -> None:
     body = httpx.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances", headers=key,
                      params={"submit_date_from": "2001-01-01", "submit_date_to": "2001-01-02"}).json()
     assert body == {"total_record_count": 0}
+
+
+def test_modes_switch_on_a_running_sandbox(sandbox: Sandbox) -> None:
+    control = sandbox.base_url.replace("/almaws/v1", "/sandbox/mode")
+    assert httpx.post(control, json={"refuse_all": True}).json()["refuse_all"] is True
+    refused = httpx.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"})
+    assert refused.status_code == 400 and errors.parse_error(refused.content)[0] == "UNAUTHORIZED"
+    assert httpx.post(control, json={"no_such_mode": 1}).status_code == 400
+    assert httpx.post(control, json={"odd_body": "weird"}).status_code == 400
+    assert httpx.post(control, json={"refuse_all": False}).status_code == 200
+    assert httpx.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"}
+                     ).status_code == 200
+
+
+def test_sandbox_command_takes_the_realistic_modes() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    sb = subprocess.Popen([sys.executable, "-m", "bot", "sandbox", "--port", "0", "--throttle-every", "1",
+                           "--report-heading", "Request Status=Status"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert sb.stdout is not None
+        m = re.search(r"(http://127\.0\.0\.1:\d+/almaws/v1)\s+demo API key: (\S+)", sb.stdout.readline())
+        assert m
+        url, key = m.groups()
+        r = httpx.get(f"{url}/partners", headers={"Authorization": f"apikey {key}", "Accept": "application/json"})
+        assert r.status_code == 429 and errors.parse_error(r.content)[0] == "PER_SECOND_THRESHOLD"
+        modes = httpx.get(url.replace("/almaws/v1", "/sandbox/mode")).json()
+        assert modes["throttle_every"] == 1 and modes["report_headings"] == {"Request Status": "Status"}
+    finally:
+        sb.terminate()
+        sb.wait(timeout=30)
