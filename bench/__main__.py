@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -25,84 +24,6 @@ from bot.core.evaluate import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
-
-
-def _lookup_setup(sb: Any, store_url: str) -> Any:
-    from bot.core.lookup import LookupService
-    from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
-    from bot.edges.store import Store
-
-    http = make_http_client()
-    insts = sb.institutions()
-    clients = {i.code: AlmaClient(http, i.base_url, i.api_key, institution=i.code, limiter=RateLimiter(20))
-               for i in insts}
-    from datetime import timedelta
-
-    return LookupService(Store(store_url), insts, clients, refresh_after=timedelta(days=1)), clients
-
-
-def bench_lookup(args: argparse.Namespace) -> int:
-    import tempfile
-    from datetime import date
-
-    from bot.sandbox.server import Sandbox, SandboxState
-
-    n, latency = args.requests, args.latency_ms
-    print(f"Sandbox: {n} generated lending requests over 3 resource-sharing libraries (3 institutions), "
-          f"{latency:.0f} ms latency per call; client limiter 20 calls/s per institution.")
-    state = SandboxState(today=date.today(), scale=n, latency_ms=latency)
-    total = sum(len(i.lending) for i in state.institutions.values())
-    rng = random.Random(3)
-    samples = [r["external_id"] for i in state.institutions.values() for r in rng.sample(i.lending, 4)]
-    with Sandbox(state) as sb, tempfile.TemporaryDirectory() as tmp:
-        svc, clients = _lookup_setup(sb, f"sqlite:///{tmp}/bench.sqlite3")
-        t0 = time.perf_counter()
-        reports = svc.sync()
-        sync_s = time.perf_counter() - t0
-        sync_calls = sum(r.calls for r in reports)
-        indexed = sum(r.lending for r in reports)
-        retries = sum(c.stats.retries for c in clients.values())
-        print(f"\nfull sync: {indexed}/{total} lending requests indexed, {sync_calls} calls, {sync_s:.1f} s, "
-              f"{retries} retries")
-
-        warm_lat, warm_calls = [], 0
-        for _ in range(10):
-            for ext in samples:
-                t1 = time.perf_counter()
-                res = svc.lookup(ext)
-                warm_lat.append((time.perf_counter() - t1) * 1000)
-                warm_calls += res.calls
-                assert res.found, ext
-        cold_calls, cold_s = [], []
-        for ext in samples[:6]:
-            svc2, _c2 = _lookup_setup(sb, f"sqlite:///{tmp}/cold-{ext[-6:]}.sqlite3")
-            svc2._labels = dict(svc._labels)  # reference data warm; the request index cold
-            svc2._partners = dict(svc._partners)
-            t1 = time.perf_counter()
-            res = svc2.lookup(ext)
-            cold_s.append(time.perf_counter() - t1)
-            cold_calls.append(res.calls)
-        naive_calls, naive_s = [], []
-        for ext in samples[:2]:
-            before = sum(c.stats.calls for c in clients.values())
-            t1 = time.perf_counter()
-            # the baseline: read every slice of every task list for every lookup, as parallel as our sync
-            work = [(inst, lib, st) for inst in svc.institutions for lib, st in svc._slices(inst)]
-            with ThreadPoolExecutor(max_workers=24) as pool:
-                list(pool.map(lambda w, e=ext: [r for r in svc._scan_slice(*w) if r.external_id == e], work))
-            naive_s.append(time.perf_counter() - t1)
-            naive_calls.append(sum(c.stats.calls for c in clients.values()) - before)
-    print("\n| lookup                        | calls (median) | time (median)  | p95 (warm) / max |")
-    print("|-------------------------------|----------------|----------------|------------------|")
-    print(f"| warm (index, {len(warm_lat)} lookups)     | {warm_calls / len(warm_lat):14.2f} |"
-          f" {statistics.median(warm_lat):11.2f} ms | {percentile(warm_lat, 95):13.2f} ms |")
-    for name, calls, secs in (("cold (empty index, live scan)", cold_calls, cold_s),
-                              ("naive: scan task list always ", naive_calls, naive_s)):
-        print(f"| {name} | {statistics.median(calls):14.0f} | {statistics.median(secs):12.2f} s "
-              f"| {max(secs):14.2f} s |")
-    print(f"\nwarm vs naive: {statistics.median(naive_s) * 1000 / statistics.median(warm_lat):,.0f}x faster, "
-          f"{statistics.median(naive_calls):.0f} fewer Alma calls per lookup")
-    return 0
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -315,14 +236,20 @@ def run(what: str, args: Any) -> int:
     if what == "answers":
         return bench_answers(args)
     if what == "lookup":
+        from bench.index import bench_lookup
+
         return bench_lookup(args)
+    if what == "budget":
+        from bench.index import bench_budget
+
+        return bench_budget(args)
     print(f"unknown benchmark {what}", file=sys.stderr)
     return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description="p2p-bot benchmarks: they print figures")
-    p.add_argument("what", choices=["answers", "lookup", "slack", "expiry", "alma-faults"])
+    p.add_argument("what", choices=["answers", "lookup", "budget", "slack", "expiry", "alma-faults"])
     p.add_argument("--runs", type=int, default=3, help="alma-faults: repetitions per mode")
     p.add_argument("--baseline", action="store_true", help="alma-faults: also one run without a deadline")
     p.add_argument("--institutions", type=int, default=20, help="expiry: institutions to check")
@@ -333,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="sandbox latency per call (lookup: 50, slack: 2000)")
     p.add_argument("--reps", type=int, default=3, help="answers: repetitions of each timing")
     p.add_argument("--questions", default="", help="question file (default: ../shared/eval/dev-questions.jsonl)")
+    from bench.index import add_arguments
+
+    add_arguments(p)
     args = p.parse_args(argv)
     return run(args.what, args)
 

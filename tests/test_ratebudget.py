@@ -140,3 +140,30 @@ def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> No
     stamps = [t for inst, t in state.calls.at if inst == "GWA"]
     assert len(stamps) > 150  # the syncs really had to cut big slices
     assert busiest_second(stamps) <= 25
+
+
+def test_a_refused_key_is_exit_3_for_lookup_and_a_failed_sync_naming_the_key(tmp_path: Path) -> None:
+    """`p2p-bot sync` then `lookup` as processes; then every call refused by an XML 400 UNAUTHORIZED."""
+    with Sandbox(SandboxState(today=TODAY)) as sb:
+        code, name, _ic, key, libs, _sfx = INSTITUTIONS[0]
+        (tmp_path / "p2p.toml").write_text(
+            f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{sb.base_url}"\napi_key_env = "ALMA_KEY_{code}"\n'
+            f'rs_libraries = {json.dumps(libs)}\nborrowing_report = "{REPORT_PATH}"\n', encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+        env.update({"P2PBOT_CONFIG": str(tmp_path / "p2p.toml"), f"ALMA_KEY_{code}": key,
+                    "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
+
+        def bot(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "bot", *argv], env=env, cwd=ROOT, text=True,
+                                  capture_output=True, timeout=120)
+
+        assert bot("sync").returncode == 0
+        ext = sb.state.by_code(code).lending[0]["external_id"]
+        sb.state.set_mode(refuse_all=True)
+        sync = bot("sync")
+        assert sync.returncode != 0 and f"ALMA_KEY_{code}" in sync.stderr and code in sync.stderr
+        miss = bot("lookup", "NOT-A-REQUEST", "--json")
+        assert miss.returncode == 3, miss.stdout + miss.stderr
+        said = json.loads(miss.stdout)["could_not_check"]
+        assert said[0].startswith(f"could not check {code}: ") and f"ALMA_KEY_{code}" in said[0]
+        assert bot("lookup", ext, "--no-live", "--json").returncode == 0  # the indexed rows are all still there

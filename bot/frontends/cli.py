@@ -144,7 +144,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"--report-heading takes OLD=NEW, not '{bad[0]}'")
     state = SandboxState(today=date.fromisoformat(args.today) if args.today else today_in(args.timezone),
-                         scale=args.scale, latency_ms=args.latency_ms, fault_rate=args.fault_rate,
+                         scale=args.scale, scale_institution=args.scale_institution,
+                         latency_ms=args.latency_ms, fault_rate=args.fault_rate,
                          garbage_rate=args.garbage_rate, timeout_rate=args.timeout_rate, quota=args.quota,
                          extra_institutions=args.institutions - 3 if args.institutions > 3 else 0,
                          refuse_all=args.refuse_all, throttle_every=args.throttle_every, odd_body=args.odd_body,
@@ -494,6 +495,7 @@ def _sandbox_command(sub: Subcommands) -> None:
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--scale", type=int, default=0, help="generate N extra lending requests")
+    s.add_argument("--scale-institution", default="", help="put all generated requests in this institution (code)")
     s.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     s.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with HTTP 500")
     s.add_argument("--garbage-rate", type=float, default=0.0, help="share answered with a broken body")
