@@ -251,7 +251,8 @@ def bench_lookup(args: argparse.Namespace) -> int:
               f"| {fig(r['peak'], '{:.1f}')} |")
     for r in rows:
         print(f"re-sync of 1 × {r['n']:,} with nothing changed: {fig(r['again_calls'])} calls (floor {r['slices']} + 1: "
-              f"one per slice, one Analytics page), {fig(r['again_secs'], '{:.1f}')} s; slices not readable whole: {fig(r['truncated'])}")
+              f"one per slice, one Analytics page), {fig(r['again_secs'], '{:.1f}')} s; "
+              f"slices not readable whole: {fig(r['truncated'])}")
     print(f"  lookups against 1 × {n:,}…", file=sys.stderr, flush=True)
     lk = bench_lookups(n, reps, latency)
     print("\n| lookup | calls | seconds | floor / target |")
