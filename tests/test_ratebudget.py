@@ -167,3 +167,31 @@ def test_a_refused_key_is_exit_3_for_lookup_and_a_failed_sync_naming_the_key(tmp
         said = json.loads(miss.stdout)["could_not_check"]
         assert said[0].startswith(f"could not check {code}: ") and f"ALMA_KEY_{code}" in said[0]
         assert bot("lookup", ext, "--no-live", "--json").returncode == 0  # the indexed rows are all still there
+
+
+def test_the_budget_and_the_index_swap_on_postgres(pg_db: str, http: httpx.Client) -> None:
+    """The same atomic slot-taking and the staged, all-or-nothing swap on a real PostgreSQL server."""
+    from bot.core.lookup import LookupService
+    from tests.conftest import sandbox_institutions
+
+    first, second = Store(pg_db), Store(pg_db)
+    clock = FakeClock()
+    a, b = first.budget("GWA@pg", 20), second.budget("GWA@pg", 20)
+    for budget in (a, b):
+        budget._clock, budget._sleep = clock, clock.sleep
+    slots = [(a if k % 2 else b).reserve() for k in range(20)]
+    assert {round(y - x, 6) for x, y in itertools.pairwise(slots)} == {0.05}
+    with Sandbox(SandboxState(today=TODAY, scale=1500, scale_institution="GWA")) as sb:
+        insts = sandbox_institutions(sb)
+        svc = LookupService(first, insts, {i.code: fast_client(http, sb, i.api_key, limiter=first.budget(i.code, 1000))
+                                           for i in insts})
+        sb.state.per_second = 10**6  # this test is about the database, not Alma's limit
+        rep = svc.sync(["GWA"])[0]
+        assert rep.ok and rep.lending == len(sb.state.by_code("GWA").lending)
+        sb.state.set_mode(odd_body="empty", odd_body_path="/task-lists")
+        assert not svc.sync(["GWA"])[0].ok
+        again = LookupService(second, insts, svc.clients)
+        ext = sb.state.by_code("GWA").lending[-1]["external_id"]
+        assert again.lookup(ext, live=False).found  # every row kept through the failed sync
+    first.close()
+    second.close()

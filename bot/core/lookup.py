@@ -344,8 +344,9 @@ def plan_cut(total: int, sample: list[Facets], dims: tuple[str, ...],
              domains: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
     """Which filters to add to a slice of ``total`` requests (its first page, ``sample``, already read):
     the combination expected to cost the fewest further calls, counting the cuts its parts will need in
-    turn. Shares come from the sample (each filter taken as independent of the others); a part is asked
-    only when it may hold something."""
+    turn. How the requests split is read from the sample itself (filters go together: a book supplied as
+    a book); where the sample has too few rows to tell, from each filter's own shares. A part is asked only
+    when it may hold something; a cut that leaves requests in no part (no supplied format yet) is avoided."""
     n = len(sample)
     shares: dict[str, list[float]] = {}
     unreachable: dict[str, float] = {}
@@ -353,38 +354,97 @@ def plan_cut(total: int, sample: list[Facets], dims: tuple[str, ...],
         i = DIMS.index(d)
         counts = Counter(f[i] for f in sample)
         values = domains[d]
-        shares[d] = [(counts.get(v, 0) + 0.5) / (n + 0.5 * len(values)) for v in values]
-        # rows the sample shows with no value for this filter (no supplied format yet) no part of it holds
+        shares[d] = [(counts.get(v, 0) + 1.5) / (n + 1.5 * len(values)) for v in values]
         unreachable[d] = counts.get("", 0) / max(1, n)
-    memo: dict[tuple[int, tuple[str, ...]], tuple[float, tuple[str, ...]]] = {}
+    rough: dict[tuple[int, tuple[str, ...]], float] = {}
 
-    def best(size: float, left: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
+    def indep(size: float, combo: tuple[str, ...], rest: tuple[str, ...], limit: float) -> float:
+        """Expected calls of cutting ``size`` requests by ``combo``, each filter independent of the others."""
+        lost = size * (1.0 - math.prod(1.0 - unreachable[d] for d in combo))
+        cost = 1000.0 * lost if lost >= 0.5 else 0.0  # what no part of the cut would hold
+        for cell in itertools.product(*(shares[d] for d in combo)):
+            part = size * math.prod(cell)
+            further = over_cap(part) * guess(part, rest) if part > TASK_LIST_CAP / 2 else 0.0
+            cost += (1.0 - math.exp(-part)) * (1.0 + further)
+            if cost >= limit:
+                break
+        return cost
+
+    def guess(size: float, left: tuple[str, ...]) -> float:
+        """Expected calls with each filter taken as independent of the others."""
+        if size <= TASK_LIST_CAP:
+            return 0.0
+        if not left:
+            return 1000.0  # cannot be read whole
+        key = (round(size), left)
+        if key not in rough:
+            found = math.inf
+            for k in range(1, len(left) + 1):
+                for combo in itertools.combinations(left, k):
+                    if math.prod(len(shares[d]) for d in combo) > 4 * size / TARGET_CELL + 64:
+                        continue  # far more parts than requests
+                    found = min(found, indep(size, combo, tuple(d for d in left if d not in combo), found))
+            rough[key] = found
+        return rough[key]
+
+    def best(rows: list[Facets], size: float, left: tuple[str, ...], known: bool = False) -> tuple[float, tuple[str, ...]]:
         if size <= TASK_LIST_CAP:
             return 0.0, ()
+        if not known:  # an estimate: a part a little over 100 may well hold 100 or fewer
+            chance = over_cap(size)
+            if chance < 0.02:
+                return 0.0, ()
+            if len(rows) < 8:
+                return chance * guess(size, left), ()
+            cost, combo = best(rows, size, left, True)
+            return chance * cost, combo
         if not left:
-            return 1000.0, ()  # cannot be read whole
-        key = (round(size), left)
-        if key in memo:
-            return memo[key]
+            return 1000.0, ()
+        if len(rows) < 8:
+            return guess(size, left), ()
+        m = len(rows)
         choice: tuple[float, tuple[str, ...]] = (math.inf, ())
         for k in range(1, len(left) + 1):
             for combo in itertools.combinations(left, k):
-                if math.prod(len(shares[d]) for d in combo) > 4 * size / TARGET_CELL + 64:
-                    continue  # far more parts than requests
+                cells = math.prod(len(domains[d]) for d in combo)
+                if cells > 4 * size / TARGET_CELL + 64:
+                    continue
                 rest = tuple(d for d in left if d not in combo)
-                lost = size * (1.0 - math.prod(1.0 - unreachable[d] for d in combo))
+                if m < 4 * cells:  # too few rows read to see how they split this finely
+                    cost = indep(size, combo, rest, choice[0])
+                    if cost < choice[0]:
+                        choice = (cost, combo)
+                    continue
+                idx = [DIMS.index(d) for d in combo]
+                groups: dict[tuple[str, ...], list[Facets]] = {}
+                lost_rows = 0
+                for f in rows:
+                    cell = tuple(f[i] for i in idx)
+                    if "" in cell:
+                        lost_rows += 1
+                    else:
+                        groups.setdefault(cell, []).append(f)
+                lost = size * lost_rows / m
                 cost = 1000.0 * lost if lost >= 0.5 else 0.0  # what no part of the cut would hold
-                for cell in itertools.product(*(shares[d] for d in combo)):
-                    part = size * math.prod(cell)
-                    cost += (1.0 - math.exp(-part)) * (1.0 + best(part, rest)[0])
+                for g in groups.values():
+                    cost += 1.0 + best(g, size * len(g) / m, rest)[0]
                     if cost >= choice[0]:
                         break
+                unseen = cells - len(groups)
+                if unseen > 0 and size > m:
+                    # what the sample did not see: likely there when the sample is small beside the total
+                    cost += unseen * min(1.0, size * 0.5 * unseen / (m + 0.5 * cells) / max(1, unseen))
                 if cost < choice[0]:
                     choice = (cost, combo)
-        memo[key] = choice
         return choice
 
-    return best(float(total), dims)[1]
+    return best(sample, float(total), dims, True)[1]
+
+
+def over_cap(estimate: float) -> float:
+    """The chance that a part estimated at ``estimate`` requests (from a sample) holds more than 100."""
+    spread = 1.5 * math.sqrt(max(estimate, 1.0))
+    return 0.5 * math.erfc((TASK_LIST_CAP + 0.5 - estimate) / (spread * math.sqrt(2.0)))
 
 
 class LendingReader:
