@@ -4,6 +4,8 @@
 topics, the raw seed and other pages vs bm25s; ask latency at 10k/50k sections; indexing 1,000 pages; cold ask).
 ``python -m bench alma-faults [--baseline]``: the expiry check on real Alma's bad days (XML 429s, a refused
 key, a hung Alma with and without the deadline).
+``python -m bench lookup`` / ``python -m bench budget``: see :mod:`bench.index` (sync at 20k and 100k beside its
+calls floor, misses, cold hits; the rate budget shared by five processes, counted at the sandbox).
 """
 
 from __future__ import annotations
