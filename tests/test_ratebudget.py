@@ -115,7 +115,10 @@ def busiest_second(stamps: list[float]) -> int:
 
 
 def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> None:
-    """Five p2p-bot processes at once against one institution: Alma never sees more than 25 calls in a second."""
+    """Five p2p-bot processes at once against one institution: Alma never sees more than 25 calls in a second.
+
+    Each process is configured at 15 calls/s: alone, the two syncs would send 30 a second; shared, all five
+    send 15, and the margin to 25 absorbs the scheduling delays of a loaded test machine."""
     state = SandboxState(today=TODAY, scale=2500, scale_institution="GWA")
     state.calls = StampedCalls()
     with Sandbox(state) as sb:
@@ -124,7 +127,7 @@ def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> No
         for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
             toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{sb.base_url}"\n'
                         f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
-                        f'borrowing_report = "{REPORT_PATH}"\ncalls_per_second = 20\n')
+                        f'borrowing_report = "{REPORT_PATH}"\ncalls_per_second = 15\n')
             env[f"KEY_{code}"] = key
         (tmp_path / "p2p.toml").write_text("\n".join(toml), encoding="utf-8")
         env.update({"P2PBOT_CONFIG": str(tmp_path / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})

@@ -5,7 +5,8 @@ Alma allows about 25 calls per second per institution, counted over all keys and
 it together. :class:`SharedBudget` keeps the next free call slot of each institution in one row of the
 store (``rate_budget``): taking a slot is a single atomic ``UPDATE … RETURNING`` (SQLite and PostgreSQL),
 which moves the row's ``next_at`` on by ``1/rate`` seconds. Callers then sleep until their slot, so calls are
-spaced evenly (``rate`` per second, no bursts) whatever the number of threads and processes.
+spaced evenly (``rate`` per second, no bursts) whatever the number of threads and processes; a caller that
+wakes up well after its slot (a busy machine) queues again rather than crowding the slots after it.
 
 Slots are wall-clock times (``time.time()``): processes on one machine agree; on several machines sharing
 one PostgreSQL keep their clocks in sync (NTP). If the store cannot be reached, the budget falls back to
@@ -23,6 +24,7 @@ from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, ins
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
+LATE = 0.1  # seconds after its slot that a call still goes; later, it queues again
 
 
 def budget_table(metadata: MetaData) -> Table:
@@ -99,15 +101,20 @@ class SharedBudget:
         return self._local.reserve()
 
     def acquire(self) -> float:
-        try:
-            slot = self.reserve()
-        except SQLAlchemyError as exc:
-            if not self._warned:
-                log.warning("shared Alma rate budget unavailable (%s); pacing within this process only",
-                            type(exc).__name__)
-                self._warned = True
-            return self._local.acquire()
-        wait = slot - self._clock()
-        if wait > 0:
-            self._sleep(wait)
+        for _attempt in range(3):
+            try:
+                slot = self.reserve()
+            except SQLAlchemyError as exc:
+                if not self._warned:
+                    log.warning("shared Alma rate budget unavailable (%s); pacing within this process only",
+                                type(exc).__name__)
+                    self._warned = True
+                return self._local.acquire()
+            wait = slot - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            if self._clock() - slot <= LATE:
+                return slot
+            # woke up well after the slot (a busy machine): going now would crowd the calls of the slots
+            # after it, so take a new slot at the end of the queue instead
         return slot
