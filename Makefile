@@ -25,7 +25,7 @@ typecheck: install
 
 # on every core; one file alone: .venv/bin/pytest -q tests/test_x.py
 unit: install
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 test: lint typecheck unit
 

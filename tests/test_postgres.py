@@ -12,6 +12,8 @@ from bot.edges.store import Store, head_revision, partners, request_index, utcno
 from tests.conftest import in_threads
 from tests.test_migrations import make_legacy, schema_diff
 
+pytestmark = pytest.mark.xdist_group("postgres")  # one worker, one throwaway server (make test: --dist loadgroup)
+
 
 def test_schema_on_postgres(pg_db: str) -> None:
     s = Store(pg_db)

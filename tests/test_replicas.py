@@ -28,6 +28,7 @@ from bot.edges.store import walkthroughs
 from bot.frontends.web import build_app, make_wsgi
 from tests.fake_slack import FakeSlack
 
+pytestmark = pytest.mark.xdist_group("postgres")  # one worker, one throwaway server (make test: --dist loadgroup)
 SECRET = "replica-signing-secret"
 _n = count(1)
 
