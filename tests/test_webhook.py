@@ -124,3 +124,29 @@ def test_old_deliveries_keys_and_sync_runs_are_pruned(db_url: str) -> None:
     assert left == {"GWA": 1, "AMU": 1}  # AMU's only (old) run is kept: the latest per institution stays
     assert keys == ["k2"]
     svc.close()
+
+
+def test_an_institutions_own_secret_identifies_it(slack: SlackHarness) -> None:
+    from dataclasses import replace
+
+    insts = slack.services.settings.institutions
+    own = tuple(replace(i, webhook_secret="mu-own-secret") if i.code == "MU" else i for i in insts)
+    slack.services.settings = replace(slack.services.settings, institutions=own)
+    body = payload("e7", inst=None)  # the payload names no institution: the signature does
+    r = slack.http.post(f"{slack.url}/alma/webhook?institution=GWA", content=body,
+                        headers={"X-Exl-Signature": signature("mu-own-secret", body)})
+    assert r.status_code == 200 and r.json()["recorded"] is True
+    assert [e.institution for e in events(slack)] == ["MU"]
+
+
+def test_a_named_webhook_secret_variable_must_be_set(tmp_path: Any) -> None:
+    from bot.edges.settings import ConfigError, load
+
+    toml = tmp_path / "p.toml"
+    toml.write_text('[[institution]]\ncode = "GWA"\napi_key_env = "K"\nalma_institution_code = "01WRLC_GWA"\n'
+                    'webhook_secret_env = "WH_GWA"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load({"P2PBOT_CONFIG": str(toml), "K": "key"})
+    assert "WH_GWA" in str(info.value)
+    inst = load({"P2PBOT_CONFIG": str(toml), "K": "key", "WH_GWA": "s3cret"}).institutions[0]
+    assert inst.webhook_secret == "s3cret" and inst.alma_code == "01WRLC_GWA" and "s3cret" not in repr(inst)

@@ -57,6 +57,7 @@ class Institution:
     calls_per_second: float = 20.0
     api_key_env: str = ""  # the environment variable holding api_key: named when Alma refuses the key
     alma_code: str = ""  # Alma's own institution code (e.g. 01WRLC_GWA): how signed webhooks name it
+    webhook_secret: str = field(default="", repr=False)  # its own webhook profile's secret, if it has one
     borrowing_report_columns: tuple[tuple[str, str], ...] = DEFAULT_REPORT_COLUMNS
 
 
@@ -208,6 +209,7 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
             calls_per_second=_rate(entry.get("calls_per_second", 20), where),
             api_key_env=str(key_var),
             alma_code=str(entry.get("alma_institution_code", "")),
+            webhook_secret=_secret(entry.get("webhook_secret_env"), env, where),
             borrowing_report_columns=_report_columns(entry.get("borrowing_report_columns"), where),
         ))
     codes = [i.code.lower() for i in out]
@@ -215,6 +217,16 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
     if dup:
         raise ConfigError(f"institution code '{dup}' appears twice in P2PBOT_CONFIG")
     return out
+
+
+def _secret(var: Any, env: Mapping[str, str], where: str) -> str:
+    """The value of the environment variable named by ``webhook_secret_env`` (optional)."""
+    if not var:
+        return ""
+    value = env.get(str(var), "")
+    if not value:
+        raise ConfigError(f"{where}: the environment variable {var} (its webhook secret) is not set")
+    return value
 
 
 def _policy(data: Mapping[str, Any]) -> PartnerPolicy:

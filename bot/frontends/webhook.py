@@ -2,13 +2,15 @@
 ``X-Exl-Signature`` = base64(HMAC-SHA256(ALMA_WEBHOOK_SECRET, raw body)). Only ``JOB_END`` events are kept
 (Alma sends one for every job in the institution); the morning check uses them, polling is the backstop.
 
-Which institution an event is about comes from the signed payload only (``institution.value``, Alma's
-code such as ``01WRLC_GWA``, mapped through each institution's ``alma_institution_code`` setting); the
-query string is not signed, so it is never trusted. With a single configured institution and no mapping,
-events are that institution's; an event naming no configured institution is acknowledged and not kept
-(logged, so the mapping can be added). A delivery seen before (Alma retries after 1, 3 and 6 hours, by
-event ``id``, else by body) is acknowledged and ignored. Stored deliveries are pruned by the clock after
-``bot.retention_days``. A refused delivery is logged without its body."""
+Which institution an event is about comes from signed data only: an institution whose own Webhooks profile
+has its own secret (``webhook_secret_env``) is known by the signature itself; otherwise the payload's
+``institution.value`` (Alma's code such as ``01WRLC_GWA``) is mapped through each institution's
+``alma_institution_code``. The query string is not signed, so it is never trusted. With a single
+configured institution and no mapping, events are that institution's; an event naming no configured
+institution is acknowledged and not kept (logged, so the mapping can be added). A delivery seen before
+(Alma retries after 1, 3 and 6 hours; by event ``id``, else by body) is acknowledged and ignored. Stored
+deliveries are pruned by the clock after ``bot.retention_days``. A refused delivery is logged without its
+body."""
 
 from __future__ import annotations
 
@@ -112,7 +114,9 @@ def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, serv
         return _reply(start_response, "413 Payload Too Large", {"error": "too large"})
     body = environ["wsgi.input"].read(length) if length else b""
     given = environ.get("HTTP_X_EXL_SIGNATURE")
-    if not verify(services.settings.alma_webhook_secret, body, given):
+    signer = next((i for i in services.settings.institutions if i.webhook_secret and verify(i.webhook_secret, body,
+                                                                                           given)), None)
+    if signer is None and not verify(services.settings.alma_webhook_secret, body, given):
         log.warning("refused an Alma webhook: %s signature (%d bytes)", "missing" if not given else "bad", len(body))
         return _reply(start_response, "401 Unauthorized", {"error": "invalid signature"})
     try:
@@ -123,7 +127,7 @@ def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, serv
         return _reply(start_response, "400 Bad Request", {"error": "body is not a JSON object"})
     if str(payload.get("action", "")).upper() != "JOB_END":
         return _reply(start_response, "200 OK", {"ok": True, "recorded": False})
-    inst = institution_for(payload, services.settings.institutions)
+    inst = signer or institution_for(payload, services.settings.institutions)
     if inst is None:
         log.warning("an Alma JOB_END for institution %r matches no configured alma_institution_code; not kept",
                     alma_code(payload)[:64])
