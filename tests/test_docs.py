@@ -438,3 +438,31 @@ def test_shipped_topics_and_indexed_pages_answer_together_and_slack_links_the_so
     assert local.hits[0].topic.id == "policies#request-limits"
     assert "policies.txt › Interlibrary Services Policies › Request Limits" in answer_text(local)
     services.close()
+
+
+def test_plain_text_wrapped_at_a_fixed_width_keeps_its_paragraphs_and_headings() -> None:
+    text = ("Courier Desk Handbook\n\nThis handbook is for the staff who meet the state courier each morning\n"
+            "and sort what it brings.\n\nSorting the Morning Delivery\n\nThe courier arrives between 8 and 9. "
+            "Sign the manifest only after you\nhave counted the bins.\n\n1. Count the bins and compare the number "
+            "with the manifest.\n2. Open each bin and separate our returning books from borrowed books\n"
+            "   that patrons are waiting for.\n\nWhat if a bin is missing?\n\nWrite \"short one bin\" on the "
+            "manifest and email the\nCourier Office the same day.\n\nHoliday Schedule\n================\n\n"
+            "The courier does not run on state holidays.\n")
+    page = readers.read_text("desk.txt", text)
+    assert [b.text for b in page.blocks if b.kind == "heading"] == [
+        "Courier Desk Handbook", "Sorting the Morning Delivery", "What if a bin is missing?", "Holiday Schedule"]
+    topics = {t.title: t for t in topics_for(page, "desk", "desk.txt", "/desk.txt")}
+    sorting = topics["Sorting the Morning Delivery"]
+    assert sorting.steps[1].text == ("Open each bin and separate our returning books from borrowed books "
+                                     "that patrons are waiting for.")
+    assert topics["What if a bin is missing?"].body.endswith("email the Courier Office the same day.")
+
+
+def test_html_definition_lists_and_details_are_faq_pairs() -> None:
+    html = ("<html><body><main><h1>Desk FAQ</h1><dl><dt id='fines'>Do partners pay fines?</dt>"
+            "<dd><p>No, lending partners never pay overdue fines.</p></dd><dt>Who signs the manifest?</dt>"
+            "<dd>Whoever counts the bins.</dd></dl></main></body></html>")
+    topics = {t.title: t for t in topics_for(readers.read_html("faq.html", html), "faq", "faq.html", "/faq.html")}
+    fines = topics["Do partners pay fines?"]
+    assert fines.kind == "faq" and fines.id == "faq#fines" and fines.body == "No, lending partners never pay overdue fines."
+    assert topics["Who signs the manifest?"].body == "Whoever counts the bins."

@@ -261,11 +261,17 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
                     out.append(Block("heading", q, level=min(summary_level[0] + 1, 6),
                                      anchor=_anchor(child) or slugify(q)))
             _walk_html(child, out, summary_level)
-        elif tag == "dl":
+        elif tag == "dl":  # a definition list: each term is a small heading (an FAQ's question), then its answer
             flush()
             for part in child:
-                if isinstance(part.tag, str) and clean(part.text_content()):
-                    out.append(Block("para", clean(part.text_content())))
+                if not isinstance(part.tag, str) or not clean(part.text_content()):
+                    continue
+                if part.tag == "dt":
+                    term = clean(part.text_content())
+                    out.append(Block("heading", term, level=min(summary_level[0] + 1, 6),
+                                     anchor=_anchor(part) or slugify(term)))
+                else:
+                    _walk_html(part, out, summary_level)
         elif tag == "pre":
             flush()
             out.append(Block("para", child.text_content().rstrip()))
@@ -329,10 +335,29 @@ def read_text(location: str, text: str) -> Page:
     under the closest such heading."""
     lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
+    # paragraphs separated by blank lines (and maybe wrapped at a fixed width), or one paragraph a line
+    inner = text.strip().splitlines()
+    blanks = sum(1 for ln in inner if not ln.strip())
+    spaced = blanks >= 2 and blanks >= 0.1 * (len(inner) - blanks)
     n = 0
     listing = False  # after "…the following:" the items may come as a bare "-" line, then the item
     while n < len(lines):
         s = lines[n].strip()
+        after_blank = n == 0 or not lines[n - 1].strip()
+        if raw and not after_blank and _continues(raw[-1], s, spaced):
+            kind, prev, line, prev_cells = raw[-1]
+            raw[-1] = ("para" if kind == "heading" else kind, f"{prev} {s}", line, prev_cells)
+            n += 1
+            continue
+        if _UNDERLINE.match(s) and raw and not after_blank and raw[-1][0] in ("para", "heading"):
+            raw[-1] = ("heading", raw[-1][1], raw[-1][2], [])  # a setext heading: the line above, underlined
+            n += 1
+            continue
+        marked = _MARKED_HEADING.match(s)
+        if marked:
+            raw.append(("heading", (marked.group(1) or marked.group(2)).strip(), n + 1, []))
+            n += 1
+            continue
         if s in ("-", "–", "•") and listing:
             nxt = _next_content(lines, n)
             if nxt is not None and not _BULLET.match(nxt.strip()) and nxt.strip() not in ("-", "–", "•"):
@@ -361,7 +386,8 @@ def read_text(location: str, text: str) -> Page:
         elif _STEP.match(s):
             raw.append(("step", s, n + 1, []))
             listing = s.endswith(":")
-        elif _is_heading(s) and _next_content(lines, n) is not None:
+        elif _is_heading(s) and _next_content(lines, n) is not None and (not spaced or (
+                after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()))):
             raw.append(("heading", s, n + 1, []))
             listing = False
         else:
@@ -394,6 +420,23 @@ def read_text(location: str, text: str) -> Page:
         k += 1
     title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+_UNDERLINE = re.compile(r"^(={3,}|-{3,}|~{3,})$")
+_MARKED_HEADING = re.compile(r"^(?:#{1,6}\s+(.+?)\s*#*|={1,6}\s+(.+?)\s+={1,6})$")
+
+
+def _continues(prev: tuple[str, str, int, list[str]], line: str, spaced: bool) -> bool:
+    """Whether ``line`` carries on the paragraph or item above it (text wrapped at a fixed width)."""
+    kind, text = prev[0], prev[1]
+    if kind not in ("para", "bullet", "step", "heading") or not line or not text or text.endswith((".", "!", "?", ":")):
+        return False
+    if _BULLET.match(line) or _STEP.match(line) or line.endswith("|") or line in ("-", "–", "•"):
+        return False
+    if line[0].islower():
+        return kind != "heading" or spaced
+    # a capitalised line carries on only where paragraphs are blank-line separated and the line above is long
+    return spaced and kind != "heading" and len(text) >= 50
 
 
 def _next_content(lines: list[str], n: int) -> str | None:
