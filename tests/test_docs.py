@@ -466,3 +466,29 @@ def test_html_definition_lists_and_details_are_faq_pairs() -> None:
     fines = topics["Do partners pay fines?"]
     assert fines.kind == "faq" and fines.id == "faq#fines" and fines.body == "No, lending partners never pay overdue fines."
     assert topics["Who signs the manifest?"].body == "Whoever counts the bins."
+
+
+def test_two_processes_indexing_at_once_agree(tmp_path: Path) -> None:
+    from tests.conftest import in_threads
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    Store(url).close()  # the schema exists; the pages do not
+    errors: list[BaseException] = []
+    reports: list[Any] = []
+
+    def index() -> None:
+        store = Store(url)
+        indexer = DocsIndexer(store)
+        try:
+            reports.append(indexer.run([str(DOCS)]))
+        except BaseException as exc:  # the test reports it below
+            errors.append(exc)
+        finally:
+            indexer.close()
+            store.close()
+
+    in_threads(index, 3)
+    assert not errors and all(r.ok for r in reports)
+    store = Store(url)
+    assert len({t.id for t in load_topics(store, [str(DOCS)])}) == 19
+    store.close()

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.core.docs import readers
 from bot.core.docs.model import ReadError, slugify
@@ -194,9 +195,15 @@ class DocsIndexer:
         values: dict[str, Any] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
         if rep.status == "ok":
             values["ok_at"] = now
-        with self.store.begin() as conn:
-            if conn.execute(update(docs_sources).where(docs_sources.c.source == source).values(**values)).rowcount == 0:
-                conn.execute(insert(docs_sources).values(source=source, **values))
+        for _attempt in range(2):
+            try:
+                with self.store.begin() as conn:
+                    if conn.execute(update(docs_sources).where(docs_sources.c.source == source)
+                                    .values(**values)).rowcount == 0:
+                        conn.execute(insert(docs_sources).values(source=source, **values))
+                break
+            except IntegrityError:  # inserted by another process between our update and insert: update it
+                continue
         return rep
 
     def _list(self, source: str) -> list[tuple[str, str, str]]:
@@ -263,13 +270,18 @@ class DocsIndexer:
             "last_modified": got.last_modified, "content_hash": digest,
             "sections": json.dumps([to_record(t) for t in topics], ensure_ascii=False),
             "n_sections": n, "n_procedures": procs, "n_faqs": faqs, "indexed_at": now, "checked_at": now, "error": ""}
-        with self.store.begin() as conn:
-            if old is None:
-                conn.execute(insert(docs_pages).values(source=source, location=location, **values))
+        where = (docs_pages.c.source == source) & (docs_pages.c.location == location)
+        if old is None:
+            try:
+                with self.store.begin() as conn:
+                    conn.execute(insert(docs_pages).values(source=source, location=location, **values))
                 report.added += 1
-            else:
-                conn.execute(update(docs_pages).where(docs_pages.c.id == old.id).values(**values))
-                report.changed += 1
+                return
+            except IntegrityError:  # another process indexed the same page a moment ago: ours is as new
+                pass
+        with self.store.begin() as conn:
+            conn.execute(update(docs_pages).where(where).values(**values))
+        report.changed += 1
 
     def _mark_error(self, source: str, location: str, detail: str) -> None:
         with self.store.begin() as conn:
