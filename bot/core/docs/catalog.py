@@ -124,7 +124,7 @@ def _knowledge_topics(folders: list[Path], optional_first: bool) -> list[kb.Topi
 def _save(engine: AnswerEngine, path: Path) -> None:
     """Write atomically (another process may be reading); forget cached engines unused for a week."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a pickle is code: only this user writes it
         fd, tmp = tempfile.mkstemp(prefix=".answers-", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(engine, fh, protocol=pickle.HIGHEST_PROTOCOL)
