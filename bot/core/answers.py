@@ -174,7 +174,7 @@ class AnswerEngine:
     def _fields(t: Topic) -> dict[str, str]:
         if t.from_docs:  # a section of the library's own pages: its heading, the headings above it, its text
             return {k: prepare(v) for k, v in {
-                "title": t.title, "keywords": "", "question": t.question,
+                "title": t.title, "keywords": "", "question": "",  # an FAQ's question is its heading already
                 "headings": " . ".join([*t.trail, *(s.text.split("\n")[0] for s in t.steps)]),
                 "body": t.search_text or t.body}.items()}
         headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
