@@ -155,17 +155,14 @@ class AnswerEngine:
             tuple((frozenset(terms(sec.heading)), frozenset(terms(sec.text))) for sec in t.sections)
             if not t.from_docs else () for t in self.topics]
         self._title_terms = [frozenset(terms(t.title)) for t in self.topics]
-        # a section with sections under it is an overview (what the page is for); when a question matches
-        # an overview and one of its parts about as well, the part holds the answer
-        parents = {(t.path, t.trail[:k]) for t in self.topics if t.from_docs for k in range(1, len(t.trail) + 1)}
-        self._weight = [PARENT_WEIGHT if t.from_docs and (t.path, (*t.trail, t.title)) in parents else 1.0
-                        for t in self.topics]
+        # where each indexed section sits: its own place in the heading tree and the places above it
+        self._place = [(t.path, (*t.trail, t.title)) if t.from_docs else None for t in self.topics]
+        self._above = [{(t.path, t.trail[:k]) for k in range(1, len(t.trail) + 1)} if t.from_docs else set()
+                       for t in self.topics]
         self._arrays: dict[str, tuple[Any, Any]] | None = None
-        self._weight_array: Any = None
         if n >= SPARSE_FROM:
             import numpy as np
 
-            self._weight_array = np.asarray(self._weight) if any(w != 1.0 for w in self._weight) else None
             self._arrays = {term: (np.fromiter((d for d, _ in p), dtype=np.int32, count=len(p)),
                                    np.fromiter((v for _, v in p), dtype=np.float32, count=len(p)))
                             for term, p in self._postings.items()}
@@ -244,11 +241,19 @@ class AnswerEngine:
 
     def _top(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
         """The k best (section, score), best first; ties go to the earlier section."""
+        wide = k + 5
         if self._arrays is not None:
-            return self._top_sparse(qwords, k)
-        scores = self._score(qwords)
-        weight = self._weight
-        return heapq.nsmallest(k, ((d, v * weight[d]) for d, v in scores.items()), key=lambda kv: (-kv[1], kv[0]))
+            ranked = self._top_sparse(qwords, wide)
+        else:
+            scores = self._score(qwords)
+            ranked = heapq.nsmallest(wide, scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        # a section with parts under it is an overview (what the page or chapter is for); when a question
+        # matches an overview and one of its own parts, the part holds the answer
+        above = set().union(*(self._above[d] for d, _ in ranked)) if ranked else set()
+        if above:
+            ranked = sorted(((d, v * PARENT_WEIGHT if self._place[d] in above else v) for d, v in ranked),
+                            key=lambda kv: (-kv[1], kv[0]))
+        return ranked[:k]
 
     def _top_sparse(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
         import numpy as np
@@ -277,8 +282,6 @@ class AnswerEngine:
                 scores[docs] += BIGRAM_WEIGHT * self._idf[bg] * sat
         if not touched:
             return []
-        if self._weight_array is not None:
-            scores *= self._weight_array
         nz = int(np.count_nonzero(scores))
         k = min(k, nz)
         if k <= 0:

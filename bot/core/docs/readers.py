@@ -492,12 +492,17 @@ def _text_levels(raw: list[tuple[str, str, int, list[str]]]) -> dict[int, int]:
     # Questions" then its questions, "Benefits" then each benefit
     anchor_level = 1
     prev = heads[0]
+    nested = False  # the previous heading was itself opened as the first part of a group
     for h in heads[1:]:
         if h in levels:
             anchor_level = levels[h]
+            nested = False
         else:
-            if h == prev + 1:
+            # a run of three bare headings is read as group, part, part: not three levels deep
+            opens = h == prev + 1 and not nested
+            if opens:
                 anchor_level = levels[prev]
             levels[h] = anchor_level + 1
+            nested = opens
         prev = h
     return levels
