@@ -142,6 +142,22 @@ def test_a_lookup_in_a_dm_shows_the_patron(slack: SlackHarness) -> None:
     assert slack.fake.of("chat.postEphemeral") == []
 
 
+def test_sharing_a_lookup_posts_it_once_without_the_patron(slack: SlackHarness) -> None:
+    ext, patron = borrowing_with_patron(slack)
+    slack.command(f"lookup {ext}")
+    slack.drain()
+    card = slack.fake.of("response_url")[0]
+    assert patron in text_of(card)  # the person who asked sees the patron
+    value = next(el["value"] for b in card["blocks"] if b["type"] == "actions" for el in b["elements"]
+                 if el["action_id"] == "share_lookup")
+    for k in range(3):
+        slack.click("share_lookup", value, response=f"{slack.fake.url}/response/sl{k}", message_ts="777.1")
+    slack.drain()
+    posts = slack.fake.of("chat.postMessage")
+    assert len(posts) == 1 and posts[0]["channel"] == "C123"
+    assert ext in text_of(posts[0]) and patron not in text_of(posts[0])
+
+
 # -- 5. duplicates --------------------------------------------------------------------------------------
 def test_share_posts_once_however_many_clicks_and_response_urls(slack: SlackHarness) -> None:
     body = slack.command("how do I return a borrowed item").json()

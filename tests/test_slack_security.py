@@ -101,6 +101,20 @@ def test_the_error_handler_behind_the_gate_does_not_trust_the_body(slack: SlackH
     assert "t-attack" not in caplog.text  # nor did the body reach the log
 
 
+def test_bolts_own_verifier_logs_no_body(slack: SlackHarness, caplog: Any) -> None:
+    """Handed straight to Bolt with a well-formed but wrong signature, Bolt logs its refusal at INFO: the
+    sentence stays, the body (which may hold anything) does not."""
+    caplog.set_level(logging.DEBUG)
+    body = command_form(f"{slack.fake.url}/response/attacker", text="secret-looking-text-4242")
+    resp = slack.app.dispatch(BoltRequest(body=body, headers={
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": str(int(time.time())), "x-slack-signature": "v0=" + "0" * 64}))
+    assert resp.status == 401
+    assert "Invalid request signature" in caplog.text  # Bolt did log its refusal
+    assert "secret-looking-text-4242" not in caplog.text and "response_url" not in caplog.text
+    assert slack.fake.calls == []
+
+
 def test_a_signed_request_still_works(slack: SlackHarness) -> None:
     r = slack.command("help", over_http=True)
     assert r.status_code == 200 and "What I can do" in r.text

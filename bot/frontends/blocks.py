@@ -273,6 +273,9 @@ def lookup_message(result: LookupResult, procedures: frozenset[str] = frozenset(
                                        accessory=walk))
         if public and any(f.requester for f in result.found):
             blocks.append(context("Patron details are not shown in channels; the person who asked has them."))
+        if not public:  # shared, the card goes out without the patron
+            blocks.append(ActionsBlock(elements=[button("Share in channel", "share_lookup",
+                                                        pack(x=result.external_id))]))
     if result.problems:
         blocks.append(context(" ".join(neutral(p) for p in result.problems)))
     summary = (f"{result.external_id}: " + "; ".join(f"{f.institution} {f.kind} {f.status_label}"

@@ -18,6 +18,7 @@ from bot.core.services import Services
 from bot.frontends.blocks import render, unpack
 from bot.frontends.slack.common import context_for, later, once, oops, services_of
 from commands import Context, ask, buttons, dispatch
+from commands.lookup import lookup_reply
 from commands.replies import AnyReply, Deferred, TextReply
 
 SHARED = "Shared in the channel."
@@ -104,29 +105,50 @@ def ask_anyway(c: Click) -> None:
     c.show(ask.handle(c.ctx, c.value))
 
 
-def share_answer(c: Click) -> None:
-    """One post in the channel per shared message, however many clicks (from however many deliveries)."""
+def first_share(c: Click) -> bool:
+    """True for the first Share of this message (keyed on the message and the action, not the response_url:
+    every click, and every delivery of it, carries its own)."""
     container = c.body.get("container") or {}
     message = str(container.get("message_ts") or hashlib.sha256(
         str(c.body.get("response_url", "")).encode()).hexdigest()[:16])
     digest = hashlib.sha256(c.value.encode()).hexdigest()[:16]
-    if not once(c.services, f"share:{c.ctx.channel_id}:{message}:{c.action_id}:{digest}"):
-        return  # this message was shared already
-    shared = render(buttons.topic_answer(c.ctx, str(c.data.get("t", "")), str(c.data.get("q", "")),
-                                         shared_by=c.ctx.user_id), public=True)
+    return once(c.services, f"share:{c.ctx.channel_id}:{message}:{c.action_id}:{digest}")
+
+
+def post_shared(c: Click, reply: AnyReply) -> None:
+    """Into the channel, as everyone there may read it (``public``: no patron on a lookup)."""
     try:
-        c.client.chat_postMessage(channel=c.ctx.channel_id, **shared.kwargs())
+        c.client.chat_postMessage(channel=c.ctx.channel_id, **render(reply, public=True).kwargs())
     except SlackApiError as exc:
         c.show(TextReply(refusal(str(exc.response.get("error", "")), c.ctx.channel_id)), replace=False)
         return
     c.show(TextReply(SHARED), replace=False)
 
 
+def share_answer(c: Click) -> None:
+    """One post in the channel per shared message, however many clicks (from however many deliveries)."""
+    if first_share(c):
+        post_shared(c, buttons.topic_answer(c.ctx, str(c.data.get("t", "")), str(c.data.get("q", "")),
+                                            shared_by=c.ctx.user_id))
+
+
+def share_lookup(c: Click) -> None:
+    """A lookup card into the channel: looked up again (it may have moved on), without the patron."""
+    if not first_share(c):
+        return
+    reply = lookup_reply(c.ctx, str(c.data.get("x", "")))
+    if isinstance(reply, Deferred):
+        later(c.services, reply, lambda final: post_shared(c, final),
+              lambda: c.respond(replace_original=False, response_type="ephemeral", **oops().kwargs()))
+    else:
+        c.show(reply, replace=False)
+
+
 Handler = Callable[[Click], None]
 ACTIONS: dict[str, Handler] = {
     "walk_start": walk_start, "walk_next": walk_next, "walk_back": walk_back, "walk_done": walk_done,
     "walk_stop": walk_stop, "show_topic": show_topic, "share_answer": share_answer, "vote_up": vote_up,
-    "vote_down": vote_down, "more_answers": more_answers, "partner_cmd": partner_cmd,
+    "vote_down": vote_down, "more_answers": more_answers, "partner_cmd": partner_cmd, "share_lookup": share_lookup,
     "run_command": run_command, "ask_anyway": ask_anyway,
 }
 # a repeated button in one block carries ".1", ".2" after its action id (see blocks.generic_message)
