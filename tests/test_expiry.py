@@ -231,3 +231,14 @@ def test_a_webhook_still_decides_when_alma_cannot_be_asked(sandbox: Sandbox, htt
     sandbox.state.set_mode(refuse_all=True)
     out = expiry.check_institution(fast_client(http, sandbox), store, inst, TODAY)
     assert out.status == "ok" and out.expired == 4 and "could not be asked" in out.detail
+
+
+def test_cli_post_posts_what_it_printed_asking_alma_once(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox,
+                                                         db_url: str, fake_slack: Any,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _env(monkeypatch, sandbox, db_url, SLACK_BOT_TOKEN="xoxb-t", SLACK_API_URL=f"{fake_slack.url}/api/",
+         P2PBOT_CHANNEL="C0ILL")
+    day = next(d for d, s in sandbox.state.by_code("GWA").scenario.items() if s == "failed")
+    assert main(["expiry-check", "--json", "--date", day, "--post"]) == 0
+    assert json.loads(capsys.readouterr().out)["posted"][0]["posted"] is True
+    assert sandbox.state.calls_to("GET", "/conf/jobs/S48011260000521/instances") == 1

@@ -70,11 +70,12 @@ def post_time(services: Services, day: date) -> datetime:
 
 
 def post(services: Services, render: ExpiryRenderer, day: date | None = None, now: datetime | None = None,
-         late: bool = False, manual: bool = False) -> list[PostResult]:
+         late: bool = False, manual: bool = False, checked: expiry.ExpiryReport | None = None) -> list[PostResult]:
     """Check and post for every channel, once per channel and local day; ``render`` turns a report into the
     main message and its thread reply (the front end's renderer: the core builds no Block Kit). ``manual``
     is a person's run (``expiry-check --post``): before the post time, or with an ``unknown``, it is only
-    provisional and leaves the day to the real morning post."""
+    provisional and leaves the day to the real morning post. ``checked``: a check of that day the caller
+    already made (the CLI prints it), so Alma is not asked twice and the post says what was printed."""
     now = now or utcnow()
     day = day or now.astimezone(ZoneInfo(services.settings.timezone)).date()
     early = now < post_time(services, day)
@@ -85,7 +86,10 @@ def post(services: Services, render: ExpiryRenderer, day: date | None = None, no
             results.append(PostResult(channel, False, "already posted"))
             continue
         try:
-            report = expiry.check(insts, services.alma, services.store, day, now)
+            codes = {i.code for i in insts}
+            report = expiry.check(insts, services.alma, services.store, day, now) \
+                if checked is None or checked.date != day.isoformat() else \
+                expiry.ExpiryReport(checked.date, [i for i in checked.institutions if i.code in codes])
             main, thread = render(report, late=late)
         except Exception as exc:  # a bug, not Alma (the check turns Alma's failures into "unknown")
             services.store.release(KIND, channel, key)

@@ -295,7 +295,8 @@ def cmd_expiry_check(args: argparse.Namespace) -> int:
             raise ConfigError("--post needs SLACK_BOT_TOKEN (and a channel per institution in P2PBOT_CONFIG)")
         if not morning.channels(services):
             raise ConfigError("--post needs a channel: set `channel` for each institution or bot.rs_channel")
-        results = morning.post(services, expiry_messages, date.fromisoformat(report.date), manual=True)
+        results = morning.post(services, expiry_messages, date.fromisoformat(report.date), manual=True,
+                               checked=report)
         out["posted"] = [{**r.__dict__, "reason": plain(r.reason)} for r in results]
     print(json.dumps(out, indent=2) if args.json else expiry_text(report))
     failed = [r for r in out.get("posted", []) if not r["posted"] and r["reason"].startswith("failed")]
