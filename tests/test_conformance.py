@@ -242,3 +242,15 @@ def test_sandbox_command_takes_the_realistic_modes() -> None:
     finally:
         sb.terminate()
         sb.wait(timeout=30)
+
+
+def test_xml_lists_are_named_for_what_they_hold(sandbox: Sandbox) -> None:
+    import xml.etree.ElementTree as ET
+
+    key = {"Authorization": "apikey sandbox-key-gwa"}
+    full = ET.fromstring(httpx.get(f"{sandbox.base_url}/partners", params={"limit": 2}, headers=key).text)
+    assert full.tag == "partners" and [c.tag for c in full] == ["partner", "partner"]
+    assert full.attrib["total_record_count"] == str(len(sandbox.state.by_code("GWA").partners))
+    empty = ET.fromstring(httpx.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances", headers=key,
+                                    params={"submit_date_from": "2001-01-01", "submit_date_to": "2001-01-02"}).text)
+    assert empty.tag == "job_instances" and empty.attrib == {"total_record_count": "0"} and len(empty) == 0

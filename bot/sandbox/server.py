@@ -135,12 +135,17 @@ LIST_ROOTS = {"partner": "partners", "job": "jobs", "job_instance": "job_instanc
               "user_resource_sharing_request": "user_resource_sharing_requests"}
 
 
+EMPTY_LIST_ROOTS = {"partners": "partners", "jobs": "jobs", "instances": "job_instances", "libraries": "libraries",
+                    "lending-requests": "user_resource_sharing_requests"}
+
+
 def xml_root(parts: list[str], body: Any) -> str:
     if isinstance(body, dict):
         for key, root in LIST_ROOTS.items():
-            if key in body or (set(body) == {"total_record_count"} and parts and parts[-1] in
-                               ("partners", "jobs", "instances", "libraries", "lending-requests")):
+            if key in body:
                 return root
+        if set(body) == {"total_record_count"} and parts and parts[-1] in EMPTY_LIST_ROOTS:
+            return EMPTY_LIST_ROOTS[parts[-1]]
     if parts[:1] == ["partners"]:
         return "user_resource_sharing_request" if "lending-requests" in parts else "partner"
     if "instances" in parts:
