@@ -72,9 +72,29 @@ def engine(topics: list[kb.Topic]) -> AnswerEngine:
     return AnswerEngine(topics)
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file brought to the newest schema revision once per session (per xdist worker)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    Store(f"sqlite:///{path}").close()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+def db_url(tmp_path: Path, migrated_db: Path) -> str:
+    """A test's own SQLite file, already at the newest schema: a copy of the session's migrated file, so
+    each test does not run every revision again (tests/test_migrations.py covers migrating a new file)."""
+    import shutil
+
+    target = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_db, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def new_db_url(tmp_path: Path) -> str:
+    """A SQLite path where no file exists yet."""
+    return f"sqlite:///{tmp_path / 'new.sqlite3'}"
 
 
 @pytest.fixture

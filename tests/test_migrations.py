@@ -46,8 +46,8 @@ def test_one_head() -> None:
     assert len(heads) == 1, f"two revisions share a parent, chain one after the other: {heads}"
 
 
-def test_revisions_build_the_metadata(db_url: str) -> None:
-    store = Store(db_url)
+def test_revisions_build_the_metadata(new_db_url: str) -> None:
+    store = Store(new_db_url)
     assert store.schema_version() == head_revision()
     assert schema_diff(store.engine) == [], "store.py's tables differ from the revisions: add a revision"
     store.close()
@@ -90,10 +90,10 @@ def test_a_database_from_a_newer_release_is_refused(db_url: str) -> None:
         Store(db_url)
 
 
-def test_processes_starting_together_upgrade_once(db_url: str) -> None:
+def test_processes_starting_together_upgrade_once(new_db_url: str) -> None:
     """Replicas started at the same moment on a new file: one builds the schema, the others wait and find it."""
     stores: list[Store] = []
-    in_threads(lambda: stores.append(Store(db_url)), 4)
+    in_threads(lambda: stores.append(Store(new_db_url)), 4)
     assert len(stores) == 4
     assert {s.schema_version() for s in stores} == {head_revision()}
     assert schema_diff(stores[0].engine) == []

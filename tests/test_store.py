@@ -6,11 +6,11 @@ from bot.edges.store import Store, head_revision
 from tests.conftest import in_threads
 
 
-def test_schema_created_and_versioned(db_url: str) -> None:
-    s = Store(db_url)
+def test_schema_created_and_versioned(new_db_url: str) -> None:
+    s = Store(new_db_url)
     assert s.schema_version() == head_revision()
     s.close()
-    again = Store(db_url)  # opening an existing file keeps the data and the version
+    again = Store(new_db_url)  # opening an existing file keeps the data and the version
     assert again.schema_version() == head_revision()
     again.close()
 
