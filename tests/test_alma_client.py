@@ -325,3 +325,18 @@ def test_odd_nested_shapes_never_raise() -> None:
         j = JobInstance.from_json({"id": "1", "counter": odd, "alert": odd, "job_info": odd, "status": odd})
         assert j.id == "1" and j.job_id == ""
         RSRequest.from_json({"request_id": "1", "status": odd, "partner": odd, "owner": odd}, "lending")
+
+
+def test_a_lookup_against_a_hung_alma_says_could_not_check_within_its_deadline(
+        sandbox: Sandbox, store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline reaches the lookup's worker threads too (#10.7)."""
+    from bot.core import lookup
+
+    monkeypatch.setattr(lookup, "LOOKUP_DEADLINE_S", 0.5)
+    sandbox.state.latency_ms = 5000
+    insts = sandbox.institutions(1)
+    with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
+        svc = lookup.LookupService(store, insts, {insts[0].code: fast_client(patient, sandbox, insts[0].api_key)})
+        result = svc.lookup("NO-SUCH-ID")
+    assert not result.found and result.could_not_check
+    assert "not answering" in result.could_not_check[0] and "GWA" in result.could_not_check[0]

@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import String, delete, func, insert, literal, select
 
-from bot.edges.alma.client import TASK_LIST_CAP, AlmaClient
+from bot.edges.alma.client import TASK_LIST_CAP, AlmaClient, deadline, run_in_context
 from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
 from bot.edges.alma.models import RSRequest, code
 from bot.edges.settings import DEFAULT_REPORT_COLUMNS, Institution
@@ -65,6 +65,7 @@ ACTIVE_FIRST = ("REQUEST_CREATED_LEND", "BEING_PROCESSED", "WILL_SUPPLY", "SHIPP
 # every request has one, and the parts' totals must still add up to the slice's
 DIMS = ("partner", "printed", "reported", "requested_format", "supplied_format")
 BATCH = 500  # rows per write to the stage table
+LOOKUP_DEADLINE_S = 20.0  # a lookup's Alma calls, retries included, end within this (a hung Alma: "could not check")
 SYNC_WORKERS = 4  # slices read at once per institution (the rate budget paces them anyway)
 INSTITUTIONS_AT_ONCE = 4  # institutions synced at once
 MISS_MEMORY_SECONDS = 300.0  # a miss is remembered this long (a typo must not cost calls on every retry)
@@ -775,6 +776,11 @@ class LookupService:
 
     # -- lookup ----------------------------------------------------------------------------------
     def lookup(self, raw_id: str, *, live: bool = True) -> LookupResult:
+        """Every Alma call the lookup makes (in any of its threads) ends within ``LOOKUP_DEADLINE_S``."""
+        with deadline(LOOKUP_DEADLINE_S):
+            return self._lookup(raw_id, live=live)
+
+    def _lookup(self, raw_id: str, *, live: bool = True) -> LookupResult:
         ext = clean_external_id(raw_id)
         calls0 = self._calls()
         rows = self._indexed(ext)
@@ -888,7 +894,8 @@ class LookupService:
     def _live_scan(self, ext: str) -> MissScan:
         """Every institution in parallel, each at most one call per library and one per status slice."""
         with ThreadPoolExecutor(max_workers=max(1, min(len(self.institutions), 16))) as pool:
-            parts = list(pool.map(lambda inst: self._scan_institution(inst, ext), list(self.institutions)))
+            parts = list(pool.map(run_in_context(lambda inst: self._scan_institution(inst, ext)),
+                                  list(self.institutions)))
         rows = [r for p in parts for r in p.rows]
         if rows:
             self._upsert(rows)
@@ -909,8 +916,8 @@ class LookupService:
                     continue  # found, read whole, or unchanged since a complete sync (so the index has it all)
                 statuses = self._statuses(inst)
                 with ThreadPoolExecutor(max_workers=max(1, min(len(statuses), self.workers))) as pool:
-                    pages = list(pool.map(
-                        lambda st, lib=library: (st, task_list_page(client, inst, lib, now, {"status": st})), statuses))
+                    pages = list(pool.map(run_in_context(
+                        lambda st, lib=library: (st, task_list_page(client, inst, lib, now, {"status": st}))), statuses))
                 for status, p in pages:
                     rows += [r for r in p.rows if same_id(r["external_id"], ext)]
                     key = _key(library, status)
