@@ -32,6 +32,7 @@ GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
 TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
+RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
 
@@ -135,7 +136,7 @@ class DocsIndexer:
             rows = conn.execute(select(docs_pages.c.id, docs_pages.c.source, docs_pages.c.location, docs_pages.c.slug,
                                        docs_pages.c.mtime_ns, docs_pages.c.size, docs_pages.c.etag,
                                        docs_pages.c.last_modified, docs_pages.c.content_hash,
-                                       docs_pages.c.error)).all()
+                                       docs_pages.c.error, docs_pages.c.checked_at)).all()
         known: dict[tuple[str, str], Any] = {(r.source, r.location): r for r in rows}
         slugs: dict[str, str] = {r.slug: r.location for r in rows if r.source in wanted}
         # sources no longer configured disappear with everything indexed from them
@@ -298,7 +299,8 @@ class DocsIndexer:
             st = path.stat()
         except OSError as exc:
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
-        if old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size:
+        if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
+                and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
         if st.st_size > MAX_BYTES:
             raise ReadError(f"{location} is larger than {MAX_BYTES // 1_000_000} MB; split it into smaller pages")
@@ -350,6 +352,15 @@ class DocsIndexer:
                             "open without signing in")
         return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
                         last_modified=resp.headers.get("last-modified", ""))
+
+
+def _racy(mtime_ns: int, checked_at: Any) -> bool:
+    """A file changed within a moment of the last check may have changed again since without its time or size
+    moving (coarse file-system clocks): read it again, as git does for 'racily clean' files."""
+    from bot.edges.store import as_utc
+
+    when = as_utc(checked_at)
+    return when is None or mtime_ns >= (when.timestamp() - RACY_S) * 1e9
 
 
 def _decode(data: bytes, location: str) -> str:
