@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -491,4 +492,23 @@ def test_two_processes_indexing_at_once_agree(tmp_path: Path) -> None:
     assert not errors and all(r.ok for r in reports)
     store = Store(url)
     assert len({t.id for t in load_topics(store, [str(DOCS)])}) == 19
+    store.close()
+
+
+def test_an_edit_that_keeps_the_size_and_time_is_still_seen_right_after_an_index(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    page = folder / "hours.md"
+    page.write_text("# Desk hours\n\n## Saturday\n\nThe desk opens at noon.\n")
+    stamp = page.stat().st_mtime_ns
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    indexer = DocsIndexer(store)
+    try:
+        assert indexer.run([str(folder)]).added == 1
+        page.write_text("# Desk hours\n\n## Saturday\n\nThe desk opens at nine.\n")  # as long as "noon"
+        os.utime(page, ns=(stamp, stamp))  # same size, same time: as on a file system with a coarse clock
+        assert indexer.run([str(folder)]).changed == 1
+    finally:
+        indexer.close()
+    assert "nine" in load_topics(store, [str(folder)])[0].body
     store.close()
