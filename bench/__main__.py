@@ -260,7 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=20_000, help="lookup: generated lending requests")
     p.add_argument("--latency-ms", type=float, default=None,
                    help="sandbox latency per call (lookup: 50, slack: 2000)")
-    p.add_argument("--reps", type=int, default=3, help="answers: repetitions of each timing")
     p.add_argument("--questions", default="", help="question file (default: ../shared/eval/dev-questions.jsonl)")
     from bench.index import add_arguments
 
