@@ -25,6 +25,7 @@ from bot.core.services import Services
 from bot.edges.alma.errors import AlmaError
 from bot.edges.store import utcnow
 from bot.frontends.blocks import expiry_messages, reminder_message
+from bot.frontends.escaping import plain
 
 log = logging.getLogger(__name__)
 REMINDER_PREFIX = "reminder:"
@@ -33,7 +34,7 @@ REMINDER_PREFIX = "reminder:"
 # -- the jobs -------------------------------------------------------------------------------------------
 def morning_post(services: Services) -> None:
     for r in morning.post(services, expiry_messages):
-        log.info("morning post to %s: %s %s", r.channel, "posted" if r.posted else "skipped", r.reason)
+        log.info("morning post to %s: %s %s", r.channel, "posted" if r.posted else "skipped", plain(r.reason))
 
 
 def sync_index(lookup: LookupService) -> None:
@@ -125,7 +126,7 @@ def start(services: Services, blocking: bool = False) -> BaseScheduler:
     sched = build(services, blocking=blocking)
     try:
         for r in morning.catch_up(services, expiry_messages, utcnow()):
-            log.info("catch-up post to %s: %s %s", r.channel, r.posted, r.reason)
+            log.info("catch-up post to %s: %s %s", r.channel, r.posted, plain(r.reason))
     except Exception:  # a failed catch-up must not stop the clock; the regular job retries tomorrow
         log.exception("catch-up of the morning post failed")
     sched.start()
