@@ -8,6 +8,7 @@ unless its first word is a near miss of one (``stauts``, ``walkk``): then "did y
 from __future__ import annotations
 
 import importlib
+import json
 import re
 
 from rapidfuzz.distance import OSA
@@ -15,7 +16,7 @@ from rapidfuzz.distance import OSA
 from commands.context import Context, Handler
 from commands.replies import AnyReply, Reply
 
-__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "near_miss", "split"]
+__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "near_miss", "read_only", "split"]
 
 
 class _Lazy:
@@ -74,12 +75,38 @@ def near_miss(text: str) -> str | None:
     return close[0] if len(close) == 1 else None
 
 
-def did_you_mean(text: str, name: str) -> Reply:
+# what a "Yes" under "Did you mean …?" may run for whoever clicks it: only verbs that change nothing (the
+# sub-command, and for partner/remind the verbs allowed; None: every use of it reads only)
+READ_ONLY: dict[str, frozenset[str] | None] = {
+    "help": None, "ask": None, "walk": None, "status": None, "lookup": None, "expiry": None,
+    "partner": frozenset({"list", "check", "lists"}), "remind": frozenset({"list", "ls"}),
+}
+
+
+def read_only(command: str) -> bool:
+    """True when ``command`` (``partner check X``, ``status 1``) only reads: it may run from a button."""
+    name, _, rest = command.strip().partition(" ")
+    name = name.lower()
+    if name not in READ_ONLY:
+        return False
+    verbs = READ_ONLY[name]
+    return verbs is None or rest.strip().partition(" ")[0].lower() in verbs
+
+
+def did_you_mean(text: str, name: str, asker: str = "") -> Reply:
+    """The corrected command, as a suggestion. A "Yes" button only for a command that changes nothing (a
+    change must be typed, so it goes through its own preview and permission check as the person who
+    types it); each button carries who asked, and only they may click it."""
     _head, _, rest = text.strip().partition(" ")
     fixed = f"{name} {rest}".strip()
+    question = text.strip()[:1800]
+    no = ("No, it's a question", "ask_anyway", json.dumps({"q": question, "u": asker}), f"ask {question}")
+    if not read_only(fixed):
+        return Reply(title="", sections=(f"Did you mean `/p2p {fixed}`? It changes things, so type it "
+                                         "yourself to run it.",), choices=(no,))
     return Reply(title="", sections=(f"Did you mean `/p2p {fixed}`?",),
-                 choices=((f"Yes: {fixed}"[:75], "run_command", fixed, fixed),
-                          ("No, it's a question", "ask_anyway", text.strip()[:1900], f"ask {text.strip()}")))
+                 choices=((f"Yes: {fixed}"[:75], "run_command", json.dumps({"c": fixed[:1800], "u": asker}), fixed),
+                          no))
 
 
 def dispatch(ctx: Context, text: str) -> AnyReply:
@@ -89,5 +116,5 @@ def dispatch(ctx: Context, text: str) -> AnyReply:
     if name == "ask":
         guess = near_miss(args)
         if guess is not None:
-            return did_you_mean(args, guess)
+            return did_you_mean(args, guess, ctx.user_id)
     return HANDLERS[name](ctx, args)

@@ -257,7 +257,7 @@ def test_a_typo_gets_did_you_mean(slack: SlackHarness, typed: str, meant: str) -
     assert f"Did you mean `/p2p {meant}`?" in body["text"]
     run = next(el["value"] for b in body["blocks"] if b["type"] == "actions" for el in b["elements"]
                if el["action_id"] == "run_command")
-    assert run == meant
+    assert json.loads(run) == {"c": meant, "u": "U111"}  # what to run, and who may run it
 
 
 @pytest.mark.parametrize("question", ["expired requests what do I do", "walking a patron through pickup",

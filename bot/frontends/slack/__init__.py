@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.services import Services
 from bot.frontends.slack import actions, events, home, slash
-from bot.frontends.slack.common import OOPS
+from bot.frontends.slack.common import OOPS, guarded
 from bot.frontends.slack.verify import verified
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,14 @@ def register(app: App, services: Services) -> None:
         next()
 
     app.middleware(with_services)
-    app.command(COMMANDS[0])(slash.on_p2p)
-    app.action(actions.PATTERN)(actions.on_action)
-    app.action(re.compile("^(" + "|".join(home.MODALS) + ")$"))(home.on_home_button)
-    app.action("home_resume")(home.on_home_resume)
-    app.view(re.compile("^(" + "|".join(home.CALLBACKS) + ")$"))(home.on_home_submit)
-    app.event("app_mention")(events.on_mention)
-    app.event("message")(events.on_message)
-    app.event("app_home_opened")(home.on_home_opened)
+    app.command(COMMANDS[0])(guarded(slash.on_p2p))
+    app.action(actions.PATTERN)(guarded(actions.on_action))
+    app.action(re.compile("^(" + "|".join(home.MODALS) + ")$"))(guarded(home.on_home_button))
+    app.action("home_resume")(guarded(home.on_home_resume))
+    app.view(re.compile("^(" + "|".join(home.CALLBACKS) + ")$"))(guarded(home.on_home_submit))
+    app.event("app_mention")(guarded(events.on_mention))
+    app.event("message")(guarded(events.on_message))
+    app.event("app_home_opened")(guarded(home.on_home_opened))
     app.error(on_error)
 
 

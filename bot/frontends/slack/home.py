@@ -15,7 +15,7 @@ from bot.core.status import overview
 from bot.frontends.blocks import HomeFacts, home_view, input_modal, render
 from bot.frontends.escaping import incoming
 from bot.frontends.present import docs_lines
-from bot.frontends.slack.common import context_for, later, once, services_of
+from bot.frontends.slack.common import context_for, later, once, services_of, text
 from commands import dispatch
 from commands.replies import AnyReply, Deferred, WalkReply
 
@@ -54,13 +54,20 @@ def publish(services: Services, client: WebClient, user: str) -> None:
 def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     if event.get("tab") != "home":
         return
-    publish(services_of(context), client, str(event.get("user", "")))
+    user = text(event, "user")
+    if user:
+        publish(services_of(context), client, user)
 
 
 def on_home_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
-    callback, title, label, hint, _command = MODALS[str(body["actions"][0].get("action_id", ""))]
-    client.views_open(trigger_id=str(body.get("trigger_id", "")), view=input_modal(callback, title, label, hint))
+    actions = body.get("actions")
+    modal = MODALS.get(text(actions[0] if isinstance(actions, list) and actions else {}, "action_id"))
+    if modal is None:
+        return
+    callback, title, label, hint, _command = modal
+    # a failure here (expired_trigger_id when Slack was slow) is told to the person by the guard in register()
+    client.views_open(trigger_id=text(body, "trigger_id"), view=input_modal(callback, title, label, hint))
 
 
 def to_dm(services: Services, client: WebClient, user: str, reply: AnyReply) -> None:
@@ -74,7 +81,7 @@ def to_dm(services: Services, client: WebClient, user: str, reply: AnyReply) -> 
 def on_home_resume(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     services = services_of(context)
-    user = str((body.get("user") or {}).get("id", ""))
+    user = text(body, "user", "id")
     walk = services.walkthroughs.active_for(user)
     if walk is not None:
         to_dm(services, client, user, WalkReply(walk, note="Resumed from the Home tab."))
@@ -84,10 +91,9 @@ def on_home_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client:
                    context: BoltContext) -> None:
     ack()  # closes the modal; the answer goes to the DM
     services = services_of(context)
-    user = str((body.get("user") or {}).get("id", ""))
-    if not once(services, f"view:{view.get('id', '')}:{view.get('hash', '')}"):
+    user = text(body, "user", "id")
+    command = CALLBACKS.get(text(view, "callback_id"))
+    if not user or command is None or not once(services, f"view:{text(view, 'id')}:{text(view, 'hash')}"):
         return
-    values = ((view.get("state") or {}).get("values") or {}).get("q") or {}
-    text = incoming(str((values.get("text") or {}).get("value") or ""))
-    command = CALLBACKS[str(view.get("callback_id", ""))]
-    to_dm(services, client, user, dispatch(context_for(services, user, user), f"{command} {text}"))
+    typed = incoming(text(view, "state", "values", "q", "text", "value"))
+    to_dm(services, client, user, dispatch(context_for(services, user, user), f"{command} {typed}"))
