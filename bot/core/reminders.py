@@ -3,6 +3,11 @@
 Accepted: ``every day at 9:00``, ``every weekday at 8:30am``, ``every monday and thursday at 14:00``,
 ``every mon,wed,fri at 9``, ``every weekend at noon``, or a five-field cron expression (``0 9 * * 1-5``).
 Each schedule is stored as a cron expression and applied to the running scheduler without a restart.
+
+Limits, each refused with a sentence: a reminder fires at most once an hour (``MIN_INTERVAL``: a channel
+reminder more often than that is noise, and anyone in the channel can set one), a schedule must fire at
+least once in the next ``HORIZON`` (``0 9 31 2 *`` never does), a schedule is at most ``MAX_SPEC``
+characters and a text ``MAX_TEXT``, and a channel has at most ``MAX_PER_CHANNEL`` active reminders.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ DAYS = {"mon": "mon", "monday": "mon", "tue": "tue", "tues": "tue", "tuesday": "
         "wednesday": "wed", "thu": "thu", "thur": "thu", "thurs": "thu", "thursday": "thu", "fri": "fri",
         "friday": "fri", "sat": "sat", "saturday": "sat", "sun": "sun", "sunday": "sun"}
 MAX_TEXT = 1000
+MAX_SPEC = 100  # "every monday, wednesday and friday at 8:30am" is 45
+MAX_PER_CHANNEL = 20
+MIN_INTERVAL = timedelta(hours=1)
+HORIZON = timedelta(days=366 * 4 + 1)  # "0 9 29 2 *" (leap days) fires within four years
 
 
 class ScheduleError(ValueError):
@@ -86,6 +95,9 @@ def _days(raw: str) -> str:
 
 def parse_schedule(spec: str, tz: str) -> str:
     """A cron expression (minute hour day month day-of-week) for what the person typed."""
+    if len(spec.strip()) > MAX_SPEC:
+        raise ScheduleError(f"That schedule is {len(spec.strip()):,} characters long; a schedule fits in {MAX_SPEC}. "
+                            f"Example: {EXAMPLE}")
     s = re.sub(r"\s+", " ", spec.strip())
     if not s:
         raise ScheduleError(f"Tell me when, e.g. {EXAMPLE}")
@@ -94,14 +106,34 @@ def parse_schedule(spec: str, tz: str) -> str:
             CronTrigger.from_crontab(s, timezone=ZoneInfo(tz))
         except ValueError as exc:
             raise ScheduleError(f"That cron expression is not valid ({exc}). Example: `0 9 * * 1-5`.") from None
-        return s
+        return sensible(s, tz)
     m = re.fullmatch(r"(?:every|each|on)\s+(.+?)\s+(?:at\s+)?(\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?|noon|midday|midnight)",
                      s, flags=re.IGNORECASE)
     if not m:
         raise ScheduleError(f"I couldn't understand \"{spec}\". Say e.g. \"every weekday at 9:00\", \"every monday "
                             f"and thursday at 14:00\" or a cron expression like `0 9 * * 1-5`. Example: {EXAMPLE}")
     h, mins = _time(m.group(2))
-    return f"{mins} {h} * * {_days(m.group(1))}"
+    return sensible(f"{mins} {h} * * {_days(m.group(1))}", tz)
+
+
+def sensible(cron: str, tz: str, now: datetime | None = None) -> str:
+    """``cron`` when it fires at all (within ``HORIZON``) and never twice within ``MIN_INTERVAL``; checked
+    over the next eight days, which every cron pattern repeats within (as far as the gaps go)."""
+    trig = CronTrigger.from_crontab(cron, timezone=ZoneInfo(tz))
+    start = now or utcnow()
+    first: datetime | None = trig.get_next_fire_time(None, start)
+    if first is None or first - start > HORIZON:
+        raise ScheduleError(f"`{cron}` never comes round (is it a date that does not exist, like 31 February?). "
+                            f"Example: {EXAMPLE}")
+    t: datetime | None = first
+    end = start + timedelta(days=8)
+    while t is not None and t < end:
+        nxt: datetime | None = trig.get_next_fire_time(t, t + timedelta(seconds=1))
+        if nxt is not None and nxt - t < MIN_INTERVAL:
+            raise ScheduleError(f"`{cron}` would post more often than once an hour; a channel reminder can fire "
+                                f"at most hourly (`0 * * * *`). Example: {EXAMPLE}")
+        t = nxt
+    return cron
 
 
 def trigger(r: Reminder) -> CronTrigger:
@@ -150,7 +182,10 @@ class Reminders:
         if not text.strip():
             raise ScheduleError(f"What should I post? Put the message after the schedule: {EXAMPLE}")
         if len(text) > MAX_TEXT:
-            raise ScheduleError(f"That reminder is {len(text)} characters; keep it under {MAX_TEXT}.")
+            raise ScheduleError(f"That reminder is {len(text):,} characters; keep it under {MAX_TEXT:,}.")
+        if len(self.active(channel)) >= MAX_PER_CHANNEL:
+            raise ScheduleError(f"This channel already has {MAX_PER_CHANNEL} reminders, the most it can have. "
+                                "Remove one first (`/p2p remind list`, then `/p2p remind remove <id>`).")
         with self.store.begin() as conn:
             pk = conn.execute(insert(reminders).values(
                 channel=channel, schedule=schedule, spec=spec.strip(), text=text.strip(), timezone=tz,

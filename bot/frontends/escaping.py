@@ -20,6 +20,8 @@ import re
 from bot.core.outgoing import MENTION_MARK
 
 JOINER = "\u2060"  # word joiner: invisible, breaks tokens Slack would otherwise act on
+# bidirectional controls (embeddings, overrides, isolates, marks): U+202E makes "gpj.exe" read "exe.jpg"
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPECIAL = re.compile(r"<!([^<>]*)>")  # <!here>, <!channel>, <!subteam^S1|@team>, <!date^…>
 _LINKISH = re.compile(r"<([@#]?)([^<>|!][^<>|]*)\|?([^<>]*)>")  # <@U1|ann>, <#C1|ill>, <https://x|label>, <x>
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -71,7 +73,7 @@ def escape(text: str) -> str:
 
 def neutral(text: str) -> str:
     """Any text as inert mrkdwn: no markup, no broadcast, no live link; the bot's own mentions restored."""
-    text = escape(strip_markup(text, links=False))
+    text = escape(strip_markup(_BIDI.sub("", text), links=False))
     text = _BROADCAST.sub(lambda m: "@" + JOINER + m.group(1), text)
     text = _SCHEME.sub(lambda m: m.group(1) + JOINER + m.group(2), text)
     text = _WWW.sub(lambda m: m.group(1) + JOINER + m.group(2), text)

@@ -3,8 +3,12 @@
 
 Nothing unverified gets through: a body over ``MAX_BODY`` is refused with 413 before it is read (waitress
 refuses it too), a Slack request is checked (timestamp, signature) on its raw bytes with 401 before Bolt
-parses it, and a verified body that is not a Slack payload (not UTF-8, ``payload`` not a JSON object, no
-actions) gets a 400. Request bodies are never logged.
+parses it, and a verified body that is not a Slack payload gets a 400: not UTF-8, JSON nested too deep to
+parse, a form that Bolt would read as JSON (it starts with ``{``), a repeated field (the gate and Bolt would
+read different copies), a blank or non-JSON ``payload``, or any field our listeners read in the wrong shape
+(:func:`shape_problem`, the one place those shapes are checked). The gate's own parse is what Bolt then uses:
+Bolt 1.x parses a form whose body merely contains the word "payload" (``text=the payload of …``) as empty.
+Request bodies are never logged, by us, Bolt or slack_sdk (:class:`WithholdBodies`).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 from bot.core.services import Services
@@ -39,9 +45,29 @@ class WithholdBodies(logging.Filter):
         return True
 
 
-# Bolt's own loggers copy the filters of the logger given to the App, so this one filter covers them all
+# Bolt's own loggers copy the filters of the logger given to the App, so this one filter covers them all;
+# slack_sdk's clients log every outgoing body at DEBUG (a lookup card with its patron, a response_url), so
+# their loggers get it too (a filter on a logger, not a handler: it holds whatever handlers are attached)
 BOLT_LOG = logging.getLogger("bot.frontends.bolt")
 BOLT_LOG.addFilter(WithholdBodies())
+SDK_LOGS = ("slack_sdk.web.base_client", "slack_sdk.webhook.client", "slack_sdk.web.client", "slack_sdk.http_retry")
+
+
+class WithholdDetails(logging.Filter):
+    """slack_sdk's lines ("Sending a request - url: …/response/…, json_body: {…}", "Received the following
+    response - …, body: …"): keep what happened, drop where to and what was in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        head = msg.split(" - ", 1)[0].split(":", 1)[0].split("(", 1)[0].strip()
+        if head != msg:
+            record.msg, record.args = f"{head} (details withheld)", None
+        return True
+
+
+for _name in SDK_LOGS:
+    logging.getLogger(_name).addFilter(WithholdDetails())
+PARSED = "p2p.slack_body"  # the environ key where the gate leaves the body it parsed for Bolt
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -86,34 +112,101 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 def payload_problem(body: bytes, content_type: str) -> str:
     """Why a verified body cannot be a Slack payload ('' when it can): Bolt would fail on it with a 500."""
+    return read_payload(body, content_type)[1]
+
+
+def read_payload(body: bytes, content_type: str) -> tuple[dict[str, Any], str]:
+    """(what Bolt is to see, '') for a body that is a Slack request, ({}, why not) otherwise. Parsed the way
+    Slack sends it: JSON when the content type says so (Bolt's rule: exactly ``application/json`` before any
+    ``;``), else a form whose ``payload`` field, when there is one, holds the JSON."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return "body is not UTF-8"
-    if content_type.startswith("application/json"):
-        try:
-            data = json.loads(text) if text else None
-        except ValueError:
-            return "body is not JSON"
-        return "" if isinstance(data, dict) else "body is not a JSON object"
-    from urllib.parse import parse_qs
+        return {}, "body is not UTF-8"
+    if content_type.split(";")[0] == "application/json":
+        data = _json_object(text)
+        if data is None:
+            return {}, "body is not a JSON object"
+        return data, shape_problem(data)
+    if text.startswith("{"):
+        return {}, "a form body must not start with '{'"  # Bolt would read it as JSON whatever the type
+    from urllib.parse import parse_qsl
 
     try:
-        form = parse_qs(text, errors="strict")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
-        return "body is not a form"
+        return {}, "body is not a form"
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        return {}, "a form field is repeated"
     if "payload" not in form:
-        return ""
+        if "command" not in form and "ssl_check" not in form:
+            return {}, "a form without a payload must be a slash command"
+        return form, ""
+    payload = _json_object(form["payload"])
+    if payload is None:
+        return {}, "payload is not a JSON object"
+    return payload, shape_problem(payload)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
     try:
-        payload = json.loads(form["payload"][0])
-    except ValueError:
-        return "payload is not JSON"
-    if not isinstance(payload, dict):
-        return "payload is not a JSON object"
-    if payload.get("type") == "block_actions":
-        actions = payload.get("actions")
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _bad(data: dict[str, Any], keys: tuple[str, ...], kind: type | tuple[type, ...]) -> str:
+    """The first of ``keys`` present in ``data`` (and not null) that is not of ``kind``."""
+    return next((k for k in keys if data.get(k) is not None and not isinstance(data[k], kind)), "")
+
+
+def shape_problem(data: dict[str, Any]) -> str:
+    """'' when every field our listeners (and Bolt's own routing) read has the shape Slack gives it, else
+    what is wrong. Checked once here, so a listener never meets a number where Slack sends a string."""
+    bad = _bad(data, ("type", "token", "trigger_id", "response_url", "api_app_id", "event_id", "challenge",
+                      "user_id", "channel_id", "team_id", "text"), str)
+    bad = bad or _bad(data, ("user", "channel", "container", "view", "event", "message", "state"), dict)
+    bad = bad or _bad(data, ("team", "enterprise"), (dict, str))
+    bad = bad or _bad(data, ("actions", "authorizations"), list)
+    if bad:
+        return f"{bad} has the wrong type"
+    if any(not isinstance(a, dict) for a in data.get("authorizations") or []):
+        return "authorizations has the wrong type"
+    for part in ("user", "channel", "team"):
+        if isinstance(data.get(part), dict) and _bad(data[part], ("id", "name", "username"), str):
+            return f"{part} has the wrong type"
+    container = data.get("container") or {}
+    if _bad(container, ("type", "message_ts", "channel_id", "view_id"), str) or \
+            _bad(container, ("is_ephemeral",), bool):
+        return "container has the wrong type"
+    kind = data.get("type")
+    if kind == "block_actions":
+        actions = data.get("actions")
         if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) for a in actions):
             return "no actions"
+        if any(not isinstance(a.get("action_id"), str) or _bad(a, ("value", "action_ts", "block_id", "type"), str)
+               for a in actions):
+            return "an action has the wrong shape"
+    if kind in ("view_submission", "view_closed"):
+        view = data.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
+            return "no view"
+        if _bad(view, ("id", "hash", "type"), str) or _bad(view, ("state",), dict):
+            return "view has the wrong shape"
+        values = (view.get("state") or {}).get("values")
+        if values is not None and (not isinstance(values, dict) or not all(
+                isinstance(block, dict) and all(isinstance(el, dict) for el in block.values())
+                for block in values.values())):
+            return "view state has the wrong shape"
+    if kind == "event_callback":
+        event = data.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "no event"
+        if _bad(event, ("user", "channel", "text", "ts", "thread_ts", "channel_type", "tab", "subtype", "bot_id",
+                        "event_ts"), str):
+            return "event has the wrong shape"
     return ""
 
 
@@ -128,17 +221,31 @@ def slack_gate(environ: dict[str, Any], secret: str) -> tuple[str, str] | None:
     if not verified(secret, body, _headers(environ)):
         log.warning("refused an unverified Slack request (%d bytes)", len(body))
         return "401 Unauthorized", "invalid request"
-    problem = payload_problem(body, str(environ.get("CONTENT_TYPE") or ""))
+    parsed, problem = read_payload(body, str(environ.get("CONTENT_TYPE") or ""))
     if problem:
         log.warning("refused a signed Slack request: %s (%d bytes)", problem, len(body))
         return "400 Bad Request", problem
+    environ[PARSED] = parsed
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return None
 
 
+class GatedHandler(SlackRequestHandler):
+    """Bolt's WSGI adapter, handing Bolt the body the gate parsed (its raw text stays for Bolt's own
+    signature check)."""
+
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        req = BoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
+        parsed = request.environ.get(PARSED)
+        if isinstance(parsed, dict):
+            req.body = parsed
+            req.context = build_context(BoltContext({}), parsed)
+        return self.app.dispatch(req)
+
+
 def make_wsgi(app: App, services: Services) -> WSGIApp:
-    bolt = SlackRequestHandler(app)
+    bolt = GatedHandler(app)
     secret = services.settings.slack_signing_secret
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

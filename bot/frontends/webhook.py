@@ -3,7 +3,8 @@
 (Alma sends one for every job in the institution); the morning check uses them, polling is the backstop.
 
 Which institution an event is about comes from signed data only: an institution whose own Webhooks profile
-has its own secret (``webhook_secret_env``) is known by the signature itself; otherwise the payload's
+has its own secret (``webhook_secret_env``) is known by the signature itself, and only that secret speaks
+for it (an event signed with the shared secret that is about such an institution is refused); otherwise the payload's
 ``institution.value`` (Alma's code such as ``01WRLC_GWA``) is mapped through each institution's
 ``alma_institution_code``. The query string is not signed, so it is never trusted. With a single
 configured institution and no mapping, events are that institution's; an event naming no configured
@@ -70,9 +71,17 @@ def institution_for(payload: dict[str, Any], institutions: tuple[Institution, ..
     return None
 
 
+MAX_KEY = 255  # processed_events.key
+
+
 def delivery_key(payload: dict[str, Any], body: bytes) -> str:
+    """The dedupe key: the event id (hashed when it would not fit, so two long ids never share a key), else
+    the body's hash."""
     event_id = str(payload.get("id") or "").strip()
-    return "alma-webhook:" + (event_id or "sha256:" + hashlib.sha256(body).hexdigest())
+    key = "alma-webhook:" + (event_id or "sha256:" + hashlib.sha256(body).hexdigest())
+    if len(key) > MAX_KEY:
+        key = "alma-webhook:id-sha256:" + hashlib.sha256(event_id.encode("utf-8", "replace")).hexdigest()
+    return key
 
 
 def record(store: Store, payload: dict[str, Any], institution: str = "", key: str = "") -> bool:
@@ -121,13 +130,16 @@ def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, serv
         return _reply(start_response, "401 Unauthorized", {"error": "invalid signature"})
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return _reply(start_response, "400 Bad Request", {"error": "body is not JSON"})
     if not isinstance(payload, dict):
         return _reply(start_response, "400 Bad Request", {"error": "body is not a JSON object"})
     if str(payload.get("action", "")).upper() != "JOB_END":
         return _reply(start_response, "200 OK", {"ok": True, "recorded": False})
     inst = signer or institution_for(payload, services.settings.institutions)
+    if signer is None and inst is not None and inst.webhook_secret:
+        log.warning("refused an Alma webhook for %s: signed with the shared secret, not its own", inst.code)
+        return _reply(start_response, "401 Unauthorized", {"error": "invalid signature"})
     if inst is None:
         log.warning("an Alma JOB_END for institution %r matches no configured alma_institution_code; not kept",
                     alma_code(payload)[:64])

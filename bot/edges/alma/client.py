@@ -153,8 +153,13 @@ class CallStats:
 
 
 def seg(value: str) -> str:
-    """One URL path segment: external ids like ``1//47BIB…`` must not become extra path parts."""
-    return quote(str(value), safe="")
+    """One URL path segment: external ids like ``1//47BIB…`` must not become extra path parts. An empty,
+    ``.`` or ``..`` segment would change the path itself (HTTP clients resolve dot segments, so
+    ``partners/..`` asks for ``/almaws/v1``): refused with a sentence for the person."""
+    raw = str(value)
+    if raw.strip() in ("", ".", ".."):
+        raise errors.AlmaNotFound(f"\"{raw.strip()}\" is not an id or code a record in Alma can have")
+    return quote(raw, safe="")
 
 
 class AlmaClient:
