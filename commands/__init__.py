@@ -13,6 +13,7 @@ import re
 
 from rapidfuzz.distance import OSA
 
+from bot.core.outgoing import in_code
 from commands.context import Context, Handler
 from commands.replies import AnyReply, Reply
 
@@ -102,9 +103,9 @@ def did_you_mean(text: str, name: str, asker: str = "") -> Reply:
     question = text.strip()[:1800]
     no = ("No, it's a question", "ask_anyway", json.dumps({"q": question, "u": asker}), f"ask {question}")
     if not read_only(fixed):
-        return Reply(title="", sections=(f"Did you mean `/p2p {fixed}`? It changes things, so type it "
+        return Reply(title="", sections=(f"Did you mean `/p2p {in_code(fixed)}`? It changes things, so type it "
                                          "yourself to run it.",), choices=(no,))
-    return Reply(title="", sections=(f"Did you mean `/p2p {fixed}`?",),
+    return Reply(title="", sections=(f"Did you mean `/p2p {in_code(fixed)}`?",),
                  choices=((f"Yes: {fixed}"[:75], "run_command", json.dumps({"c": fixed[:1800], "u": asker}), fixed),
                           no))
 

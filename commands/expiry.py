@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core import expiry
+from bot.core.outgoing import literal
 from commands.context import Context
 from commands.replies import Deferred, ExpiryReply, TextReply
 
@@ -18,7 +19,7 @@ def handle(ctx: Context, args: str) -> Deferred | TextReply:
         insts = [i for i in insts if wanted.lower() in (i.code.lower(), i.name.lower())]
         if not insts:
             codes = ", ".join(i.code for i in services.settings.institutions)
-            return TextReply(f"I don't know an institution called \"{wanted}\". Try one of: {codes}.")
+            return TextReply(f"I don't know an institution called \"{literal(wanted)}\". Try one of: {codes}.")
 
     def run() -> ExpiryReply:
         return ExpiryReply(expiry.check(insts, services.alma, services.store))

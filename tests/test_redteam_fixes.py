@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core import reminders
+from bot.core.outgoing import literal
 from bot.edges.alma.client import seg
 from bot.edges.alma.errors import AlmaNotFound
 from bot.edges.store import webhook_events
@@ -302,3 +303,12 @@ def test_debug_logging_keeps_patrons_and_response_urls_out(slack: SlackHarness,
     assert any(patron in text_of(m) for m in slack.fake.of("response_url"))  # it was sent…
     assert any(r.name.startswith("slack_sdk") for r in caplog.records)  # …slack_sdk did log at DEBUG…
     assert patron not in caplog.text and "/response/" not in caplog.text  # …and nothing of it is in the log
+
+
+# -- 10. a person's own mrkdwn is echoed as typed, not as formatting ----------------------------------------
+def test_echoed_text_keeps_its_formatting_characters_inert(slack: SlackHarness) -> None:
+    assert literal("*URGENT* _x_ ~x~ `x` P2P_JMU") == "\u2217URGENT\u2217 \u02cdx\u02cd \u223cx\u223c \u02cbx\u02cb P2P_JMU"
+    body = slack.command("stauts x` *y*").json()
+    said = body["blocks"][0]["text"]["text"]
+    assert said.startswith("Did you mean `/p2p status x\u02cb *y*`?")
+    assert said.count("`") == 2  # the code span the bot opened is the one it closes

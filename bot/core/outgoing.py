@@ -7,6 +7,7 @@ so the core never imports Block Kit code.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,20 @@ class Message(Protocol):
 # The bot's own mention of a person or channel, marked so the Slack renderer turns exactly these into
 # <@U…> / <#C…> after escaping everything else (typed text can never produce one); the terminal shows @U…
 MENTION_MARK = "\u2063"
+# mrkdwn's formatting characters have no escape in Slack: in text a person typed, echoed back, they become
+# look-alikes, so "*URGENT*" reads the same but is not bold (an underscore inside a word, P2P_JMU, stays)
+LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_FORMATTING = re.compile(r"[*~`]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def literal(text: str) -> str:
+    """Text a person typed, to echo inside a message: no bold, italics, strike or code from it."""
+    return _FORMATTING.sub(lambda m: LOOKALIKES[m.group(0)], text)
+
+
+def in_code(text: str) -> str:
+    """Text a person typed, to echo inside a `code span`: only a backtick could end the span early."""
+    return text.replace("`", LOOKALIKES["`"])
 
 
 def mention(ref: str) -> str:

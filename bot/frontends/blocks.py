@@ -31,6 +31,7 @@ from slack_sdk.models.views import View
 from bot.core.answers import Result
 from bot.core.expiry import ExpiryReport, InstitutionExpiry
 from bot.core.lookup import Found, LookupResult
+from bot.core.outgoing import literal
 from bot.core.reminders import Reminder
 from bot.core.walkthrough import Walk
 from bot.edges.store import age
@@ -159,7 +160,7 @@ def finish(blocks: list[Block], text: str, public: bool = False) -> Message:
 
 # -- replies -------------------------------------------------------------------------------------------
 def answer_message(result: Result, question: str, shared_by: str = "") -> Message:
-    q = neutral(question)
+    q = neutral(literal(question))  # echoed in italics and in quotes: the person's own * _ ~ ` stay as typed
     if not result.hits:
         return finish(section(messages.NOTHING_FOUND), messages.NOTHING_FOUND)
     if not result.answered:
