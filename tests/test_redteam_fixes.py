@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import pytest
 from sqlalchemy import select
@@ -312,3 +312,22 @@ def test_echoed_text_keeps_its_formatting_characters_inert(slack: SlackHarness) 
     said = body["blocks"][0]["text"]["text"]
     assert said.startswith("Did you mean `/p2p status x\u02cb *y*`?")
     assert said.count("`") == 2  # the code span the bot opened is the one it closes
+
+
+# -- 5. the listeners themselves read defensively (requests that reach Bolt without the HTTP gate) -------
+IN_PROCESS = {
+    "user a string": (_form(_action(user="U1")), FORM),
+    "container a string": (_form(_action(container="x")), FORM),
+    "state a string": (_form(_view(state="x")), FORM),
+    "values a list": (_form(_view(state={"values": []})), FORM),
+}  # (a number as an event's user breaks Bolt's own routing before any listener: only the gate stops that)
+
+
+@pytest.mark.parametrize("name", list(IN_PROCESS))
+def test_listeners_survive_wrong_shapes_without_the_gate(slack: SlackHarness, name: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    body, ctype = IN_PROCESS[name]
+    body = body.replace(quote_plus("http://127.0.0.1:9/x"), quote_plus(f"{slack.fake.url}/response/x"))
+    assert slack._post(body, ctype).status_code == 200
+    slack.drain()
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
