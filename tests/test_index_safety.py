@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -143,3 +144,18 @@ def test_clients_keep_their_own_pools(tmp_path: Path) -> None:
     clients: dict[str, AlmaClient] = services.alma
     assert clients["A"]._http is not clients["B"]._http
     services.close()
+
+
+def test_slack_says_could_not_check_when_a_key_is_refused(slack: object) -> None:
+    """The same sentence as the CLI, in the Slack reply: never "No request … found" when Alma was not asked."""
+    import json as _json
+
+    from tests.test_slack_app import ack_body
+
+    harness: Any = slack
+    harness.sandbox.state.set_mode(refuse_all=True)
+    body = ack_body(harness.command("status NOT-A-REQUEST-9"))
+    assert "Looking up" in body["text"]
+    assert harness.fake.wait_for(lambda: len(harness.fake.of("response_url")) == 1)
+    card = _json.dumps(harness.fake.of("response_url")[0], ensure_ascii=False)
+    assert "could not check GWA: " in card and "API key" in card and "No request" not in card
