@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bot.edges.ratebudget import LocalPacer
 from bot.edges.store import Store
@@ -172,6 +173,7 @@ def test_a_refused_key_is_exit_3_for_lookup_and_a_failed_sync_naming_the_key(tmp
         assert bot("lookup", ext, "--no-live", "--json").returncode == 0  # the indexed rows are all still there
 
 
+@pytest.mark.xdist_group("postgres")  # one worker, one throwaway server (make test: --dist loadgroup)
 def test_the_budget_and_the_index_swap_on_postgres(pg_db: str, http: httpx.Client) -> None:
     """The same atomic slot-taking and the staged, all-or-nothing swap on a real PostgreSQL server."""
     from bot.core.lookup import LookupService
