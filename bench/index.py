@@ -334,5 +334,5 @@ def bench_budget(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--big", type=int, default=100_000, help="lookup: the large sync (0 to skip)")
-    # --reps (repetitions, default 3) is shared with the other benchmarks
+    p.add_argument("--reps", type=int, default=3, help="answers, lookup, budget: repetitions")
     p.add_argument("--big-reps", type=int, default=1, help="lookup: repetitions of the large sync")
