@@ -73,7 +73,8 @@ def bench_slack(args: argparse.Namespace) -> int:
             with httpx.Client() as c:
                 ids = [r["external_id"] for code, _n, _ic, key, libs, _s in INSTITUTIONS
                        for r in c.get(f"{base}/task-lists/rs/lending-requests", params={"library": libs[0]},
-                                      headers={"Authorization": f"apikey {key}"}, timeout=30).json()
+                                      headers={"Authorization": f"apikey {key}", "Accept": "application/json"},
+                                      timeout=30).json()
                        ["user_resource_sharing_request"]]
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
