@@ -512,3 +512,19 @@ def test_an_edit_that_keeps_the_size_and_time_is_still_seen_right_after_an_index
         indexer.close()
     assert "nine" in load_topics(store, [str(folder)])[0].body
     store.close()
+
+
+def test_a_wiki_export_without_semantic_tags_loses_its_chrome() -> None:
+    html = ("<html><head><title>ILL Receiving - Staff Wiki</title></head><body>"
+            "<div id='header'><div class='aui-header'>Staff Wiki <a href='/login'>Log in</a></div></div>"
+            "<div id='main'><ol id='breadcrumbs'><li>Home</li><li>Access Services</li></ol>"
+            "<div id='main-content' class='wiki-content'><p>How the desk receives interlibrary loans.</p>"
+            "<h2 id='ILLReceiving-Checkingin'>Checking in</h2><ol><li><p>Open <strong>Receiving Items</strong>.</p></li>"
+            "<li><p>Scan the band.</p></li></ol></div></div><div id='footer'>Powered by the wiki</div></body></html>")
+    topics = topics_for(readers.read_html("x.html", html), "ill-receiving", "https://wiki/x", "https://wiki/x")
+    text = " ".join(t.body for t in topics)
+    for chrome in ("Log in", "Home", "Access Services", "Powered by"):
+        assert chrome not in text
+    checking = next(t for t in topics if t.title == "Checking in")
+    assert [s.text for s in checking.steps] == ["Open Receiving Items.", "Scan the band."]
+    assert checking.link == "https://wiki/x#ILLReceiving-Checkingin"

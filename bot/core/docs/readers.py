@@ -180,8 +180,8 @@ def read_html(location: str, text: str) -> Page:
             if el.getparent() is not None:
                 el.drop_tree()
             continue
-        if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None)
-                and el.getparent() is not None):
+        if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
+             or _chrome(el)) and el.getparent() is not None):
             el.drop_tree()
     main: Any = root.find(".//main")
     if main is None:
@@ -189,12 +189,30 @@ def read_html(location: str, text: str) -> Page:
     if main is None:
         articles = root.findall(".//article")
         main = articles[0] if len(articles) == 1 else None
+    for where in _CONTENT:  # wiki and CMS exports mark their content area instead
+        if main is None:
+            main = next(iter(root.xpath(where)), None)
     body = main if main is not None else (root.find("body") if root.find("body") is not None else root)
     blocks: list[Block] = []
     _walk_html(body, blocks, [0])
     if not title:
         title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+# ids and classes that mark a site's chrome (Confluence, MediaWiki, LibGuides, BookStack and most themes)
+_CHROME = frozenset("""header footer nav navbar navigation breadcrumbs breadcrumb sidebar side-bar menu skip-link
+    site-header site-footer page-header page-footer global-nav aui-header toolbar cookie-banner""".split())
+_CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-content-text"]',
+            './/*[contains(concat(" ", normalize-space(@class), " "), " wiki-content ")]',
+            './/*[contains(concat(" ", normalize-space(@class), " "), " page-content ")]')
+
+
+def _chrome(el: Any) -> bool:
+    if el.tag not in ("div", "section", "ol", "ul", "span", "table"):
+        return False
+    names = {(el.get("id") or "").lower(), *(c.lower() for c in (el.get("class") or "").split())}
+    return bool(names & _CHROME)
 
 
 def _anchor(el: Any) -> str:
