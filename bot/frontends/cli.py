@@ -31,8 +31,6 @@ def _services() -> Services:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.frontends.text import answer_text
-
     engine = _services().engine
     questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
     for q in questions:
@@ -42,6 +40,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if args.json or not args.question:
             print(json.dumps(res.to_json(), ensure_ascii=False), flush=True)
         else:
+            from bot.frontends.text import answer_text  # the JSON answer needs no renderer (nor Slack's SDK)
+
             print(answer_text(res))
     return 0
 
