@@ -57,7 +57,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         if not settings.docs:
             raise ConfigError("P2PBOT_DOCS is not set: give it your documentation's files, folders or http(s) URLs, "
                               "separated by spaces")
-        report: Any = index_now(settings, services.store)
+        report = index_now(settings, services.store)
         if args.json:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -51,7 +50,7 @@ def reindex_docs(services: Services) -> None:
     """Re-read what changed in P2PBOT_DOCS; a source that fails keeps its sections and shows in /p2p status."""
     from bot.core.docs.catalog import index_now
 
-    report: Any = index_now(services.settings, services.store)
+    report = index_now(services.settings, services.store)
     for src in report.sources:
         if src.status != "ok":
             log.warning("docs index: could not read %s: %s", src.source, src.detail)

@@ -25,6 +25,7 @@ from bot.edges import peek
 from bot.edges.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.core.docs.indexer import IndexReport
     from bot.edges.store import Store
 
 GENERATION_KEY = "docs.generation"  # kept in the store's cache table by the indexer
@@ -137,7 +138,7 @@ def _save(engine: AnswerEngine, path: Path) -> None:
         pass  # no cache: the next process builds again, nothing is lost
 
 
-def index_now(settings: Settings, store: Store) -> object:
+def index_now(settings: Settings, store: Store) -> IndexReport:
     """Index ``P2PBOT_DOCS`` now and return the report."""
     from bot.core.docs.indexer import DocsIndexer
 
