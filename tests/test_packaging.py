@@ -19,7 +19,7 @@ DEV_ONLY = ("pytest", "xdist", "bm25s", "tests", "bench", "tools", "ruff", "mypy
 
 def test_the_wheel_ships_the_product_and_no_tools(tmp_path: Path) -> None:
     src = tmp_path / "src"  # a copy, so the build leaves nothing in the working tree
-    for name in ("bot", "commands"):
+    for name in ("bot", "commands", "knowledge"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
@@ -30,7 +30,10 @@ def test_the_wheel_ships_the_product_and_no_tools(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = tmp_path.glob("p2p_bot-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
+    tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith((".dist-info", ".data"))}
+    # the shipped topics install as data (<prefix>/share/p2p-bot/knowledge), found by kb.default_dir()
+    shipped = {n.rsplit("/", 1)[1] for n in names if "/data/share/p2p-bot/knowledge/" in n}
+    assert shipped == {p.name for p in (ROOT / "knowledge").glob("*.md")}, shipped
     assert tops == {"bot", "commands"}, tops
     assert not [n for n in names if "fake_slack" in n or "bench" in n.split("/")], names
     assert "bot/edges/migrations/env.py" in names

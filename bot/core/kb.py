@@ -11,6 +11,7 @@ A bad file stops loading with a sentence naming the file and line (:class:`Knowl
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,12 @@ STEPS_HEADING = "steps"
 
 
 def default_dir() -> Path:
-    """The shipped ``knowledge/`` folder (next to the ``bot`` package)."""
-    return Path(__file__).resolve().parents[2] / "knowledge"
+    """The shipped ``knowledge/`` folder: next to the ``bot`` package in a checkout (or an editable install),
+    else where a regular install put it (``<prefix>/share/p2p-bot/knowledge``, see pyproject.toml)."""
+    beside = Path(__file__).resolve().parents[2] / "knowledge"
+    if beside.is_dir():
+        return beside
+    return Path(sys.prefix) / "share" / "p2p-bot" / "knowledge"
 
 
 class KnowledgeError(ValueError):
