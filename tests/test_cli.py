@@ -132,7 +132,9 @@ def test_scripted_demo_shows_a_question_a_walkthrough_and_a_lookup() -> None:
     (["socket"], {"SLACK_BOT_TOKEN": "xapp-1", "SLACK_APP_TOKEN": "xoxb-2"}, "starting with xoxb-"),
     (["lookup", "X"], {}, "no Alma institution is configured"),
     (["expiry-check", "--date", "yesterday"], {"ALMA_API_URL": "http://127.0.0.1:9", "ALMA_API_KEY": "k"},
-     "--date must be YYYY-MM-DD"),
+     "--date wants a real calendar day as YYYY-MM-DD"),
+    (["expiry-check", "--date", "2026-02-31"], {"ALMA_API_URL": "http://127.0.0.1:9", "ALMA_API_KEY": "k"},
+     "not '2026-02-31'"),
 ])
 def test_missing_configuration_is_a_sentence(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                              argv: list[str], env: dict[str, str], phrase: str) -> None:

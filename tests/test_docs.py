@@ -234,6 +234,19 @@ def test_an_unreadable_source_is_reported_and_keeps_its_sections(monkeypatch: py
     assert ask(capsys, "when does the borrowing desk open on saturday")["results"][0]["id"] == "hours#weekend-hours"
 
 
+def test_a_failed_source_that_is_no_longer_configured_leaves_the_listing(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder, missing = tmp_path / "docs", tmp_path / "nope.md"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, f"{folder} {missing}")
+    assert run_cli(capsys, "docs", "index")[0] == 1  # nope.md does not exist
+    docs_env(monkeypatch, tmp_path, str(folder))  # the person takes it out of P2PBOT_DOCS
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0 and [s["source"] for s in json.loads(out)["sources"]] == [str(folder)]
+    assert str(missing) not in run_cli(capsys, "docs", "list")[1]
+
+
 def test_walk_goes_through_a_procedure_from_indexed_documentation(monkeypatch: pytest.MonkeyPatch,
                                                                    tmp_path: Path) -> None:
     from bot.frontends.chat import run_chat

@@ -287,7 +287,9 @@ def cmd_expiry_check(args: argparse.Namespace) -> int:
     try:
         day = date.fromisoformat(args.date) if args.date else None
     except ValueError:
-        raise ConfigError(f"--date must be YYYY-MM-DD, not '{args.date}'") from None
+        print(f"p2p-bot: --date wants a real calendar day as YYYY-MM-DD (e.g. 2026-11-30), not '{args.date}'",
+              file=sys.stderr)
+        return 2
     report = expiry.check(list(services.settings.institutions), services.alma, services.store, day)
     out: dict[str, Any] = report.to_json()
     if args.post:

@@ -140,12 +140,13 @@ class DocsIndexer:
         known: dict[tuple[str, str], Any] = {(r.source, r.location): r for r in rows}
         slugs: dict[str, str] = {r.slug: r.location for r in rows if r.source in wanted}
         # sources no longer configured disappear with everything indexed from them
+        # (a source that never gave a page, e.g. one that failed, has only its status row: that goes too)
         gone = [r for r in rows if r.source not in wanted]
-        if gone:
-            with self.store.begin() as conn:
+        with self.store.begin() as conn:
+            if gone:
                 conn.execute(delete(docs_pages).where(docs_pages.c.id.in_([r.id for r in gone])))
-                conn.execute(delete(docs_sources).where(docs_sources.c.source.notin_(wanted)))
-            report.removed += len(gone)
+            conn.execute(delete(docs_sources).where(docs_sources.c.source.notin_(wanted)))
+        report.removed += len(gone)
         for source in wanted:
             report.sources.append(self._source(source, known, slugs, report))
         got = self.store.cache_get(GENERATION_KEY)
