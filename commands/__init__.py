@@ -17,7 +17,7 @@ from bot.core.outgoing import in_code
 from commands.context import Context, Handler
 from commands.replies import AnyReply, Reply
 
-__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "near_miss", "read_only", "split"]
+__all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "load_all", "near_miss", "read_only", "split"]
 
 
 class _Lazy:
@@ -45,6 +45,14 @@ HANDLERS: dict[str, Handler] = {name: _Lazy(name) for name in
 
 def handlers() -> dict[str, Handler]:
     return HANDLERS
+
+
+def load_all() -> None:
+    """Import every sub-command now: a long-running server does this before it takes traffic, so the first
+    requests after a start do not queue behind the imports (quick CLI commands keep loading lazily)."""
+    for fn in HANDLERS.values():
+        if isinstance(fn, _Lazy):
+            fn.handler()
 
 
 _BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>|@(channel|here|everyone)\b", re.IGNORECASE)

@@ -28,6 +28,7 @@ from slack_sdk import WebClient
 from bot.core.services import Services
 from bot.frontends.slack import register
 from bot.frontends.slack.verify import verified
+from commands import load_all
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_048_576  # 1 MB: Slack's own payloads are a few KB; Alma's webhooks are small too
@@ -282,8 +283,17 @@ def serve(services: Services, host: str, port: int, threads: int = 16) -> None:
     import waitress
 
     wsgi = make_wsgi(build_app(services), services)
+    warm_up(services)
     log.info("p2p-bot listening on http://%s:%s (POST /slack/events, /alma/webhook, GET /healthz)", host, port)
     waitress.serve(wsgi, host=host, port=port, **server_options(threads))
+
+
+def warm_up(services: Services) -> None:
+    """Load what every request needs before listening (the answer engine, the store, the sub-commands, the
+    lookup service): otherwise the first burst of commands after a (re)start all wait behind that loading and
+    their acknowledgements come late."""
+    load_all()
+    _ = services.store, services.engine, services.lookup
 
 
 def server_options(threads: int = 16) -> dict[str, Any]:
