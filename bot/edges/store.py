@@ -80,6 +80,25 @@ walkthroughs = Table(
     Column("completed_at", DateTime(timezone=True)),
 )
 
+
+def _request_fields() -> list[Column[Any]]:
+    """What the index knows of one request; the indexed rows and a sync's staged rows hold the same."""
+    return [
+        Column("status", String(64), nullable=False, default=""),
+        Column("status_desc", String(255), nullable=False, default=""),
+        Column("partner_code", String(128), nullable=False, default=""),
+        Column("partner_name", String(255), nullable=False, default=""),
+        Column("title", Text, nullable=False, default=""),
+        Column("author", Text, nullable=False, default=""),
+        Column("library", String(64), nullable=False, default=""),
+        Column("requester", String(255), nullable=False, default=""),
+        Column("created", String(40), nullable=False, default=""),
+        Column("modified", String(40), nullable=False, default=""),
+        Column("source", String(32), nullable=False, default=""),
+        Column("synced_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
 request_index = Table(
     "request_index", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -87,18 +106,7 @@ request_index = Table(
     Column("kind", String(16), nullable=False),  # lending / borrowing
     Column("external_id", String(255), nullable=False, index=True),
     Column("request_id", String(64), nullable=False),
-    Column("status", String(64), nullable=False, default=""),
-    Column("status_desc", String(255), nullable=False, default=""),
-    Column("partner_code", String(128), nullable=False, default=""),
-    Column("partner_name", String(255), nullable=False, default=""),
-    Column("title", Text, nullable=False, default=""),
-    Column("author", Text, nullable=False, default=""),
-    Column("library", String(64), nullable=False, default=""),
-    Column("requester", String(255), nullable=False, default=""),
-    Column("created", String(40), nullable=False, default=""),
-    Column("modified", String(40), nullable=False, default=""),
-    Column("source", String(32), nullable=False, default=""),
-    Column("synced_at", DateTime(timezone=True), nullable=False),
+    *_request_fields(),
     UniqueConstraint("institution", "kind", "request_id", name="uq_request_index"),
 )
 
@@ -113,18 +121,7 @@ request_stage = Table(
     Column("kind", String(16), nullable=False),
     Column("external_id", String(255), nullable=False),
     Column("request_id", String(64), nullable=False),
-    Column("status", String(64), nullable=False, default=""),
-    Column("status_desc", String(255), nullable=False, default=""),
-    Column("partner_code", String(128), nullable=False, default=""),
-    Column("partner_name", String(255), nullable=False, default=""),
-    Column("title", Text, nullable=False, default=""),
-    Column("author", Text, nullable=False, default=""),
-    Column("library", String(64), nullable=False, default=""),
-    Column("requester", String(255), nullable=False, default=""),
-    Column("created", String(40), nullable=False, default=""),
-    Column("modified", String(40), nullable=False, default=""),
-    Column("source", String(32), nullable=False, default=""),
-    Column("synced_at", DateTime(timezone=True), nullable=False),
+    *_request_fields(),
 )
 
 rate_budget = budget_table(metadata)
