@@ -11,7 +11,6 @@ calls floor, misses, cold hits; the rate budget shared by five processes, counte
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 from bench.answers import bench_answers
 from bot.core.evaluate import percentile
+from bot.sandbox.harness import institutions_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions.jsonl"
@@ -44,7 +44,7 @@ def bench_slack(args: argparse.Namespace) -> int:
     import httpx
     from slack_sdk.signature import SignatureVerifier
 
-    from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
+    from bot.sandbox.data import INSTITUTIONS
     from tests.fake_slack import FakeSlack
 
     n, latency = args.commands, args.latency_ms
@@ -57,14 +57,9 @@ def bench_slack(args: argparse.Namespace) -> int:
             procs.append(sandbox)
             assert sandbox.stdout is not None
             base = sandbox.stdout.readline().split()[3]
-            toml = ["[bot]\nlookup_refresh_minutes = 0\n"]
-            env = dict(os.environ)
-            for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
-                toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{base}"\n'
-                            f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
-                            f'borrowing_report = "{REPORT_PATH}"\n')
-                env[f"KEY_{code}"] = key
-            (Path(tmp) / "p2p.toml").write_text("\n".join(toml), encoding="utf-8")
+            tables, keys = institutions_toml(base)
+            env = {**os.environ, **keys}
+            (Path(tmp) / "p2p.toml").write_text("[bot]\nlookup_refresh_minutes = 0\n\n" + tables, encoding="utf-8")
             env.update({"P2PBOT_CONFIG": str(Path(tmp) / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp}/b.db",
                         "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": secret,
                         "SLACK_API_URL": f"{fake.url}/api/"})

@@ -22,7 +22,6 @@ and enforces Alma's 25 calls per second; the bot paces itself at 20 per second t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -37,6 +36,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from bot.sandbox.harness import StampedCalls, institutions_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 29)
@@ -267,21 +268,8 @@ def bench_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
-class StampedCalls(list[tuple[str, str, str, str]]):
-    """The sandbox's call log, with the moment each call arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: list[tuple[str, float]] = []
-
-    def append(self, item: tuple[str, str, str, str]) -> None:
-        self.at.append((item[0], time.monotonic()))
-        super().append(item)
-
-
 def bench_budget(args: argparse.Namespace) -> int:
     """Two sync processes and three lookup processes on one institution; calls per second counted at Alma."""
-    from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
     from bot.sandbox.server import Sandbox, SandboxState
 
     n, latency, reps = args.requests, args.latency_ms, args.reps
@@ -291,13 +279,9 @@ def bench_budget(args: argparse.Namespace) -> int:
         log = StampedCalls()
         state.calls = log
         with Sandbox(state) as sb, tempfile.TemporaryDirectory() as tmp:
-            toml, env = [], dict(os.environ)
-            for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
-                toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{sb.base_url}"\n'
-                            f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
-                            f'borrowing_report = "{REPORT_PATH}"\ncalls_per_second = 20\n')
-                env[f"KEY_{code}"] = key
-            (Path(tmp) / "p.toml").write_text("\n".join(toml), encoding="utf-8")
+            toml, keys = institutions_toml(sb.base_url, calls_per_second=20)
+            env = {**os.environ, **keys}
+            (Path(tmp) / "p.toml").write_text(toml, encoding="utf-8")
             env = {k: v for k, v in env.items() if not k.startswith("ALMA_API")}
             env.update({"P2PBOT_CONFIG": f"{tmp}/p.toml", "P2PBOT_DATABASE_URL": f"sqlite:///{tmp}/p.db"})
             argvs = [["sync", "--full", "--institution", INST]] * 2 + [["lookup", f"NO-SUCH-{k}", "--json"]

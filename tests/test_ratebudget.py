@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from bot.edges.ratebudget import LocalPacer
 from bot.edges.store import Store
 from bot.sandbox.data import INSTITUTIONS, REPORT_PATH
+from bot.sandbox.harness import StampedCalls, institutions_toml
 from bot.sandbox.server import Sandbox, SandboxState
 from tests.conftest import ROOT, TODAY, fast_client
 
@@ -93,18 +93,6 @@ def test_local_pacer_spaces_calls() -> None:
     assert [round(s - slots[0], 6) for s in slots] == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-class StampedCalls(list[tuple[str, str, str, str]]):
-    """The sandbox's call log, with the moment each call arrived (counted at Alma's side)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.at: list[tuple[str, float]] = []
-
-    def append(self, item: tuple[str, str, str, str]) -> None:
-        self.at.append((item[0], time.monotonic()))
-        super().append(item)
-
-
 def busiest_second(stamps: list[float]) -> int:
     stamps = sorted(stamps)
     best, j = 0, 0
@@ -123,14 +111,9 @@ def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> No
     state = SandboxState(today=TODAY, scale=2500, scale_institution="GWA")
     state.calls = StampedCalls()
     with Sandbox(state) as sb:
-        toml = []
-        env = dict(os.environ)
-        for code, name, _ic, key, libs, _sfx in INSTITUTIONS:
-            toml.append(f'[[institution]]\ncode = "{code}"\nname = "{name}"\nurl = "{sb.base_url}"\n'
-                        f'api_key_env = "KEY_{code}"\nrs_libraries = {json.dumps(libs)}\n'
-                        f'borrowing_report = "{REPORT_PATH}"\ncalls_per_second = 15\n')
-            env[f"KEY_{code}"] = key
-        (tmp_path / "p2p.toml").write_text("\n".join(toml), encoding="utf-8")
+        toml, keys = institutions_toml(sb.base_url, calls_per_second=15)
+        env = {**os.environ, **keys}
+        (tmp_path / "p2p.toml").write_text(toml, encoding="utf-8")
         env.update({"P2PBOT_CONFIG": str(tmp_path / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
         env.pop("ALMA_API_URL", None)
         env.pop("ALMA_API_KEY", None)
