@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,7 +91,8 @@ def test_unknown_id_is_not_found_after_a_live_scan(sandbox: Sandbox, http: httpx
 
 
 @pytest.mark.parametrize(("raw", "phrase"), [("", "Give me"), ("   ", "Give me"), ("x" * 300, "at most 255"),
-                                             ("abc\x00def", "control characters"), ("a\nb", "control characters")])
+                                             ("abc\x00def", "control characters"), ("a\nb", "control characters"),
+                                             ("abc def!", "no spaces"), ("ILL-1\u00a0ILL-2", "no spaces")])
 def test_malformed_ids_get_a_sentence(raw: str, phrase: str) -> None:
     with pytest.raises(LookupInputError, match=phrase):
         clean_external_id(raw)
@@ -155,3 +157,36 @@ def test_alma_down_during_lookup_is_could_not_check(sandbox: Sandbox, http: http
     assert sorted(c.split(":")[0] for c in res.could_not_check) == ["could not check AMU", "could not check GWA",
                                                                      "could not check MU"]
     assert all("not answering" in c for c in res.could_not_check)
+
+
+def test_the_nightly_full_sync_sees_a_swap_the_quarter_hourly_sync_cannot(http: httpx.Client, tmp_path: Path) -> None:
+    """Two requests of big (cut) slices trade statuses: both slices keep their totals, so the incremental
+    sync carries their rows over; the clock's nightly full sync reads them again."""
+    from bot.frontends.clock import full_sync_index  # the job the clock runs
+
+    sb = Sandbox(SandboxState(today=TODAY, scale=1200, scale_institution="GWA")).start()
+    try:
+        store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+        svc = service(sb, http, store)
+        assert svc.sync(["GWA"])[0].ok
+        lending = sb.state.by_code("GWA").lending
+        sizes = Counter((r["owner"], r["status"]["value"]) for r in lending)
+        (lib, st1), (_, st2) = [k for k, n in sizes.most_common() if k[0] == lending[0]["owner"] and n > 100][:2]
+        # the last of each slice: a cut slice's first page (its first 100) is read every time anyway
+        a = [r for r in lending if (r["owner"], r["status"]["value"]) == (lib, st1)][-1]
+        b = [r for r in lending if (r["owner"], r["status"]["value"]) == (lib, st2)][-1]
+        a["status"], b["status"] = b["status"], a["status"]
+
+        def indexed(ext: str) -> str:  # the stored row as the index holds it (a lookup would refresh it)
+            q = select(request_index.c.status).where(request_index.c.external_id == ext)
+            with store.engine.connect() as conn:
+                return str(conn.execute(q).scalar_one())
+
+        rep = svc.sync(["GWA"])[0]
+        assert rep.ok and rep.carried  # both totals unchanged: rows carried over, stale
+        assert (indexed(a["external_id"]), indexed(b["external_id"])) == (st1, st2)
+        full_sync_index(svc)
+        assert (indexed(a["external_id"]), indexed(b["external_id"])) == (st2, st1)
+        store.close()
+    finally:
+        sb.stop()

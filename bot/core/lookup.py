@@ -148,6 +148,10 @@ def clean_external_id(raw: str) -> str:
                                f"{MAX_ID_LEN}. Please paste just the identifier.")
     if _CONTROL.search(value):
         raise LookupInputError("That identifier contains control characters; please paste it again as plain text.")
+    if any(ch.isspace() for ch in value):
+        # Alma's External Identifiers never hold blanks; two words are two ids or a sentence, not one id
+        raise LookupInputError("An External Identifier has no spaces: look up one identifier at a time, "
+                               "e.g. `/p2p status 1//47BIBSYSHIT0018273`.")
     return value
 
 

@@ -42,6 +42,14 @@ def sync_index(lookup: LookupService) -> None:
                  r.borrowing, r.calls)
 
 
+def full_sync_index(lookup: LookupService) -> None:
+    """Once a night every slice is read again: a request that left a slice while another entered it keeps
+    the slice's total, so the quarter-hourly sync (which skips unchanged totals) cannot see that swap."""
+    for r in lookup.sync(full=True):
+        log.info("nightly full index sync %s: ok=%s lending=%s borrowing=%s calls=%s", r.institution, r.ok,
+                 r.lending, r.borrowing, r.calls)
+
+
 def refresh_status(services: Services) -> None:
     services.store.cache_put(status.CACHE_KEY, status.collect(services).to_json())
 
@@ -104,6 +112,8 @@ def build(services: Services, blocking: bool = False) -> BaseScheduler:
                   args=[services], misfire_grace_time=grace, replace_existing=True)
     sched.add_job(sync_index, IntervalTrigger(minutes=15, timezone=tz), id="index-sync", args=[services.lookup],
                   misfire_grace_time=10 * 60, next_run_time=datetime.now(tz), replace_existing=True)
+    sched.add_job(full_sync_index, CronTrigger(hour=1, minute=40, timezone=tz), id="index-full-sync",
+                  args=[services.lookup], misfire_grace_time=3 * 3600, replace_existing=True)
     sched.add_job(refresh_status, IntervalTrigger(minutes=5, timezone=tz), id="status-refresh", args=[services],
                   misfire_grace_time=5 * 60, replace_existing=True)
     sched.add_job(sync_reminders, IntervalTrigger(seconds=30, timezone=tz), id="reminders-sync",
