@@ -15,8 +15,9 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
@@ -27,6 +28,9 @@ from bot.core.docs.model import ReadError, slugify
 from bot.core.docs.sections import count, topics_for
 from bot.core.kb import Section, Step, Topic
 from bot.edges.store import Store, docs_pages, docs_sources, utcnow
+
+if TYPE_CHECKING:
+    import httpx
 
 GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
@@ -41,14 +45,75 @@ def is_url(source: str) -> bool:
 
 
 # -- topics to and from the store ---------------------------------------------------------------------
-def to_record(t: Topic) -> dict[str, Any]:
+class TopicRecord(TypedDict):
+    """One section as stored in ``docs_pages.sections`` (a JSON list of these)."""
+
+    id: str
+    title: str
+    kind: str
+    path: str
+    line: int
+    question: str
+    source: str
+    steps: list[tuple[int, str, int]]  # (number, text, line); back from JSON as 3-item lists
+    sections: list[tuple[str, str, int]]  # (heading, text, line)
+    anchor: str
+    link: str
+    trail: list[str]
+    body: str
+    search_text: NotRequired[str]  # records written before it existed lack it
+
+
+class PageListing(TypedDict):
+    """One indexed page, as ``p2p-bot docs list --json`` shows it."""
+
+    source: str
+    location: str
+    slug: str
+    title: str
+    sections: int
+    procedures: int
+    faqs: int
+    indexed_at: str
+    checked_at: str
+    error: str
+
+
+class SourceState(TypedDict):
+    """One configured source's last check, as ``p2p-bot docs list --json`` shows it."""
+
+    source: str
+    status: str  # ok / failed
+    detail: str
+    checked_at: str
+    ok_at: str
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the store remembers of a page from the last run: enough to tell whether it changed."""
+
+    id: int
+    source: str
+    location: str
+    slug: str
+    mtime_ns: int
+    size: int
+    etag: str
+    last_modified: str
+    content_hash: str
+    error: str
+    checked_at: datetime
+
+
+def to_record(t: Topic) -> TopicRecord:
     return {"id": t.id, "title": t.title, "kind": t.kind, "path": t.path, "line": t.line, "question": t.question,
-            "source": t.source, "steps": [[s.number, s.text, s.line] for s in t.steps],
-            "sections": [[s.heading, s.text, s.line] for s in t.sections], "anchor": t.anchor, "link": t.link,
+            "source": t.source, "steps": [(s.number, s.text, s.line) for s in t.steps],
+            "sections": [(s.heading, s.text, s.line) for s in t.sections], "anchor": t.anchor, "link": t.link,
             "trail": list(t.trail), "body": t.body, "search_text": t.search_text}
 
 
-def from_record(d: dict[str, Any]) -> Topic:
+def from_record(d: TopicRecord) -> Topic:
     return Topic(id=d["id"], title=d["title"], kind=d["kind"], roles=(), keywords=(), related=(), path=d["path"],
                  line=int(d["line"]), question=d["question"], source=d["source"],
                  steps=tuple(Step(int(n), str(x), int(ln)) for n, x, ln in d["steps"]),
@@ -84,7 +149,7 @@ class IndexReport:
     def failed(self) -> list[SourceReport]:
         return [s for s in self.sources if s.status != "ok"]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"sources": [{k: v for k, v in asdict(s).items() if k != "pages" and (k != "detail" or v)}
                             for s in self.sources],
                 "added": self.added, "changed": self.changed, "removed": self.removed}
@@ -109,14 +174,14 @@ class DocsIndexer:
     """Index ``sources`` (files, folders, URLs) into the store. ``http`` is an ``httpx.Client`` (made on
     first use when not given)."""
 
-    def __init__(self, store: Store, http: Any = None, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, store: Store, http: httpx.Client | None = None, timeout: float = TIMEOUT_S) -> None:
         self.store = store
         self._http = http
         self._own_http = http is None
         self.timeout = timeout
 
     @property
-    def http(self) -> Any:
+    def http(self) -> httpx.Client:
         if self._http is None:
             import httpx
 
@@ -137,7 +202,7 @@ class DocsIndexer:
                                        docs_pages.c.mtime_ns, docs_pages.c.size, docs_pages.c.etag,
                                        docs_pages.c.last_modified, docs_pages.c.content_hash,
                                        docs_pages.c.error, docs_pages.c.checked_at)).all()
-        known: dict[tuple[str, str], Any] = {(r.source, r.location): r for r in rows}
+        known = {(r.source, r.location): _Known(*r) for r in rows}
         slugs: dict[str, str] = {r.slug: r.location for r in rows if r.source in wanted}
         # sources no longer configured disappear with everything indexed from them
         # (a source that never gave a page, e.g. one that failed, has only its status row: that goes too)
@@ -158,7 +223,7 @@ class DocsIndexer:
         return report
 
     # -- one configured source ------------------------------------------------------------------------
-    def _source(self, source: str, known: dict[tuple[str, str], Any], slugs: dict[str, str],
+    def _source(self, source: str, known: dict[tuple[str, str], _Known], slugs: dict[str, str],
                 report: IndexReport) -> SourceReport:
         rep = SourceReport(source)
         problems: list[str] = []
@@ -194,7 +259,7 @@ class DocsIndexer:
         if problems:
             rep.status, rep.detail = "failed", "; ".join(problems[:3]) + (
                 f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
-        values: dict[str, Any] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
+        values: dict[str, object] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
         if rep.status == "ok":
             values["ok_at"] = now
         for _attempt in range(2):
@@ -242,12 +307,13 @@ class DocsIndexer:
         slugs[slug] = location
         return slug
 
-    def _page(self, source: str, location: str, display: str, link: str, old: Any, slugs: dict[str, str],
+    def _page(self, source: str, location: str, display: str, link: str, old: _Known | None, slugs: dict[str, str],
               report: IndexReport) -> None:
         now = utcnow()
         try:
             got = self._fetch(location, old)
         except _NotModified:
+            assert old is not None  # only a page read before can be unchanged since
             with self.store.begin() as conn:
                 conn.execute(update(docs_pages).where(docs_pages.c.id == old.id).values(checked_at=now, error=""))
             return
@@ -267,7 +333,7 @@ class DocsIndexer:
         slug = old.slug if old is not None else self._slug(source, location, display, slugs)
         topics = topics_for(page, slug, display, link)
         n, procs, faqs = count(topics)
-        values: dict[str, Any] = {
+        values: dict[str, object] = {
             "slug": slug, "title": page.title, "mtime_ns": got.mtime_ns, "size": got.size, "etag": got.etag,
             "last_modified": got.last_modified, "content_hash": digest,
             "sections": json.dumps([to_record(t) for t in topics], ensure_ascii=False),
@@ -291,10 +357,10 @@ class DocsIndexer:
                          .values(error=detail, checked_at=utcnow()))
 
     # -- reading ------------------------------------------------------------------------------------
-    def _fetch(self, location: str, old: Any) -> _Fetched:
+    def _fetch(self, location: str, old: _Known | None) -> _Fetched:
         return self._fetch_url(location, old) if is_url(location) else self._fetch_file(location, old)
 
-    def _fetch_file(self, location: str, old: Any) -> _Fetched:
+    def _fetch_file(self, location: str, old: _Known | None) -> _Fetched:
         path = Path(location)
         try:
             st = path.stat()
@@ -312,7 +378,7 @@ class DocsIndexer:
         kind = readers.kind_for(path.name) or "text"
         return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
-    def _fetch_url(self, url: str, old: Any) -> _Fetched:
+    def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
         import httpx
 
         headers = {}
@@ -355,7 +421,7 @@ class DocsIndexer:
                         last_modified=resp.headers.get("last-modified", ""))
 
 
-def _racy(mtime_ns: int, checked_at: Any) -> bool:
+def _racy(mtime_ns: int, checked_at: datetime | None) -> bool:
     """A file changed within a moment of the last check may have changed again since without its time or size
     moving (coarse file-system clocks): read it again, as git does for 'racily clean' files."""
     from bot.edges.store import as_utc
@@ -396,7 +462,7 @@ def load_topics(store: Store, sources: Iterable[str]) -> list[Topic]:
     return out
 
 
-def listing(store: Store) -> list[dict[str, Any]]:
+def listing(store: Store) -> list[PageListing]:
     """What is indexed and when, per page, for ``p2p-bot docs list``."""
     with store.engine.connect() as conn:
         pages = conn.execute(select(docs_pages.c.source, docs_pages.c.location, docs_pages.c.slug, docs_pages.c.title,
@@ -408,7 +474,7 @@ def listing(store: Store) -> list[dict[str, Any]]:
              "checked_at": _iso(p.checked_at), "error": p.error} for p in pages]
 
 
-def source_states(store: Store) -> list[dict[str, Any]]:
+def source_states(store: Store) -> list[SourceState]:
     """Per configured source: status, why it failed, when it was last checked and last read well."""
     with store.engine.connect() as conn:
         rows = conn.execute(select(docs_sources).order_by(docs_sources.c.source)).all()
@@ -416,7 +482,7 @@ def source_states(store: Store) -> list[dict[str, Any]]:
              "ok_at": _iso(r.ok_at)} for r in rows]
 
 
-def _iso(value: Any) -> str:
+def _iso(value: datetime | None) -> str:
     from bot.edges.store import as_utc
 
     v = as_utc(value)

@@ -8,9 +8,13 @@ Plain text is what wiki exports look like: headings are bare short lines with no
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.core.docs.model import Block, Page, ReadError, clean, slugify
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+    from markdown_it.token import Token
 
 MARKDOWN_EXT = (".md", ".markdown")
 HTML_EXT = (".html", ".htm")
@@ -113,7 +117,7 @@ def read_markdown(location: str, text: str) -> Page:
     return Page(location, title, tuple(blocks))
 
 
-def _md_inline(tok: Any) -> str:
+def _md_inline(tok: Token) -> str:
     """Inline content with links kept as their text and images as their alt text."""
     parts: list[str] = []
     for child in tok.children or ():
@@ -126,7 +130,7 @@ def _md_inline(tok: Any) -> str:
     return "".join(parts) if tok.children else str(tok.content)
 
 
-def _close(tokens: list[Any], i: int) -> int:
+def _close(tokens: list[Token], i: int) -> int:
     depth = 0
     for j in range(i, len(tokens)):
         depth += tokens[j].nesting
@@ -135,7 +139,7 @@ def _close(tokens: list[Any], i: int) -> int:
     return len(tokens) - 1
 
 
-def _md_items(tokens: list[Any]) -> list[str]:
+def _md_items(tokens: list[Token]) -> list[str]:
     """Top-level items of a list; nested lists become indented '- ' lines of their item."""
     items: list[str] = []
     depth = 0
@@ -168,36 +172,59 @@ def read_html(location: str, text: str) -> Page:
     import lxml.html
     from lxml import etree
 
-    root: Any
     try:
         root = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
         raise ReadError(f"{location} is not readable HTML ({exc})") from None
     title_el = root.find(".//title")
-    title = clean(title_el.text_content()) if title_el is not None else ""
+    title = clean(_content(title_el)) if title_el is not None else ""
     for el in list(root.iter()):
         if not isinstance(el.tag, str):  # comments, processing instructions
             if el.getparent() is not None:
-                el.drop_tree()
+                _drop(el)
             continue
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
              or _chrome(el)) and el.getparent() is not None):
-            el.drop_tree()
-    main: Any = root.find(".//main")
+            _drop(el)
+    main = root.find(".//main")
     if main is None:
-        main = next(iter(root.xpath('.//*[@role="main"]')), None)
+        main = _first(root, './/*[@role="main"]')
     if main is None:
         articles = root.findall(".//article")
         main = articles[0] if len(articles) == 1 else None
     for where in _CONTENT:  # wiki and CMS exports mark their content area instead
         if main is None:
-            main = next(iter(root.xpath(where)), None)
-    body = main if main is not None else (root.find("body") if root.find("body") is not None else root)
+            main = _first(root, where)
+    body = main if main is not None else root.find("body")
+    if body is None:
+        body = root
     blocks: list[Block] = []
     _walk_html(body, blocks, [0])
     if not title:
         title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+def _content(el: _Element) -> str:
+    """All the text inside ``el``, as lxml.html's ``text_content()`` gives it (that method is this XPath)."""
+    return str(el.xpath("string()"))
+
+
+def _drop(el: _Element) -> None:
+    """Remove ``el`` with everything in it, its tail text joined to what came before (lxml.html's
+    ``drop_tree``: every node of a tree lxml.html parsed has it, which lxml-stubs does not say of ``_Element``)."""
+    from lxml.html import HtmlMixin
+
+    if isinstance(el, HtmlMixin):
+        el.drop_tree()
+
+
+def _first(root: _Element, path: str) -> _Element | None:
+    """The first element an XPath finds, or None."""
+    from lxml.etree import _Element
+
+    found = root.xpath(path)
+    return next((x for x in found if isinstance(x, _Element)), None) if isinstance(found, list) else None
 
 
 # ids and classes that mark a site's chrome (Confluence, MediaWiki, LibGuides, BookStack and most themes)
@@ -208,14 +235,14 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
             './/*[contains(concat(" ", normalize-space(@class), " "), " page-content ")]')
 
 
-def _chrome(el: Any) -> bool:
+def _chrome(el: _Element) -> bool:
     if el.tag not in ("div", "section", "ol", "ul", "span", "table"):
         return False
     names = {(el.get("id") or "").lower(), *(c.lower() for c in (el.get("class") or "").split())}
     return bool(names & _CHROME)
 
 
-def _anchor(el: Any) -> str:
+def _anchor(el: _Element) -> str:
     if el.get("id"):
         return str(el.get("id"))
     for child in el.iter():
@@ -229,13 +256,13 @@ def _anchor(el: Any) -> str:
     return ""
 
 
-def _text(el: Any) -> str:
+def _text(el: _Element) -> str:
     for br in el.iter("br"):
         br.tail = "\n" + (br.tail or "")
-    return "\n".join(clean(line) for line in el.text_content().split("\n") if clean(line))
+    return "\n".join(clean(line) for line in _content(el).split("\n") if clean(line))
 
 
-def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
+def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None:
     """Depth-first over block elements; text sitting directly in a container becomes a paragraph."""
     if el.text and clean(el.text) and el.tag not in _HEADINGS:
         out.append(Block("para", clean(el.text)))
@@ -252,7 +279,7 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
         tag = child.tag.lower()
         if tag in _HEADINGS:
             flush()
-            text = clean(child.text_content())
+            text = clean(_content(child))
             if text:
                 summary_level[0] = _HEADINGS[tag]
                 out.append(Block("heading", text, level=_HEADINGS[tag], anchor=_anchor(child) or slugify(text)))
@@ -264,7 +291,7 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
                 out.append(Block("list", items=tuple(items), ordered=tag == "ol"))
         elif tag == "table":
             flush()
-            rows = tuple(tuple(clean(c.text_content()) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th"))
+            rows = tuple(tuple(clean(_content(c)) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th"))
                          for tr in child.iter("tr"))
             rows = tuple(r for r in rows if any(r))
             if rows:
@@ -273,8 +300,8 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
             flush()
             summ = child.find("summary")
             if summ is not None:
-                q = clean(summ.text_content())
-                summ.drop_tree()
+                q = clean(_content(summ))
+                _drop(summ)
                 if q:
                     out.append(Block("heading", q, level=min(summary_level[0] + 1, 6),
                                      anchor=_anchor(child) or slugify(q)))
@@ -282,17 +309,17 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
         elif tag == "dl":  # a definition list: each term is a small heading (an FAQ's question), then its answer
             flush()
             for part in child:
-                if not isinstance(part.tag, str) or not clean(part.text_content()):
+                if not isinstance(part.tag, str) or not clean(_content(part)):
                     continue
                 if part.tag == "dt":
-                    term = clean(part.text_content())
+                    term = clean(_content(part))
                     out.append(Block("heading", term, level=min(summary_level[0] + 1, 6),
                                      anchor=_anchor(part) or slugify(term)))
                 else:
                     _walk_html(part, out, summary_level)
         elif tag == "pre":
             flush()
-            out.append(Block("para", child.text_content().rstrip()))
+            out.append(Block("para", _content(child).rstrip()))
         elif tag == "p":
             flush()
             text = _text(child)
@@ -302,7 +329,7 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
             flush()
             _walk_html(child, out, summary_level)
         else:
-            inline.append(child.text_content())
+            inline.append(_content(child))
         if child.tail and clean(child.tail):
             if tag in _BLOCKS or tag in _HEADINGS:
                 flush()
@@ -312,11 +339,11 @@ def _walk_html(el: Any, out: list[Block], summary_level: list[int]) -> None:
     flush()
 
 
-def _list_item(li: Any) -> str:
+def _list_item(li: _Element) -> str:
     nested = [c for c in li if isinstance(c.tag, str) and c.tag in ("ul", "ol")]
     for n in nested:
-        n.getparent().remove(n)
-    text = clean(li.text_content())
+        li.remove(n)  # n is one of li's children
+    text = clean(_content(li))
     for n in nested:
         for sub in n:
             if isinstance(sub.tag, str) and sub.tag == "li":
