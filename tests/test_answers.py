@@ -24,7 +24,16 @@ def test_unseen_staff_phrasings(engine: AnswerEngine, name: str) -> None:
     assert rep.top1 >= 0.9, rep.misses
     assert rep.recall_at_3 >= 0.97, rep.misses
     assert rep.abstention_oos == 1.0, rep.misses
-    assert rep.abstained_in_scope <= 2, rep.misses
+    # a long, rambling question may abstain (it still gets the three closest topics), but not answer wrongly
+    assert rep.abstained_in_scope <= 3 and rep.answered_wrong <= 1, rep.misses
+
+
+def test_a_real_word_the_docs_lack_is_not_taken_for_a_typo(engine: AnswerEngine) -> None:
+    """"snow" is not a misspelt "show": an ordinary English word the documentation never uses stays unknown
+    (and so counts against confidence), while misspellings are still corrected."""
+    assert engine._correct("snow") is None and engine._correct("kicking") is None
+    assert engine._correct("recieve") is not None and engine._correct("itmes") is not None
+    assert not engine.ask("is the library closed tomorrow because of the snow").answered
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ extra, lighter-weighted terms; the original word is always kept (keywords list t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 import snowballstemmer
@@ -180,6 +181,21 @@ def prepare(text: str) -> str:
     for pattern, replacement in PHRASES:
         text = pattern.sub(replacement, text)
     return text
+
+
+# a word English uses at least this often (counts of pyspellchecker's English list, where "snow" has ~37k,
+# "rota" 187 and misspellings none) is a word in its own right, not a typo of a documentation word
+COMMON_WORD_COUNT = 1000
+
+
+@lru_cache(maxsize=1)
+def common_english_words() -> frozenset[str]:
+    """Ordinary English words (so an unknown one is unknown, not misspelt). Loading the list takes ~0.2 s:
+    the answer engine asks once when it is built and keeps the set (its cached pickle holds it)."""
+    from spellchecker import SpellChecker
+
+    counts: Mapping[str, int] = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return frozenset(w for w, c in counts.items() if c >= COMMON_WORD_COUNT and len(w) >= 3 and w.isascii())
 
 
 @lru_cache(maxsize=65536)
