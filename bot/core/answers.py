@@ -42,6 +42,8 @@ GENERIC_WEIGHT = 0.35
 # grows with the postings it touches, not with Python loops over every matching section
 SPARSE_FROM = 10_000
 PARENT_WEIGHT = 0.8
+# words that ask for a procedure as such ("steps to return a book"): any procedure explains them
+PROCEDURE_WORDS = frozenset("step steps procedure procedures process instructions walkthrough".split())
 
 
 @dataclass(frozen=True)
@@ -314,16 +316,19 @@ class AnswerEngine:
                 scores[d] += BIGRAM_WEIGHT * bg_idf * sat
         return scores
 
-    def _coverage(self, qwords: list[_QueryWord], doc_terms: frozenset[str]) -> float:
+    def _coverage(self, qwords: list[_QueryWord], doc_terms: frozenset[str], procedure: bool = False) -> float:
         total = sum(q.importance for q in qwords)
         if total <= 0:
             return 0.0
         got = 0.0
         for q in qwords:
-            # a domain-wide word (ILL, P2P, LOAN) is ranked lightly but, when present, fully understood
-            generic = q.word in GENERIC
-            best = max((1.0 if generic and w >= GENERIC_WEIGHT else min(1.0, w / 0.9) if w >= 0.7 else w
-                        for s, w in q.stems.items() if s in doc_terms), default=0.0)
+            if (q.word in GENERIC and q.stems) or (procedure and q.word in PROCEDURE_WORDS):
+                # a domain-wide word (ILL, P2P, LOAN) the documentation uses somewhere says the question is in
+                # scope, whichever section answers it; "steps" is what any procedure is made of
+                got += q.importance
+                continue
+            best = max((min(1.0, w / 0.9) if w >= 0.7 else w for s, w in q.stems.items() if s in doc_terms),
+                       default=0.0)
             got += q.importance * best
         return got / total
 
@@ -342,7 +347,7 @@ class AnswerEngine:
             if answer in shown:
                 continue
             shown.add(answer)
-            hits.append(Hit(topic, sc, self._coverage(qwords, self._doc_terms[d]), answer, heading))
+            hits.append(Hit(topic, sc, self._coverage(qwords, self._doc_terms[d], topic.is_procedure), answer, heading))
             if len(hits) == want:
                 break
         confidence = hits[0].coverage if hits else 0.0

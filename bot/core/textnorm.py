@@ -207,6 +207,8 @@ def words(text: str) -> list[str]:
     """Lower-case words; 'rs_auto_request_lending' stays whole and also yields its parts."""
     out: list[str] = []
     for w in _WORD.findall(text.lower().replace("’", "'")):
+        if w.endswith("'s"):
+            w = w[:-2]  # "yesterday's" is "yesterday", "partner's" is "partner"
         w = w.replace("'", "")
         out.append(w)
         if "_" in w:
