@@ -175,9 +175,13 @@ class AnswerEngine:
     @staticmethod
     def _fields(t: Topic) -> dict[str, str]:
         if t.from_docs:  # a section of the library's own pages: its heading, the headings above it, its text
+            # the headings above a section name its chapter, not its subject: every part of "How to process
+            # borrowed items" would match "borrowed". Only a bare heading ("Background", "Steps") takes the
+            # one right above it, which says what it is the background of.
+            bare = len(content_words(t.title)) <= 2
             return {k: prepare(v) for k, v in {
                 "title": t.title, "keywords": "", "question": "",  # an FAQ's question is its heading already
-                "headings": " . ".join([*t.trail, *(s.text.split("\n")[0] for s in t.steps)]),
+                "headings": " . ".join([*(t.trail[-1:] if bare else ()), *(s.text.split("\n")[0] for s in t.steps)]),
                 "body": t.search_text or t.body}.items()}
         headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
         body = [t.intro, *(s.text for s in t.sections)]
