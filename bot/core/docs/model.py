@@ -12,7 +12,8 @@ class Block:
     """One block of a page, in reading order.
 
     ``kind`` is ``heading`` (``level`` 1-6, ``anchor``), ``para``, ``list`` (``items``, ``ordered``) or
-    ``table`` (``rows``)."""
+    ``table`` (``rows``). A heading whose page gives it no id of its own has a slug for ``anchor`` (its
+    stable section id) and, in ``target``, the closest id the page does have, for links that land near it."""
 
     kind: str
     text: str = ""
@@ -22,6 +23,7 @@ class Block:
     ordered: bool = False
     rows: tuple[tuple[str, ...], ...] = ()
     line: int = 0
+    target: str = ""
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ def read_markdown(location: str, text: str) -> Page:
         title = t.group(1).strip().strip("'\"") if t else ""
         text = text[front.end():]
     md = MarkdownIt("commonmark").enable("table")
-    tokens = md.parse(text)
+    tokens = md.parse(_pipe_tables(text))
     blocks: list[Block] = []
+    last_level = 0  # the level of the last real heading: a bold line is a heading one level under it
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -80,10 +81,19 @@ def read_markdown(location: str, text: str) -> Page:
                 content = content[: explicit.start()].strip()
             blocks.append(Block("heading", content, level=int(tok.tag[1]),
                                 anchor=explicit.group(1) if explicit else slugify(content), line=line))
+            last_level = int(tok.tag[1])
             i += 3
             continue
         if tok.type == "paragraph_open":
-            blocks.append(Block("para", _md_inline(tokens[i + 1]).strip(), line=line))
+            inline = tokens[i + 1]
+            nxt = tokens[i + 3].type if i + 3 < len(tokens) else ""
+            bold = _md_bold_line(inline)
+            heading = pseudo_heading(bold, before_list=nxt in ("bullet_list_open", "ordered_list_open")) if bold else None
+            if heading:  # a line set wholly in bold: how Word and Google Docs exports show their headings
+                level = min(last_level + 1, 6) if last_level else (1 if not blocks else 2)
+                blocks.append(Block("heading", heading, level=level, anchor=slugify(heading), line=line))
+            else:
+                blocks.append(Block("para", _md_inline(inline).strip(), line=line))
             i += 3
             continue
         if tok.type in ("bullet_list_open", "ordered_list_open"):
@@ -115,6 +125,74 @@ def read_markdown(location: str, text: str) -> Page:
     if not title:
         title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+def _pipe_row(line: str, starts: list[int]) -> str:
+    """One line of a simple table cut where the rule's runs of dashes start, as a pipe-table row."""
+    ends = [*starts[1:], len(line) + 1]
+    cut = [line[a:b].strip() for a, b in zip([0, *starts[1:]], ends, strict=True)]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cut) + " |"
+
+
+def _md_bold_line(tok: Token) -> str:
+    """The text of an inline run that is one bold span and nothing else (``**Purpose**``), else ''."""
+    kids = [c for c in tok.children or () if not (c.type == "text" and not c.content.strip())]
+    if len(kids) < 3 or kids[0].type != "strong_open" or kids[-1].type != "strong_close":
+        return ""
+    depth = 0
+    for c in kids[:-1]:
+        depth += 1 if c.type == "strong_open" else -1 if c.type == "strong_close" else 0
+        if depth == 0 or c.type in ("softbreak", "hardbreak"):  # two bold spans, or more than one line
+            return ""
+    return clean("".join(c.content for c in kids if c.type in ("text", "code_inline")))
+
+
+_LABEL = re.compile(r"^(?:note|notes|tip|tips|warning|caution|important|nb|example|or|and)\b", re.I)
+_NUMBERED = re.compile(r"^\s*(?:step\s*)?\d{1,2}\s*[.):]?(?:\s|$)", re.I)
+
+
+def pseudo_heading(text: str, before_list: bool = False) -> str | None:
+    """The heading a paragraph set wholly in bold stands for, or None when it reads as emphasis.
+
+    Word, Google Docs and WYSIWYG editors let authors "make a heading" by bolding a short line: "Purpose",
+    "Before you begin:", "Which printer do the slips go to?". Labels ("Note:") and sentences are not
+    headings; a bold numbered line ("Step 2: Edit the record") is a heading only when its own list of
+    steps follows, otherwise it is a step."""
+    s = clean(text)
+    s = s[:-1].rstrip() if s.endswith(":") else s
+    if not (2 <= len(s) <= 100) or len(s.split()) > 14 or not re.search(r"[A-Za-z]", s):
+        return None
+    if re.search(r"[.,;!]$", s) or _LABEL.match(s) or (_NUMBERED.match(s) and not before_list):
+        return None
+    return s
+
+
+_RULE = re.compile(r"^\s*-{3,}(?:\s+-{3,})+\s*$")
+
+
+def _pipe_tables(text: str) -> str:
+    """Pandoc's "simple tables" (a header line, a dashed rule with one run of dashes per column, rows
+    aligned under the runs; what pandoc writes for Word tables) rewritten as pipe tables, line for line,
+    so markdown-it reads them as tables and not as a paragraph, a rule and a paragraph."""
+    lines = text.split("\n")
+    k = 1
+    while k < len(lines):
+        rule = lines[k]
+        if not (_RULE.match(rule) and lines[k - 1].strip() and not _RULE.match(lines[k - 1])):
+            k += 1
+            continue
+        starts = [m.start() for m in re.finditer(r"-{3,}", rule)]
+        end = k + 1
+        while end < len(lines) and lines[end].strip() and not _RULE.match(lines[end]):
+            end += 1
+        lines[k - 1] = _pipe_row(lines[k - 1], starts)
+        lines[k] = "|" + " --- |" * len(starts)
+        for r in range(k + 1, end):
+            lines[r] = _pipe_row(lines[r], starts)
+        if end < len(lines) and _RULE.match(lines[end]):  # the closing rule of a table with one
+            lines[end] = ""
+        k = end + 1
+    return "\n".join(lines)
 
 
 def _md_inline(tok: Token) -> str:
@@ -165,7 +243,8 @@ _DROP = ("nav", "header", "footer", "script", "style", "noscript", "aside", "for
 _DROP_ROLES = ("navigation", "banner", "contentinfo", "search", "complementary")
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre", "ul", "ol", "table", "dl",
-           "details", "summary", "figure", "figcaption", "center", "li", "dd", "dt", "address", "hr", "br", "html"}
+           "details", "summary", "figure", "figcaption", "center", "li", "dd", "dt", "address", "hr", "br", "html",
+           "header", "hgroup"}
 
 
 def read_html(location: str, text: str) -> Page:
@@ -178,13 +257,17 @@ def read_html(location: str, text: str) -> Page:
         raise ReadError(f"{location} is not readable HTML ({exc})") from None
     title_el = root.find(".//title")
     title = clean(_content(title_el)) if title_el is not None else ""
+    whole = root.find("body")
+    total = len(clean(_content(whole if whole is not None else root)))
     for el in list(root.iter()):
         if not isinstance(el.tag, str):  # comments, processing instructions
             if el.getparent() is not None:
                 _drop(el)
             continue
+        if el.tag == "header" and el.xpath("ancestor::article or ancestor::main"):
+            continue  # an article's own header holds its title (h1), not the site's banner
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
-             or _chrome(el)) and el.getparent() is not None):
+             or _chrome(el, total)) and el.getparent() is not None):
             _drop(el)
     main = root.find(".//main")
     if main is None:
@@ -235,11 +318,25 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
             './/*[contains(concat(" ", normalize-space(@class), " "), " page-content ")]')
 
 
-def _chrome(el: _Element) -> bool:
-    if el.tag not in ("div", "section", "ol", "ul", "span", "table"):
+# words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
+_CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
+    prevnext pager pagination toc masthead colophon""".split())
+_STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
+
+
+def _chrome(el: _Element, total: int = 0) -> bool:
+    if el.tag not in ("div", "section", "ol", "ul", "span", "table", "p", "a"):
         return False
     names = {(el.get("id") or "").lower(), *(c.lower() for c in (el.get("class") or "").split())}
-    return bool(names & _CHROME)
+    if names & _CHROME:
+        return el.tag not in ("p", "a")
+    words = {w for n in names if n and not _STATE.match(n) for w in re.split(r"[-_]+", n)}
+    if not words & _CHROME_WORDS:
+        return False
+    if "header" in words and not words & (_CHROME_WORDS - {"header"}) and el.xpath(".//h1"):
+        return False  # a page header holding the page's title
+    # chrome is never most of a page: a wrapper named "content-with-sidebar" is not chrome
+    return len(clean(_content(el))) < 0.5 * total if total else True
 
 
 def _anchor(el: _Element) -> str:
@@ -251,9 +348,30 @@ def _anchor(el: _Element) -> str:
     parent = el.getparent()
     if parent is not None and parent.tag in ("section", "div", "article") and parent.get("id"):
         first = next((c for c in parent if isinstance(c.tag, str)), None)
-        if first is el:
+        # the wrapper is this heading's section only when no other heading of its rank or higher is in it
+        # (a box of FAQ questions that starts with one of them is not that question's section)
+        rank = _HEADINGS.get(str(el.tag), 6)
+        others = [h for h in parent.iter(*_HEADINGS) if h is not el and _HEADINGS[str(h.tag)] <= rank]
+        if first is el and not others:
             return str(parent.get("id"))
     return ""
+
+
+def _near(el: _Element) -> str:
+    """The id of the closest element around ``el`` that has one (a FAQ box, the article): where a link
+    to a heading the page gives no id of its own can land."""
+    for up in el.iterancestors():
+        if up.get("id") and up.tag not in ("html", "body"):
+            return str(up.get("id"))
+    return ""
+
+
+def _bold_only(p: _Element) -> bool:
+    """Whether all of a paragraph's text sits in one <strong> or <b> (one line, nothing around it)."""
+    kids = [c for c in p if isinstance(c.tag, str)]
+    if len(kids) != 1 or kids[0].tag not in ("strong", "b") or clean(p.text or "") or clean(kids[0].tail or ""):
+        return False
+    return not kids[0].findall(".//br")
 
 
 def _text(el: _Element) -> str:
@@ -282,7 +400,9 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             text = clean(_content(child))
             if text:
                 summary_level[0] = _HEADINGS[tag]
-                out.append(Block("heading", text, level=_HEADINGS[tag], anchor=_anchor(child) or slugify(text)))
+                own = _anchor(child)
+                out.append(Block("heading", text, level=_HEADINGS[tag], anchor=own or slugify(text),
+                                 target="" if own else _near(child)))
         elif tag in ("ul", "ol"):
             flush()
             items = [_list_item(li) for li in child if isinstance(li.tag, str) and li.tag == "li"]
@@ -323,7 +443,12 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == "p":
             flush()
             text = _text(child)
-            if text:
+            heading = pseudo_heading(text) if text and _bold_only(child) else None
+            if heading:  # <p><strong>Which printer do the slips go to?</strong></p>: an editor's heading
+                own = str(child.get("id") or "")
+                out.append(Block("heading", heading, level=min(summary_level[0] + 1, 6),
+                                 anchor=own or slugify(heading), target="" if own else _near(child)))
+            elif text:
                 out.append(Block("para", text))
         elif tag in _BLOCKS:
             flush()
@@ -526,10 +651,14 @@ def _text_levels(raw: list[tuple[str, str, int, list[str]]]) -> dict[int, int]:
         while k < len(raw) and raw[k][0] == "bullet":
             run.append(raw[k][1])
             k += 1
-        later = {_norm(raw[h][1]): h for h in heads if h > k}
+        later = {_norm(raw[h][1]): h for h in heads if h >= k}  # the first named heading may follow at once
         found = [h for h in (_match(item, later) for item in run) if h is not None]
         if len(run) >= 2 and len(found) >= max(2, int(0.6 * len(run))):
-            base = levels.get(current_head, 2)
+            if current_head != heads[0] and current_head + 1 == k - len(run):
+                # a heading that holds nothing but the list ("Contents", "On this page") names its siblings
+                base = levels.setdefault(current_head, 2) - 1
+            else:
+                base = levels.get(current_head, 2)
             for h in found:
                 levels.setdefault(h, base + 1)
     # every other heading sits under the closest heading placed by a table of contents

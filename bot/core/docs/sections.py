@@ -37,6 +37,7 @@ class _Sec:
     trail: tuple[str, ...]
     line: int
     blocks: list[Block] = field(default_factory=list)
+    target: str = ""  # where a link lands when the page has no id for this heading (see Block.target)
 
 
 def _instruction(item: str) -> bool:
@@ -47,7 +48,8 @@ def _instruction(item: str) -> bool:
 def split_sections(page: Page) -> list[_Sec]:
     secs: list[_Sec] = []
     stack: list[tuple[int, str]] = []
-    cur = _Sec(page.title, slugify(page.title) if page.title else "top", 0, (), 1)
+    # what comes before the first heading: its id is the page title's slug, its link the page itself
+    cur = _Sec(page.title, slugify(page.title) if page.title else "top", 0, (), 1, target="")
     for b in page.blocks:
         m = _STEP.match(b.text) if b.kind == "para" else None
         if (m and m.group(1) == "1" and cur.blocks and cur.trail
@@ -60,7 +62,8 @@ def split_sections(page: Page) -> list[_Sec]:
             secs.append(cur)
             while stack and stack[-1][0] >= b.level:
                 stack.pop()
-            cur = _Sec(b.text, b.anchor or slugify(b.text), b.level, tuple(t for _, t in stack), b.line)
+            cur = _Sec(b.text, b.anchor or slugify(b.text), b.level, tuple(t for _, t in stack), b.line,
+                       target=b.target)
             stack.append((b.level, b.text))
         else:
             cur.blocks.append(b)
@@ -147,8 +150,8 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
     for s in secs:
         pieces, is_proc = _pieces(s.blocks)
         body = _body(pieces)
-        if not body:
-            continue
+        if not body or not _nav_free(pieces, headings - {s.title.strip().lower()}).strip():
+            continue  # nothing, or only a list naming the page's other headings ("Contents"): not an answer
         slug = slugify(s.anchor)
         if slug in used:
             slug = f"{slugify(s.trail[-1])}--{slug}" if s.trail else slug
@@ -157,6 +160,7 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
             slug, k = f"{base}-{k}", k + 1
         used.add(slug)
         is_faq = s.title.rstrip().endswith("?")
+        where = (s.target or s.anchor) if s.level else ""  # the top of the page needs no anchor
         kind = "procedure" if is_proc else ("faq" if is_faq else "reference")
         steps = tuple(Step(p.number, p.text, s.line) for p in pieces if p.number) if is_proc else ()
         chunks = [pieces] if is_proc or len(body) <= PASSAGE_CHARS else _passages(pieces)
@@ -167,8 +171,8 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
             out.append(Topic(
                 id=f"{doc_slug}#{sid}", title=s.title or page.title or doc_slug, kind=kind, roles=(), keywords=(),
                 related=(), path=page.location, line=s.line, question=s.title if is_faq else "", source=source,
-                steps=steps, sections=(Section(s.title, text, s.line),), origin="docs", anchor=s.anchor,
-                link=f"{link}#{s.anchor}" if s.anchor else link, trail=s.trail, body=text,
+                steps=steps, sections=(Section(s.title, text, s.line),), origin="docs", anchor=where,
+                link=f"{link}#{where}" if where else link, trail=s.trail, body=text,
                 search_text=search if search != text else ""))
     return out
 
