@@ -129,6 +129,8 @@ class AnswerEngine:
                     if w not in STOPWORDS:
                         surface.setdefault(w, stem(w))
             field_tf.append(per_field)
+            if t.from_docs:  # where the section sits explains a question too ("... when returning borrowed items")
+                all_terms.update(terms(prepare(" . ".join(t.trail))))
             self._doc_terms.append(frozenset(all_terms))
         avg = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in field_len.items()}
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
