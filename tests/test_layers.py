@@ -98,6 +98,76 @@ def test_the_checker_sees_lazy_and_upward_imports(tmp_path: Path) -> None:
     assert list(imports("bot.core.x", path, {"bot.frontends.cli", "bot.core.x"})) == ["bot.frontends.cli"]
 
 
+# -- the picture ------------------------------------------------------------------------------------------
+GROUPS = [("bot.frontends", "front ends"), ("commands", "commands"), ("bot.core", "core"), ("bot.edges", "edges"),
+          ("bot.sandbox", "sandbox")]
+
+
+def unit(module: str) -> tuple[str, str] | None:
+    """(layer, box) a module is drawn in: a sub-command module is part of one "commands" box, a package
+    (slack/, docs/, alma/, migrations/) is one box; the entry point and bare package roots are not drawn."""
+    for prefix, title in GROUPS:
+        if module.startswith(prefix + "."):
+            rest = module[len(prefix) + 1:].split(".")
+            return title, ("commands" if prefix == "commands" else rest[0])
+        if module == prefix == "commands":
+            return title, "commands"
+    return None
+
+
+def mermaid() -> str:
+    """The import graph, module boxes grouped by layer, as a Mermaid flowchart (README embeds it)."""
+    boxes: dict[str, set[str]] = {title: set() for _p, title in GROUPS}
+    edges: set[tuple[str, str]] = set()
+    ident = {title: title.replace(" ", "") for _p, title in GROUPS}
+    for a, deps in graph().items():
+        ua = unit(a)
+        if ua is None:
+            continue
+        boxes[ua[0]].add(ua[1])
+        for b in deps:
+            ub = unit(b)
+            if ub is not None and ub != ua:
+                edges.add((f"{ident[ua[0]]}_{ua[1]}", f"{ident[ub[0]]}_{ub[1]}"))
+    # an arrow that another path already implies is left out (transitive reduction), so the picture shows
+    # what each box needs directly rather than every import
+    succ: dict[str, set[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, set()).add(b)
+
+    def reach(start: str, skip: tuple[str, str]) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            n = todo.pop()
+            for m in succ.get(n, ()):
+                if (n, m) != skip and m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        return seen
+
+    edges = {(a, b) for a, b in edges if b not in reach(a, (a, b))}
+    lines = ["flowchart TD"]
+    for _p, title in GROUPS:
+        lines.append(f'  subgraph {ident[title]}["{title}"]')
+        lines.extend(f"    {ident[title]}_{box}[{box}]" for box in sorted(boxes[title]))
+        lines.append("  end")
+    lines.extend(f"  {a} --> {b}" for a, b in sorted(edges))
+    return "\n".join(lines)
+
+
+def test_the_readme_picture_is_the_import_graph() -> None:
+    """README's picture is drawn from the code: an import that changes the picture changes README too
+    (`python -m tests.test_layers --mermaid` prints it)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```mermaid\n{mermaid()}\n```" in readme, "README's import graph is stale: python -m tests.test_layers --mermaid"
+
+
 if __name__ == "__main__":
-    for mod, deps in graph().items():
-        print(f"{mod:<28} [{layer(mod)}] -> {', '.join(sorted(deps)) or '-'}")
+    import sys
+
+    if "--mermaid" in sys.argv:
+        print(mermaid())
+    else:
+        for mod, deps in graph().items():
+            print(f"{mod:<28} [{layer(mod)}] -> {', '.join(sorted(deps)) or '-'}")
