@@ -1,7 +1,8 @@
 """The layering holds: front ends → commands → core → edges, no cycle, nothing imported upward.
 
 Every import counts, the ones inside functions too, so a lazy import cannot hide a cycle or an upward
-dependency. ``python -m tests.test_layers`` prints the module graph (one line per module).
+dependency. ``python -m tests.test_layers`` prints the module graph (one line per module), ``--mermaid`` the picture
+README embeds, ``--update-readme`` redraws it there.
 """
 
 from __future__ import annotations
@@ -160,7 +161,16 @@ def test_the_readme_picture_is_the_import_graph() -> None:
     """README's picture is drawn from the code: an import that changes the picture changes README too
     (`python -m tests.test_layers --mermaid` prints it)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"```mermaid\n{mermaid()}\n```" in readme, "README's import graph is stale: python -m tests.test_layers --mermaid"
+    assert f"```mermaid\n{mermaid()}\n```" in readme, \
+        "README's import graph is stale: run `.venv/bin/python -m tests.test_layers --update-readme`"
+
+
+def update_readme() -> None:
+    path = ROOT / "README.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("```mermaid\n")
+    end = text.index("\n```", start + 11)
+    path.write_text(text[:start] + f"```mermaid\n{mermaid()}" + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":
@@ -168,6 +178,8 @@ if __name__ == "__main__":
 
     if "--mermaid" in sys.argv:
         print(mermaid())
+    elif "--update-readme" in sys.argv:
+        update_readme()
     else:
         for mod, deps in graph().items():
             print(f"{mod:<28} [{layer(mod)}] -> {', '.join(sorted(deps)) or '-'}")
