@@ -897,9 +897,11 @@ class LookupService:
 
     def _live_scan(self, ext: str) -> MissScan:
         """Every institution in parallel, each at most one call per library and one per status slice."""
+        def scan(inst: str) -> MissScan:
+            return self._scan_institution(inst, ext)
+
         with ThreadPoolExecutor(max_workers=max(1, min(len(self.institutions), 16))) as pool:
-            parts = list(pool.map(run_in_context(lambda inst: self._scan_institution(inst, ext)),
-                                  list(self.institutions)))
+            parts = list(pool.map(run_in_context(scan), list(self.institutions)))
         rows = [r for p in parts for r in p.rows]
         if rows:
             self._upsert(rows)
@@ -919,9 +921,12 @@ class LookupService:
                 if rows or page.total <= TASK_LIST_CAP or memory.libraries.get(library) == page.total:
                     continue  # found, read whole, or unchanged since a complete sync (so the index has it all)
                 statuses = self._statuses(inst)
+
+                def one_slice(st: str, lib: str = library) -> tuple[str, Page]:
+                    return st, task_list_page(client, inst, lib, now, {"status": st})
+
                 with ThreadPoolExecutor(max_workers=max(1, min(len(statuses), self.workers))) as pool:
-                    pages = list(pool.map(run_in_context(
-                        lambda st, lib=library: (st, task_list_page(client, inst, lib, now, {"status": st}))), statuses))
+                    pages = list(pool.map(run_in_context(one_slice), statuses))
                 for status, p in pages:
                     rows += [r for r in p.rows if same_id(r["external_id"], ext)]
                     key = _key(library, status)

@@ -33,10 +33,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -61,6 +61,8 @@ QUOTA_PROBE_S = 60.0  # while the daily quota is spent, one call this often stil
 RATE_LIMITED_FACTOR = 4  # a 429 PER_SECOND_THRESHOLD gets this many times max_retries (each waits at most 2 s)
 EMPTY_PAGES_MAX = 3  # Analytics pages without rows (not finished) tolerated in a row
 T = TypeVar("T")
+P = ParamSpec("P")
+Params: TypeAlias = Mapping[str, str | int | None]  # query parameters; None and "" are left out of the URL
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("alma_deadline", default=None)
 
@@ -83,21 +85,21 @@ def time_left() -> float | None:
     return None if end is None else end - time.monotonic()
 
 
-def run_in_context(fn: Callable[..., T]) -> Callable[..., T]:
+def run_in_context(fn: Callable[P, T]) -> Callable[P, T]:
     """Wrap ``fn`` for a worker thread so it runs under the caller's deadline (thread pools do not copy
     context variables by themselves)."""
     ctx = contextvars.copy_context()
 
-    def call(*args: Any, **kwargs: Any) -> T:
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
         return ctx.copy().run(fn, *args, **kwargs)
 
     return call
 
 
-def make_http_client(timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, **kwargs: Any) -> httpx.Client:
+def make_http_client(timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> httpx.Client:
     """The shared connection pool; one per process is enough for every institution."""
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    return httpx.Client(timeout=timeout, limits=limits, **kwargs)
+    return httpx.Client(timeout=timeout, limits=limits)
 
 
 class Limiter(Protocol):
@@ -249,7 +251,8 @@ class AlmaClient:
             return None  # no time for another try: answer now
         return wait
 
-    def _attempt(self, method: str, url: str, params: dict[str, Any], json_body: Any, xml: bool) -> Any:
+    def _attempt(self, method: str, url: str, params: Params, json_body: Mapping[str, object] | None,
+                 xml: bool) -> object:
         """One call, no retries: the parsed answer, or an :class:`AlmaError`."""
         self._quota_guard()
         left = time_left()
@@ -258,7 +261,7 @@ class AlmaClient:
         self.limiter.acquire()
         with self._stats_lock:
             self.stats.calls += 1
-        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        timeout = self._http.timeout  # what the pool would use anyway
         left = time_left()
         if left is not None:
             if left <= 0:
@@ -295,9 +298,10 @@ class AlmaClient:
                 self.stats.remaining_at = self._clock()
         raise err
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json_body: Any = None, xml: bool = False) -> Any:
-        """One API call with retries; returns parsed JSON (or the XML text when ``xml``)."""
+    def request(self, method: str, path: str, *, params: Params | None = None,
+                json_body: Mapping[str, object] | None = None, xml: bool = False) -> object:
+        """One API call with retries; returns parsed JSON (or the XML text when ``xml``; None for an empty
+        answer), whose shape the caller checks (:meth:`_object`, :meth:`_listing`)."""
         url = f"{self.base_url}{path}"
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         attempt = 0
@@ -315,21 +319,18 @@ class AlmaClient:
                     self.stats.retries += 1
                 self._sleep(wait)
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params=params)
-
     # -- reading answers: anything but the expected shape is an AlmaBadResponse, never a traceback -------
     def _bad(self, what: str) -> AlmaBadResponse:
         err = AlmaBadResponse(f"the answer for {what} is not the JSON object expected", code="NOT_OBJECT")
         self._tag(err)
         return err
 
-    def _object(self, body: Any, what: str, needs: str = "") -> dict[str, Any]:
+    def _object(self, body: object, what: str, needs: str = "") -> dict[str, Any]:
         if not isinstance(body, dict) or (needs and not body.get(needs)):
             raise self._bad(what)
         return body
 
-    def _listing(self, body: Any, key: str, what: str) -> tuple[list[dict[str, Any]], int]:
+    def _listing(self, body: object, key: str, what: str) -> tuple[list[dict[str, Any]], int]:
         """Items and ``total_record_count`` of a list answer; ``{"total_record_count": 0}`` is an empty list,
         ``{}`` (no count) or a non-object is not an answer."""
         obj = self._object(body, what)
@@ -343,7 +344,7 @@ class AlmaClient:
             raise self._bad(what)
         return items, int(raw_total)
 
-    def _paged(self, path: str, key: str, params: dict[str, Any], page: int = PAGE) -> Iterator[dict[str, Any]]:
+    def _paged(self, path: str, key: str, params: Params, page: int = PAGE) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
             body = self.request("GET", path, params={**params, "limit": page, "offset": offset})
@@ -436,13 +437,14 @@ class AlmaClient:
         headings: dict[str, str] = {}
         empty = 0
         while True:
-            params: dict[str, Any] = {"limit": limit, "col_names": "true"}
+            params: dict[str, str | int | None] = {"limit": limit, "col_names": "true"}
             if token:
                 params["token"] = token
             else:
                 params["path"] = path
                 params["filter"] = filter_xml
-            text = self.request("GET", "/analytics/reports", params=params, xml=True) or ""
+            body = self.request("GET", "/analytics/reports", params=params, xml=True)
+            text = body if isinstance(body, str) else ""  # None when Alma sent nothing
             try:
                 root = ET.fromstring(text)
             except ET.ParseError:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Any
 
 WSR_NS = "http://com/exlibris/urm/general/xmlbeans"
 
@@ -99,15 +98,16 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _from_json(body: Any) -> tuple[str, str, str]:
-    try:
-        err = body["errorList"]["error"]
-        if isinstance(err, list):
-            err = err[0]
-        return (str(err.get("errorCode", "") or ""), str(err.get("errorMessage", "") or "").strip(),
-                str(err.get("trackingId", "") or ""))
-    except (KeyError, TypeError, IndexError, AttributeError):
+def _from_json(body: object) -> tuple[str, str, str]:
+    """The first error of a JSON envelope ``{"errorList": {"error": [{...}]}}`` (or one error object)."""
+    errs = body.get("errorList") if isinstance(body, dict) else None
+    err = errs.get("error") if isinstance(errs, dict) else None
+    if isinstance(err, list):
+        err = err[0] if err else None
+    if not isinstance(err, dict):
         return "", "", ""
+    return (str(err.get("errorCode", "") or ""), str(err.get("errorMessage", "") or "").strip(),
+            str(err.get("trackingId", "") or ""))
 
 
 def _from_xml(text: str) -> tuple[str, str, str]:
@@ -123,7 +123,7 @@ def _from_xml(text: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
-def parse_error(body: Any) -> tuple[str, str, str]:
+def parse_error(body: object) -> tuple[str, str, str]:
     """(errorCode, errorMessage, trackingId) from any error body: a parsed JSON value, or raw bytes/text in
     JSON or XML. ("", "", "") when there is nothing to read (HTML, empty, not an envelope)."""
     if isinstance(body, (bytes, bytearray)):
@@ -139,7 +139,7 @@ def parse_error(body: Any) -> tuple[str, str, str]:
     return _from_json(body)
 
 
-def first_error(body: Any) -> tuple[str, str, str]:
+def first_error(body: object) -> tuple[str, str, str]:
     """Kept for callers of the old name: same as :func:`parse_error`."""
     return parse_error(body)
 
@@ -147,34 +147,37 @@ def first_error(body: Any) -> tuple[str, str, str]:
 def classify(status: int, code: str, message: str = "", tracking_id: str = "",
              remaining: int | None = None) -> AlmaError:
     """The one mapping from (HTTP status, errorCode) to an exception; the code decides first."""
-    message = message or f"Alma answered HTTP {status}"
-    kw: dict[str, Any] = {"status": status, "code": code, "tracking_id": tracking_id}
+    kind = _kind(status, code, remaining)
+    return kind(message or f"Alma answered HTTP {status}", status=status, code=code, tracking_id=tracking_id)
+
+
+def _kind(status: int, code: str, remaining: int | None) -> type[AlmaError]:
     upper = code.upper()
     if upper in AUTH_CODES:
-        return AlmaAuthError(message, **kw)
+        return AlmaAuthError
     if upper == PER_SECOND:
-        return AlmaRateLimited(message, **kw)
+        return AlmaRateLimited
     if upper in DAILY_CODES or "DAILY" in upper:
-        return AlmaQuotaExceeded(message, **kw)
+        return AlmaQuotaExceeded
     if code in NOT_FOUND_CODES:
-        return AlmaNotFound(message, **kw)
+        return AlmaNotFound
     if code in CONFLICT_CODES:
-        return AlmaConflict(message, **kw)
+        return AlmaConflict
     if status in (401, 403):
-        return AlmaAuthError(message, **kw)
+        return AlmaAuthError
     if status == 429:
         # no code that names the daily limit: only an exhausted X-Exl-Api-Remaining makes it the quota
         if remaining is not None and remaining <= 0:
-            return AlmaQuotaExceeded(message, **kw)
-        return AlmaRateLimited(message, **kw)
+            return AlmaQuotaExceeded
+        return AlmaRateLimited
     if status >= 500:
-        return AlmaUnavailable(message, **kw)
+        return AlmaUnavailable
     if status == 404:
-        return AlmaNotFound(message, **kw)
-    return AlmaBadRequest(message, **kw)
+        return AlmaNotFound
+    return AlmaBadRequest
 
 
-def from_response(status: int, body: Any, remaining: int | None = None) -> AlmaError:
+def from_response(status: int, body: object, remaining: int | None = None) -> AlmaError:
     """An exception for an error answer; ``body`` is parsed JSON or the raw bytes/text (JSON or XML)."""
     code, message, tracking = parse_error(body)
     return classify(status, code, message, tracking, remaining)

@@ -8,32 +8,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def code(value: Any) -> str:
+def code(value: object) -> str:
     if isinstance(value, dict):
         v = value.get("value")
         return "" if v is None else str(v)
     return "" if value is None else str(value)
 
 
-def desc(value: Any) -> str:
+def desc(value: object) -> str:
     if isinstance(value, dict):
         d = value.get("desc")
         return "" if d is None else str(d)
     return ""
 
 
-def _s(value: Any) -> str:
+def _s(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _list(value: Any) -> list[Any]:
+def _list(value: object) -> list[object]:
     """A JSON array as a list; one object (XML-to-JSON gives one child as an object) as a list of one."""
     if isinstance(value, list):
         return value
     return [] if value is None or value == "" else [value]
 
 
-def obj(value: Any) -> dict[str, Any]:
+def obj(value: object) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one: a nested field of an odd shape never raises."""
     return value if isinstance(value, dict) else {}
 
