@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DB_FILE = "p2pbot.sqlite3"
@@ -110,7 +109,7 @@ def _tz(value: str, name: str) -> str:
     return value
 
 
-def _base_url(entry: Mapping[str, Any], where: str) -> str:
+def _base_url(entry: Mapping[str, object], where: str) -> str:
     if entry.get("url"):
         url = str(entry["url"]).rstrip("/")
         return url if url.endswith(API_PREFIX) else url + API_PREFIX
@@ -120,23 +119,23 @@ def _base_url(entry: Mapping[str, Any], where: str) -> str:
     return REGIONS[region] + API_PREFIX
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
+def _strings(value: object, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of strings")
-    return tuple(value)
+    return tuple(str(v) for v in value)
 
 
-def _minutes(value: Any) -> float:
+def _minutes(value: object) -> float:
     if not isinstance(value, (int, float)) or value < 0:
         raise ConfigError("bot.lookup_refresh_minutes must be a number of minutes (0 = always re-read live)")
     return float(value)
 
 
-def _rate(value: Any, where: str) -> float:
+def _rate(value: object, where: str) -> float:
     if not isinstance(value, (int, float)) or not 0 < value <= 25:
         raise ConfigError(f"{where}.calls_per_second must be a number above 0 and at most 25 (Alma's limit)")
     return float(value)
@@ -152,7 +151,7 @@ def _docs_minutes(value: str) -> float:
     return minutes
 
 
-def _report_columns(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+def _report_columns(value: object, where: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return DEFAULT_REPORT_COLUMNS
     fields = dict(DEFAULT_REPORT_COLUMNS)
@@ -169,7 +168,7 @@ def _report_columns(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(fields.items())
 
 
-def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, Any]:
+def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, object]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"P2PBOT_CONFIG points at {path}, which does not exist")
@@ -179,13 +178,15 @@ def _load_toml(path: str, env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f"P2PBOT_CONFIG file {path} is not valid TOML: {exc}") from None
 
 
-def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> list[Institution]:
+def _institutions(data: Mapping[str, object], env: Mapping[str, str], tz: str) -> list[Institution]:
     out: list[Institution] = []
     raw = data.get("institution", [])
     if not isinstance(raw, list):
         raise ConfigError("[[institution]] must be an array of tables")
     for n, entry in enumerate(raw):
         where = f"institution[{n}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table ([[institution]])")
         code = entry.get("code")
         if not code or not isinstance(code, str):
             raise ConfigError(f"{where}.code is missing")
@@ -219,7 +220,7 @@ def _institutions(data: Mapping[str, Any], env: Mapping[str, str], tz: str) -> l
     return out
 
 
-def _secret(var: Any, env: Mapping[str, str], where: str) -> str:
+def _secret(var: object, env: Mapping[str, str], where: str) -> str:
     """The value of the environment variable named by ``webhook_secret_env`` (optional)."""
     if not var:
         return ""
@@ -229,7 +230,7 @@ def _secret(var: Any, env: Mapping[str, str], where: str) -> str:
     return value
 
 
-def _policy(data: Mapping[str, Any]) -> PartnerPolicy:
+def _policy(data: Mapping[str, object]) -> PartnerPolicy:
     raw = data.get("partners", {})
     if not isinstance(raw, dict):
         raise ConfigError("[partners] must be a table")
@@ -249,12 +250,12 @@ def _policy(data: Mapping[str, Any]) -> PartnerPolicy:
     )
 
 
-def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+def load(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
     tz = _tz(env.get("P2PBOT_TIMEZONE", DEFAULT_TIMEZONE), "P2PBOT_TIMEZONE")
     config_path = env.get("P2PBOT_CONFIG", "")
-    data: dict[str, Any] = _load_toml(config_path, env) if config_path else {}
+    data = _load_toml(config_path, env) if config_path else {}
     institutions = _institutions(data, env, tz)
     if env.get("ALMA_API_URL") or env.get("ALMA_API_KEY"):
         if not env.get("ALMA_API_KEY"):
@@ -273,18 +274,18 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         )
         # the shortcut overrides the file's URL and key for one-institution set-ups (e.g. the sandbox)
         institutions = [single] if not institutions else [
-            Institution(**{**i.__dict__, "base_url": single.base_url, "api_key": single.api_key,
-                           "api_key_env": "ALMA_API_KEY"})
+            replace(i, base_url=single.base_url, api_key=single.api_key, api_key_env="ALMA_API_KEY")
             for i in institutions
         ]
-    bot = data.get("bot", {}) if isinstance(data.get("bot", {}), dict) else {}
+    bot_table = data.get("bot", {})
+    bot = bot_table if isinstance(bot_table, dict) else {}
     grace = bot.get("missed_post_grace_hours", 3.0)
     if not isinstance(grace, (int, float)) or grace < 0:
         raise ConfigError("bot.missed_post_grace_hours must be a number of hours")
     keep = bot.get("retention_days", 30)
     if not isinstance(keep, (int, float)) or isinstance(keep, bool) or keep < 1:
         raise ConfigError("bot.retention_days must be a number of days (1 or more)")
-    values: dict[str, Any] = dict(
+    return Settings(
         database_url=env.get("P2PBOT_DATABASE_URL", f"sqlite:///{DEFAULT_DB_FILE}"),
         timezone=tz,
         slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
@@ -306,5 +307,3 @@ def load(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         cache_dir=env.get("P2PBOT_CACHE_DIR", ""),
         retention_days=float(keep),
     )
-    values.update(overrides)
-    return Settings(**values)
