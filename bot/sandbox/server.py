@@ -46,15 +46,17 @@ from __future__ import annotations
 import copy
 import json
 import random
+import socket
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -67,9 +69,13 @@ PER_SECOND_LIMIT = 25
 WSR_NS = "http://com/exlibris/urm/general/xmlbeans"
 PER_SECOND_MESSAGE = "HTTP requests are more than allowed per second. See https://goo.gl/2x1c1M "
 UNAUTHORIZED_MESSAGE = "API-key not defined or not configured to allow this API."
-ODD_BODIES: dict[str, Any] = {"empty": {}, "list": [], "string": "OK", "null": None}
+ODD_BODIES: dict[str, object] = {"empty": {}, "list": [], "string": "OK", "null": None}
 MODE_FIELDS = ("refuse_all", "throttle_every", "odd_body", "odd_body_path", "report_headings",
                "analytics_page_rows", "gateway_json", "latency_ms", "fault_rate", "garbage_rate", "timeout_rate")
+
+
+Answer: TypeAlias = tuple[int, object]  # HTTP status and the body: a JSON value, XML text, or None (no body)
+RequestBody: TypeAlias = Callable[[], object]  # reads the caller's JSON body when a route needs it
 
 
 class AlmaHTTPError(Exception):
@@ -97,15 +103,15 @@ def envelope_xml(code: str, message: str) -> str:
             f"<trackingId>{tracking_id()}</trackingId></error></errorList></web_service_result>")
 
 
-def to_xml(root: str, body: Any) -> str:
+def to_xml(root: str, body: object) -> str:
     """Alma's XML for a JSON body: code objects ``{value, desc}`` become ``<x desc="..">value</x>``, arrays
     repeat the singular element, a list envelope's ``total_record_count`` is an attribute of the root."""
     out: list[str] = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>']
 
-    def scalar(v: Any) -> str:
+    def scalar(v: object) -> str:
         return "true" if v is True else "false" if v is False else escape(str(v))
 
-    def emit(name: str, v: Any) -> None:
+    def emit(name: str, v: object) -> None:
         if v is None:
             return
         if isinstance(v, list):
@@ -139,7 +145,7 @@ EMPTY_LIST_ROOTS = {"partners": "partners", "jobs": "jobs", "instances": "job_in
                     "lending-requests": "user_resource_sharing_requests"}
 
 
-def xml_root(parts: list[str], body: Any) -> str:
+def xml_root(parts: list[str], body: object) -> str:
     if isinstance(body, dict):
         for key, root in LIST_ROOTS.items():
             if key in body:
@@ -232,7 +238,7 @@ class SandboxState:
         with self.lock:
             self.faults.append(Fault(kind, count, path, method, skip))
 
-    def set_mode(self, **modes: Any) -> None:
+    def set_mode(self, **modes: object) -> None:
         """Change realistic modes on a running sandbox (names as in :data:`MODE_FIELDS`)."""
         unknown = set(modes) - set(MODE_FIELDS)
         if unknown:
@@ -243,7 +249,7 @@ class SandboxState:
             for k, v in modes.items():
                 setattr(self, k, v)
 
-    def modes(self) -> dict[str, Any]:
+    def modes(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in MODE_FIELDS}
 
     def calls_to(self, method: str, path_prefix: str) -> int:
@@ -275,11 +281,11 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SandboxHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         return
 
     # -- plumbing ----------------------------------------------------------------------------------
-    def _send(self, status: int, body: Any, key: str | None = None, ctype: str = "application/json") -> None:
+    def _send(self, status: int, body: object, key: str | None = None, ctype: str = "application/json") -> None:
         raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) and ctype != "application/json"
                                                     else json.dumps(body).encode())
         self.send_response(status)
@@ -312,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _body(self) -> Any:
+    def _body(self) -> object:
         raw = self._raw
         if not raw:
             return None
@@ -470,7 +476,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.state = state
         super().__init__(addr, Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         # a client closing its keep-alive connection is normal, not an error worth a traceback
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
             return
@@ -493,13 +499,13 @@ def _int(query: dict[str, list[str]], name: str, default: int, lo: int, hi: int)
     return v
 
 
-def _page(items: list[Any], query: dict[str, list[str]], key: str) -> dict[str, Any]:
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]], key: str) -> dict[str, Any]:
     limit = _int(query, "limit", 10, 0, 100)
     offset = _int(query, "offset", 0, 0, 10**9)
     return listing(key, items[offset:offset + limit], len(items))
 
 
-def listing(key: str, page: list[Any], total: int) -> dict[str, Any]:
+def listing(key: str, page: list[dict[str, Any]], total: int) -> dict[str, Any]:
     """A list envelope; Alma leaves the list key out when there is nothing on the page."""
     if not page:
         return {"total_record_count": total}
@@ -523,7 +529,7 @@ PARTNER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _validate_partner(body: Any) -> dict[str, Any]:
+def _validate_partner(body: object) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("partner_details"), dict):
         raise AlmaHTTPError(400, "401664", "Mandatory field is missing: partner_details")
     pd = body["partner_details"]
@@ -567,14 +573,14 @@ def _code_table(name: str) -> dict[str, Any]:
 
 
 def route(st: SandboxState, inst: data.Inst, method: str, path: str, query: dict[str, list[str]],
-          body: Any) -> tuple[int, Any]:
+          body: RequestBody) -> Answer:
     parts = [unquote(p) for p in path.split("/") if p]
     with st.lock:
         return _route(st, inst, method, parts, query, body)
 
 
 def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], query: dict[str, list[str]],
-           body: Any) -> tuple[int, Any]:
+           body: RequestBody) -> Answer:
     if parts[:1] == ["partners"]:
         return _partners(inst, method, parts, query, body)
     if parts == ["task-lists", "rs", "lending-requests"] and method == "GET":
@@ -625,7 +631,7 @@ def _route(st: SandboxState, inst: data.Inst, method: str, parts: list[str], que
 
 
 def _partners(inst: data.Inst, method: str, parts: list[str], query: dict[str, list[str]],
-              body: Any) -> tuple[int, Any]:
+              body: RequestBody) -> Answer:
     if len(parts) == 1:
         if method == "GET":
             items = list(inst.partners.values())
@@ -678,7 +684,7 @@ JOB_STATUSES = {c for c, _d in data.CODE_TABLES["systemJobStatus"]}
 
 
 def _jobs(st: SandboxState, inst: data.Inst, method: str, parts: list[str],
-          query: dict[str, list[str]]) -> tuple[int, Any]:
+          query: dict[str, list[str]]) -> Answer:
     if method != "GET":
         raise AlmaHTTPError(400, "402248", "Cannot submit scheduled job.")
     if len(parts) == 2:
