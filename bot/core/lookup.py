@@ -247,7 +247,7 @@ class Page:
     total: int
 
 
-def _yn(value: Any) -> str:
+def _yn(value: object) -> str:
     return "Y" if value is True or str(value).lower() in ("true", "y") else "N"
 
 
@@ -329,11 +329,11 @@ class SliceMemory:
     slices: dict[str, int] = field(default_factory=dict)  # "LIB|STATUS" -> total
     libraries: dict[str, int] = field(default_factory=dict)  # LIB -> total (only when every slice was complete)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, dict[str, int]]:
         return {"slices": self.slices, "libraries": self.libraries}
 
     @classmethod
-    def from_json(cls, data: Any) -> SliceMemory:
+    def from_json(cls, data: object) -> SliceMemory:
         if not isinstance(data, dict):
             return cls()
         slices, libs = data.get("slices"), data.get("libraries")

@@ -39,7 +39,7 @@ from bot.edges.alma.client import AlmaClient, deadline
 from bot.edges.alma.errors import AlmaError, AlmaNotFound, AlmaUnavailable, sentence
 from bot.edges.alma.models import Partner, obj, profile_block
 from bot.edges.settings import Institution, PartnerPolicy
-from bot.edges.store import Store, checklist, partners, utcnow
+from bot.edges.store import JSONValue, Store, checklist, partners, utcnow
 
 log = logging.getLogger(__name__)
 CACHE_TTL = timedelta(hours=1)
@@ -89,8 +89,8 @@ def checklist_items(policy: PartnerPolicy, name: str, locate_profile: str) -> li
 @dataclass
 class Change:
     field: str
-    before: Any
-    after: Any
+    before: JSONValue  # a policy field as Alma has it, and as the policy wants it
+    after: JSONValue
 
 
 @dataclass
@@ -195,9 +195,10 @@ def apply_policy(p: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(obj: object, prefix: str = "") -> dict[str, object]:
+    """Every leaf of a JSON value by its path (``partner_details.profile_details.iso_details.expiry_time``)."""
     if isinstance(obj, dict):
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for k, v in obj.items():
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out

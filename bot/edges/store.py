@@ -13,11 +13,11 @@ import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -52,6 +52,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from bot.edges.ratebudget import SharedBudget, budget_table
+
+# what json.dumps writes: the values the cache and the audit log keep (tuples come back as lists)
+JSONValue: TypeAlias = str | int | float | bool | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
 
 metadata = MetaData()
 
@@ -484,7 +487,7 @@ class Store:
         assert stamp is not None
         return json.loads(row[0]), stamp
 
-    def cache_put(self, key: str, value: Any) -> None:
+    def cache_put(self, key: str, value: JSONValue) -> None:
         """Set ``key`` to ``value`` in one statement (an upsert): two processes writing the same key at once
         both succeed, the later one wins, and no transaction is left aborted by a failed insert."""
         now = utcnow()
@@ -494,7 +497,7 @@ class Store:
             conn.execute(upsert.values(**row).on_conflict_do_update(
                 index_elements=[cache.c.key], set_={"value": row["value"], "updated_at": now}))
 
-    def audit(self, actor: str, action: str, target: str, before: Any = "", after: Any = "") -> None:
+    def audit(self, actor: str, action: str, target: str, before: JSONValue = "", after: JSONValue = "") -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(audit_log).values(
                 at=utcnow(), actor=actor, action=action, target=target,

@@ -30,6 +30,7 @@ from slack_sdk.models.views import View
 
 from bot.core.answers import Result
 from bot.core.expiry import ExpiryReport, InstitutionExpiry
+from bot.core.kb import Topic
 from bot.core.lookup import Found, LookupResult
 from bot.core.outgoing import literal
 from bot.core.reminders import Reminder
@@ -132,7 +133,7 @@ def button(label: str, action_id: str, value: str, style: str | None = None) -> 
                          value=_clip(value, MAX_BUTTON_VALUE), style=style)
 
 
-def pack(**data: Any) -> str:
+def pack(**data: str | list[str]) -> str:
     """A button value: compact JSON that always fits Slack's 2,000 characters."""
     raw = json.dumps(data, separators=(",", ":"))
     while len(raw) > MAX_BUTTON_VALUE and data.get("q"):
@@ -187,7 +188,7 @@ def answer_message(result: Result, question: str, shared_by: str = "") -> Messag
     return finish(blocks, f"{topic.title}: {_clip(best.answer, 300)}", public=bool(shared_by))
 
 
-def cite(topic: Any) -> str:
+def cite(topic: Topic) -> str:
     """The source as Slack mrkdwn: a link (URL with the section's anchor) when there is one."""
     label, link = topic.citation()
     if link and "|" not in link and ">" not in link:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from slack_bolt import BoltContext
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.services import Services
@@ -94,7 +95,7 @@ def guarded(listener: Callable[..., None]) -> Callable[..., None]:
     acknowledged if it was not yet, and the person is told where they can see it. Bolt reads the listener's
     argument names through ``__wrapped__``, so the wrapper gets the same keyword arguments."""
     @functools.wraps(listener)
-    def run(**kwargs: Any) -> None:
+    def run(**kwargs: object) -> None:  # Bolt passes each argument the listener names by that name
         try:
             listener(**kwargs)
         except Exception as exc:  # the one place listener errors end: logged with the traceback, then told
@@ -106,14 +107,14 @@ def guarded(listener: Callable[..., None]) -> Callable[..., None]:
                 log.error("unhandled error in a Slack listener: %s", type(exc).__name__, exc_info=exc)
                 said = OOPS
             ack = kwargs.get("ack")
-            if ack is not None and getattr(ack, "response", None) is None:
+            if callable(ack) and getattr(ack, "response", None) is None:
                 ack()
             tell(kwargs, said)
 
     return run
 
 
-def tell(kwargs: dict[str, Any], said: str) -> None:
+def tell(kwargs: Mapping[str, object], said: str) -> None:
     """Tell the person behind a request about a failure: through its response_url when it has one (only
     the person sees it), else by a DM from the app (the Home tab has nowhere else)."""
     body = kwargs.get("body")
@@ -121,11 +122,11 @@ def tell(kwargs: dict[str, Any], said: str) -> None:
     client = kwargs.get("client")
     msg = render(TextReply(said))
     try:
-        if respond is not None and text(body, "response_url"):
+        if callable(respond) and text(body, "response_url"):
             respond(replace_original=False, response_type="ephemeral", **msg.kwargs())
             return
         user = text(body, "user", "id") or text(body, "user_id") or text(body, "event", "user")
-        if user and client is not None:
+        if user and isinstance(client, WebClient):
             client.chat_postMessage(channel=user, **msg.kwargs())
     except Exception:  # nowhere left to say it
         log.warning("could not tell the person about the failure")
