@@ -15,7 +15,7 @@ from rapidfuzz.distance import OSA
 
 from bot.core.outgoing import in_code
 from commands.context import Context, Handler
-from commands.replies import AnyReply, Reply
+from commands.replies import CommandReply, Reply
 
 __all__ = ["HANDLERS", "Context", "Handler", "dispatch", "handlers", "load_all", "near_miss", "read_only", "split"]
 
@@ -31,7 +31,7 @@ class _Lazy:
         fn: Handler = importlib.import_module(f"commands.{self.module}").handle
         return fn
 
-    def __call__(self, ctx: Context, args: str) -> AnyReply:
+    def __call__(self, ctx: Context, args: str) -> CommandReply:
         return self.handler()(ctx, args)
 
     @property
@@ -118,7 +118,7 @@ def did_you_mean(text: str, name: str, asker: str = "") -> Reply:
                           no))
 
 
-def dispatch(ctx: Context, text: str) -> AnyReply:
+def dispatch(ctx: Context, text: str) -> CommandReply:
     name, args = split(text)
     if not ctx.commands:
         ctx.commands = HANDLERS

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from bot.core.services import Services
 
 if TYPE_CHECKING:
-    from commands.replies import AnyReply
+    from commands.replies import CommandReply
 
 # a handler turns the text after its sub-command into a reply (see commands.replies)
-Handler = Callable[["Context", str], "AnyReply"]
+Handler = Callable[["Context", str], "CommandReply"]
 
 
 @dataclass

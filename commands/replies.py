@@ -5,8 +5,8 @@ results) themselves."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:  # annotations only: answering a question must not load the database layer
     from bot.core.answers import Result
@@ -52,7 +52,6 @@ class Reply:
     choices: tuple[tuple[str, ...], ...] = ()  # (label, action_id, value[, what to type in the chat])
     footer: str = ""
     public: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class Deferred:
     """Slow work: show ``progress`` at once (Slack's 3-second ack), then replace it with ``run()``."""
 
     progress: str
-    run: Callable[[], AnyReply]
+    run: Callable[[], CommandReply]
 
 
 @dataclass(frozen=True)
@@ -83,5 +82,5 @@ class ExpiryReply:
     late: bool = False
 
 
-AnyReply: TypeAlias = (TextReply | AnswerReply | WalkReply | LookupReply | Reply | PartnerReply | StatusReply
-                       | Deferred | ExpiryReply)
+CommandReply: TypeAlias = (TextReply | AnswerReply | WalkReply | LookupReply | Reply | PartnerReply | StatusReply
+                           | Deferred | ExpiryReply)

@@ -24,7 +24,7 @@ from bot.frontends.blocks import render, unpack
 from bot.frontends.slack.common import context_for, later, obj, once, oops, services_of, text
 from commands import Context, ask, buttons, dispatch, read_only
 from commands.lookup import lookup_reply
-from commands.replies import AnyReply, Deferred, TextReply
+from commands.replies import CommandReply, Deferred, TextReply
 
 SHARED = "Shared in the channel."
 NOT_YOURS = "Only the person who asked can choose this. To run it yourself, type the command."
@@ -48,7 +48,7 @@ class Click:
     def services(self) -> Services:
         return self.ctx.services
 
-    def show(self, reply: AnyReply, replace: bool = True) -> None:
+    def show(self, reply: CommandReply, replace: bool = True) -> None:
         """Answer in place of the message clicked (or below it, ephemerally); slow work follows when done."""
         deliver = self._replace if replace else self._below
         deliver(reply)
@@ -56,10 +56,10 @@ class Click:
             later(self.services, reply, deliver,
                   lambda: self.respond(replace_original=replace, response_type="ephemeral", **oops().kwargs()))
 
-    def _below(self, reply: AnyReply) -> None:
+    def _below(self, reply: CommandReply) -> None:
         self.respond(replace_original=False, response_type="ephemeral", **render(reply).kwargs())
 
-    def _replace(self, reply: AnyReply) -> None:
+    def _replace(self, reply: CommandReply) -> None:
         if self.private:
             self.respond(replace_original=True, **render(reply).kwargs())
             return
@@ -146,7 +146,7 @@ def first_share(c: Click) -> bool:
     return once(c.services, f"share:{c.ctx.channel_id}:{message}:{c.action_id}:{digest}")
 
 
-def post_shared(c: Click, reply: AnyReply) -> None:
+def post_shared(c: Click, reply: CommandReply) -> None:
     """Into the channel, as everyone there may read it (``public``: no patron on a lookup)."""
     try:
         c.client.chat_postMessage(channel=c.ctx.channel_id, **render(reply, public=True).kwargs())

@@ -16,7 +16,7 @@ from bot.core.services import Services
 from bot.frontends import present
 from bot.frontends.blocks import Message, render
 from commands import Context
-from commands.replies import AnyReply, Deferred, PartnerReply, TextReply
+from commands.replies import CommandReply, Deferred, PartnerReply, TextReply
 
 log = logging.getLogger("bot.frontends.slack")
 OOPS = "Something went wrong on my side; it has been logged. Please try again."
@@ -53,7 +53,7 @@ def once(services: Services, key: str) -> bool:
     return not services.store.seen_event(key)
 
 
-def later(services: Services, reply: Deferred, deliver: Callable[[AnyReply], object],
+def later(services: Services, reply: Deferred, deliver: Callable[[CommandReply], object],
           on_fail: Callable[[], object] | None = None) -> None:
     """Run slow work on the background pool, then hand its reply to ``deliver``; failures reach the user."""
     def work() -> None:
@@ -72,7 +72,7 @@ def later(services: Services, reply: Deferred, deliver: Callable[[AnyReply], obj
     services.background.submit(work)
 
 
-def announce(services: Services, reply: AnyReply) -> None:
+def announce(services: Services, reply: CommandReply) -> None:
     """Side posts a reply calls for: the channel announcement when a partner's checklist is complete."""
     if not isinstance(reply, PartnerReply) or not reply.finished:
         return

@@ -15,7 +15,7 @@ from bot.frontends.blocks import render
 from bot.frontends.escaping import incoming
 from bot.frontends.slack.common import context_for, later, once, services_of
 from commands import dispatch
-from commands.replies import AnyReply, Deferred, LookupReply
+from commands.replies import CommandReply, Deferred, LookupReply
 
 
 def is_private(event: dict[str, Any]) -> bool:
@@ -32,7 +32,7 @@ def answer_in_thread(event: dict[str, Any], client: WebClient, context: BoltCont
     thread = str(event.get("thread_ts") or event.get("ts") or "")
     reply = dispatch(context_for(services, user, channel), incoming(str(event.get("text", ""))))
 
-    def privately(final: AnyReply) -> None:
+    def privately(final: CommandReply) -> None:
         """What was left out of the thread, to the person who asked (only they see it)."""
         if public and isinstance(final, LookupReply) and any(f.requester for f in final.result.found):
             client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, **render(final).kwargs())
@@ -40,7 +40,7 @@ def answer_in_thread(event: dict[str, Any], client: WebClient, context: BoltCont
     posted = client.chat_postMessage(channel=channel, thread_ts=thread, **render(reply, public=public).kwargs())
     privately(reply)
     if isinstance(reply, Deferred):
-        def deliver(final: AnyReply) -> None:
+        def deliver(final: CommandReply) -> None:
             client.chat_update(channel=channel, ts=str(posted["ts"]), **render(final, public=public).kwargs())
             privately(final)
 

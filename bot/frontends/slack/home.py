@@ -17,7 +17,7 @@ from bot.frontends.escaping import incoming
 from bot.frontends.present import docs_lines
 from bot.frontends.slack.common import context_for, later, once, services_of, text
 from commands import dispatch
-from commands.replies import AnyReply, Deferred, WalkReply
+from commands.replies import CommandReply, Deferred, WalkReply
 
 MODALS = {  # action id → (callback id, title, label, hint, the sub-command the text goes to)
     "home_ask": ("home_ask", "Ask p2p-bot", "Your question", "how do I receive a borrowed item", "ask"),
@@ -70,7 +70,7 @@ def on_home_button(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     client.views_open(trigger_id=text(body, "trigger_id"), view=input_modal(callback, title, label, hint))
 
 
-def to_dm(services: Services, client: WebClient, user: str, reply: AnyReply) -> None:
+def to_dm(services: Services, client: WebClient, user: str, reply: CommandReply) -> None:
     """Post a reply in the app's DM with the person (from the Home tab there is no message to answer)."""
     posted = client.chat_postMessage(channel=user, **render(reply).kwargs())
     if isinstance(reply, Deferred):

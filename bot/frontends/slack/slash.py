@@ -11,7 +11,7 @@ from bot.frontends.blocks import render
 from bot.frontends.escaping import incoming
 from bot.frontends.slack.common import context_for, later, once, oops, services_of
 from commands import dispatch
-from commands.replies import AnyReply, Deferred
+from commands.replies import CommandReply, Deferred
 
 
 def on_p2p(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
@@ -24,7 +24,7 @@ def on_p2p(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContex
     msg = render(reply)
     ack(response_type="in_channel" if msg.public else "ephemeral", **msg.kwargs())
     if isinstance(reply, Deferred):
-        def deliver(final: AnyReply) -> None:
+        def deliver(final: CommandReply) -> None:
             respond(replace_original=True, response_type="ephemeral", **render(final).kwargs())
 
         later(services, reply, deliver,
