@@ -242,3 +242,18 @@ def test_a_table_of_contents_list_followed_at_once_by_its_first_heading_still_pl
             "The band shows the date.\nReturning\nShip it back.\n")
     heads = [(b.text, b.level) for b in readers.read_text("g.txt", text).blocks if b.kind == "heading"]
     assert heads == [("Guide", 1), ("Receiving", 2), ("How it works", 3), ("Returning", 2)]
+
+
+def test_headings_lose_their_edit_and_permalink_marks_and_wiki_footers_are_dropped() -> None:
+    html = """<html><body><div id="content" class="mw-body"><h1 id="firstHeading">Borrowing</h1>
+    <div id="mw-content-text"><h2><span class="mw-headline" id="Receiving">Receiving</span><span
+    class="mw-editsection"><span class="mw-editsection-bracket">[</span><a href="?action=edit">edit</a><span
+    class="mw-editsection-bracket">]</span></span></h2><ol><li>Go to Receiving Items.</li><li>Scan it.</li></ol>
+    <h2 id="returns">Returns<a class="headerlink" href="#returns" title="Permalink to this heading">¶</a></h2>
+    <p>Use Return Items.</p></div><div id="catlinks" class="catlinks">Categories: Interlibrary loan</div>
+    <div class="printfooter">Retrieved from "https://wiki.example.edu/Borrowing"</div></div></body></html>"""
+    page = readers.read_html("borrowing.html", html)
+    assert [(b.text, b.anchor) for b in page.blocks if b.kind == "heading"] == [
+        ("Borrowing", "firstHeading"), ("Receiving", "Receiving"), ("Returns", "returns")]
+    text = json.dumps([b.__dict__ for b in page.blocks])
+    assert "Categories" not in text and "Retrieved from" not in text and "edit" not in text

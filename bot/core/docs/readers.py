@@ -320,7 +320,7 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
 
 # words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
 _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
-    prevnext pager pagination toc masthead colophon""".split())
+    prevnext pager pagination toc masthead colophon catlinks printfooter""".split())
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
 
@@ -355,6 +355,23 @@ def _anchor(el: _Element) -> str:
         if first is el and not others:
             return str(parent.get("id"))
     return ""
+
+
+# a heading's own links that are not its words: "[edit]" (MediaWiki), "¶" permalinks (Sphinx, MkDocs), "#"
+_HEADING_LINKS = frozenset("headerlink anchor anchorjs-link header-anchor heading-anchor permalink editsection "
+                           "mw-editsection edit-link edit-section".split())
+_LINK_MARKS = frozenset(("¶", "#", "§", "🔗", "edit", "[edit]", "[ edit ]"))
+
+
+def _heading_text(h: _Element) -> str:
+    """The words of a heading without its permalink or edit link."""
+    for el in list(h.iter("a", "span")):
+        if el is h or el.getparent() is None:
+            continue
+        names = {c.lower() for c in (el.get("class") or "").split()}
+        if names & _HEADING_LINKS or clean(_content(el)).lower() in _LINK_MARKS:
+            _drop(el)
+    return clean(_content(h))
 
 
 def _near(el: _Element) -> str:
@@ -397,10 +414,10 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         tag = child.tag.lower()
         if tag in _HEADINGS:
             flush()
-            text = clean(_content(child))
+            own = _anchor(child)
+            text = _heading_text(child)
             if text:
                 summary_level[0] = _HEADINGS[tag]
-                own = _anchor(child)
                 out.append(Block("heading", text, level=_HEADINGS[tag], anchor=own or slugify(text),
                                  target="" if own else _near(child)))
         elif tag in ("ul", "ol"):
