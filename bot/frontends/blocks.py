@@ -142,7 +142,7 @@ def pack(**data: str | list[str]) -> str:
     return raw
 
 
-def unpack(value: str) -> dict[str, Any]:
+def unpack(value: str) -> dict[str, object]:
     try:
         data = json.loads(value)
     except (TypeError, ValueError):

@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TypedDict
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -69,8 +70,6 @@ class WithholdDetails(logging.Filter):
 for _name in SDK_LOGS:
     logging.getLogger(_name).addFilter(WithholdDetails())
 PARSED = "p2p.slack_body"  # the environ key where the gate leaves the body it parsed for Bolt
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def build_app(services: Services, client: WebClient | None = None) -> App:
@@ -89,13 +88,13 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
     return app
 
 
-def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
+def _json(start_response: StartResponse, status: str, body: Mapping[str, object]) -> list[bytes]:
     raw = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))])
     return [raw]
 
 
-def read_body(environ: dict[str, Any]) -> bytes | None:
+def read_body(environ: WSGIEnvironment) -> bytes | None:
     """The request body, or None when it is over ``MAX_BODY`` (checked before reading, and while reading)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -107,7 +106,7 @@ def read_body(environ: dict[str, Any]) -> bytes | None:
     return body
 
 
-def _headers(environ: dict[str, Any]) -> dict[str, str]:
+def _headers(environ: WSGIEnvironment) -> dict[str, str]:
     return {k[5:].lower().replace("_", "-"): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
 
 
@@ -116,7 +115,7 @@ def payload_problem(body: bytes, content_type: str) -> str:
     return read_payload(body, content_type)[1]
 
 
-def read_payload(body: bytes, content_type: str) -> tuple[dict[str, Any], str]:
+def read_payload(body: bytes, content_type: str) -> tuple[dict[str, object], str]:
     """(what Bolt is to see, '') for a body that is a Slack request, ({}, why not) otherwise. Parsed the way
     Slack sends it: JSON when the content type says so (Bolt's rule: exactly ``application/json`` before any
     ``;``), else a form whose ``payload`` field, when there is one, holds the JSON."""
@@ -143,14 +142,15 @@ def read_payload(body: bytes, content_type: str) -> tuple[dict[str, Any], str]:
     if "payload" not in form:
         if "command" not in form and "ssl_check" not in form:
             return {}, "a form without a payload must be a slash command"
-        return form, ""
+        fields: dict[str, object] = dict(form)
+        return fields, ""
     payload = _json_object(form["payload"])
     if payload is None:
         return {}, "payload is not a JSON object"
     return payload, shape_problem(payload)
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def _json_object(text: str) -> dict[str, object] | None:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
@@ -158,12 +158,12 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _bad(data: dict[str, Any], keys: tuple[str, ...], kind: type | tuple[type, ...]) -> str:
+def _bad(data: Mapping[str, object], keys: tuple[str, ...], kind: type | tuple[type, ...]) -> str:
     """The first of ``keys`` present in ``data`` (and not null) that is not of ``kind``."""
     return next((k for k in keys if data.get(k) is not None and not isinstance(data[k], kind)), "")
 
 
-def shape_problem(data: dict[str, Any]) -> str:
+def shape_problem(data: Mapping[str, object]) -> str:
     """'' when every field our listeners (and Bolt's own routing) read has the shape Slack gives it, else
     what is wrong. Checked once here, so a listener never meets a number where Slack sends a string."""
     bad = _bad(data, ("type", "token", "trigger_id", "response_url", "api_app_id", "event_id", "challenge",
@@ -173,12 +173,16 @@ def shape_problem(data: dict[str, Any]) -> str:
     bad = bad or _bad(data, ("actions", "authorizations"), list)
     if bad:
         return f"{bad} has the wrong type"
-    if any(not isinstance(a, dict) for a in data.get("authorizations") or []):
+    # the fields above have their types now: read them through isinstance
+    authorizations = data.get("authorizations")
+    if isinstance(authorizations, list) and any(not isinstance(a, dict) for a in authorizations):
         return "authorizations has the wrong type"
     for part in ("user", "channel", "team"):
-        if isinstance(data.get(part), dict) and _bad(data[part], ("id", "name", "username"), str):
+        given = data.get(part)
+        if isinstance(given, dict) and _bad(given, ("id", "name", "username"), str):
             return f"{part} has the wrong type"
-    container = data.get("container") or {}
+    container = data.get("container")
+    container = container if isinstance(container, dict) else {}
     if _bad(container, ("type", "message_ts", "channel_id", "view_id"), str) or \
             _bad(container, ("is_ephemeral",), bool):
         return "container has the wrong type"
@@ -211,7 +215,7 @@ def shape_problem(data: dict[str, Any]) -> str:
     return ""
 
 
-def slack_gate(environ: dict[str, Any], secret: str) -> tuple[str, str] | None:
+def slack_gate(environ: WSGIEnvironment, secret: str) -> tuple[str, str] | None:
     """(status, error) when a request to /slack/events must be refused; None to hand it to Bolt, whose
     ``wsgi.input`` then holds the very bytes that were verified."""
     if environ.get("REQUEST_METHOD") != "POST":
@@ -245,11 +249,11 @@ class GatedHandler(SlackRequestHandler):
         return self.app.dispatch(req)
 
 
-def make_wsgi(app: App, services: Services) -> WSGIApp:
+def make_wsgi(app: App, services: Services) -> WSGIApplication:
     bolt = GatedHandler(app)
     secret = services.settings.slack_signing_secret
 
-    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/slack/events":
@@ -296,6 +300,12 @@ def warm_up(services: Services) -> None:
     _ = services.store, services.engine, services.lookup
 
 
-def server_options(threads: int = 16) -> dict[str, Any]:
+class ServerOptions(TypedDict):
+    threads: int
+    ident: str
+    max_request_body_size: int
+
+
+def server_options(threads: int = 16) -> ServerOptions:
     """waitress settings, shared with the tests' server: bodies over MAX_BODY are refused by waitress too."""
     return {"threads": threads, "ident": "p2p-bot", "max_request_body_size": MAX_BODY}

@@ -20,8 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -46,20 +45,20 @@ def verify(secret: str, body: bytes, given: str | None) -> bool:
     return hmac.compare_digest(signature(secret, body), given.strip())
 
 
-def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
+def _reply(start_response: StartResponse, status: str, body: Mapping[str, object]) -> list[bytes]:
     raw = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))])
     return [raw]
 
 
-def alma_code(payload: dict[str, Any]) -> str:
+def alma_code(payload: Mapping[str, object]) -> str:
     """Alma's institution code as the payload carries it (``{"value": ..}`` or a plain string)."""
     raw = payload.get("institution")
     value = raw.get("value") if isinstance(raw, dict) else raw
     return str(value or "").strip()
 
 
-def institution_for(payload: dict[str, Any], institutions: tuple[Institution, ...]) -> Institution | None:
+def institution_for(payload: Mapping[str, object], institutions: tuple[Institution, ...]) -> Institution | None:
     """The configured institution a signed payload is about, or None when it names none of them."""
     code = alma_code(payload).lower()
     if code:
@@ -74,7 +73,7 @@ def institution_for(payload: dict[str, Any], institutions: tuple[Institution, ..
 MAX_KEY = 255  # processed_events.key
 
 
-def delivery_key(payload: dict[str, Any], body: bytes) -> str:
+def delivery_key(payload: Mapping[str, object], body: bytes) -> str:
     """The dedupe key: the event id (hashed when it would not fit, so two long ids never share a key), else
     the body's hash."""
     event_id = str(payload.get("id") or "").strip()
@@ -84,7 +83,7 @@ def delivery_key(payload: dict[str, Any], body: bytes) -> str:
     return key
 
 
-def record(store: Store, payload: dict[str, Any], institution: str = "", key: str = "") -> bool:
+def record(store: Store, payload: Mapping[str, object], institution: str = "", key: str = "") -> bool:
     """Keep a JOB_END event once; False for other actions and for a delivery already kept (``key``)."""
     if str(payload.get("action", "")).upper() != "JOB_END":
         return False
@@ -145,7 +144,7 @@ def handle_webhook(environ: WSGIEnvironment, start_response: StartResponse, serv
                     alma_code(payload)[:64])
         return _reply(start_response, "200 OK", {"ok": True, "recorded": False, "reason": "unknown institution"})
     kept = record(services.store, payload, inst.code, delivery_key(payload, body))
-    reply: dict[str, Any] = {"ok": True, "recorded": kept}
+    reply: dict[str, object] = {"ok": True, "recorded": kept}
     if not kept:
         reply["duplicate"] = True
     return _reply(start_response, "200 OK", reply)

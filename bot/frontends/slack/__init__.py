@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, Respond
 from slack_sdk.errors import SlackApiError
@@ -60,7 +59,7 @@ def register(app: App, services: Services) -> None:
     app.error(on_error)
 
 
-def on_error(error: Exception, request: BoltRequest, context: BoltContext, body: dict[str, Any],
+def on_error(error: Exception, request: BoltRequest, context: BoltContext, body: dict[str, object],
              respond: Respond | None = None) -> None:
     """The one place for the unexpected: log with the traceback (no secrets are in these objects)."""
     log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)

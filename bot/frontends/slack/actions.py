@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
@@ -38,8 +37,8 @@ class Click:
     ctx: Context
     action_id: str
     value: str
-    data: dict[str, Any]
-    body: dict[str, Any]
+    data: dict[str, object]  # what the button carries (blocks.pack)
+    body: dict[str, object]  # what Slack sent, read through text() and obj()
     respond: Respond
     client: WebClient
     private: bool = True  # the clicked message is seen only by the clicker (ephemeral, or a DM with the bot)
@@ -186,7 +185,7 @@ ACTIONS: dict[str, Handler] = {
 PATTERN = re.compile(r"^(" + "|".join(map(re.escape, ACTIONS)) + r")(\.\d+)?$")
 
 
-def on_action(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext) -> None:
+def on_action(ack: Ack, body: dict[str, object], respond: Respond, client: WebClient, context: BoltContext) -> None:
     ack()
     services = services_of(context)
     actions = body.get("actions")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import cast
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
@@ -24,7 +24,7 @@ EXPIRED = "That took too long to open (Slack allows 3 seconds). Please click the
 SLACK_SAYS = "Slack refused my answer ({error}). Please try again."
 
 
-def obj(data: object, *path: str) -> dict[str, Any]:
+def obj(data: object, *path: str) -> dict[str, object]:
     """The JSON object at ``path`` in ``data`` (``{}`` when anything on the way is missing or not an object):
     listeners read what Slack sent through these, never by indexing, so a malformed body cannot raise."""
     for key in path:

@@ -6,8 +6,6 @@ lookup answered there leaves the patron out, and the person who asked gets the f
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
@@ -18,12 +16,12 @@ from commands import dispatch
 from commands.replies import CommandReply, Deferred, LookupReply
 
 
-def is_private(event: dict[str, Any]) -> bool:
+def is_private(event: dict[str, object]) -> bool:
     """A direct message with the bot (only the person and the bot read it)."""
     return event.get("channel_type") == "im" or str(event.get("channel", "")).startswith("D")
 
 
-def answer_in_thread(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def answer_in_thread(event: dict[str, object], client: WebClient, context: BoltContext) -> None:
     services = services_of(context)
     channel, user = str(event.get("channel", "")), str(event.get("user", ""))
     if not channel or not once(services, f"msg:{channel}:{event.get('ts', '')}"):
@@ -47,11 +45,11 @@ def answer_in_thread(event: dict[str, Any], client: WebClient, context: BoltCont
         later(services, reply, deliver)
 
 
-def on_mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def on_mention(event: dict[str, object], client: WebClient, context: BoltContext) -> None:
     answer_in_thread(event, client, context)
 
 
-def on_message(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def on_message(event: dict[str, object], client: WebClient, context: BoltContext) -> None:
     if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
         return
     answer_in_thread(event, client, context)

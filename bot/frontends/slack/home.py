@@ -4,7 +4,6 @@ buttons that open a one-field modal (ask / look up / walk) whose answer arrives 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, BoltContext
@@ -51,7 +50,7 @@ def publish(services: Services, client: WebClient, user: str) -> None:
     client.views_publish(user_id=user, view=home_view(facts(services, user)))
 
 
-def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def on_home_opened(event: dict[str, object], client: WebClient, context: BoltContext) -> None:
     if event.get("tab") != "home":
         return
     user = text(event, "user")
@@ -59,7 +58,7 @@ def on_home_opened(event: dict[str, Any], client: WebClient, context: BoltContex
         publish(services_of(context), client, user)
 
 
-def on_home_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def on_home_button(ack: Ack, body: dict[str, object], client: WebClient, context: BoltContext) -> None:
     ack()
     actions = body.get("actions")
     modal = MODALS.get(text(actions[0] if isinstance(actions, list) and actions else {}, "action_id"))
@@ -78,7 +77,7 @@ def to_dm(services: Services, client: WebClient, user: str, reply: CommandReply)
                                                                 **render(final).kwargs()))
 
 
-def on_home_resume(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def on_home_resume(ack: Ack, body: dict[str, object], client: WebClient, context: BoltContext) -> None:
     ack()
     services = services_of(context)
     user = text(body, "user", "id")
@@ -87,7 +86,7 @@ def on_home_resume(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         to_dm(services, client, user, WalkReply(walk, note="Resumed from the Home tab."))
 
 
-def on_home_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
+def on_home_submit(ack: Ack, body: dict[str, object], view: dict[str, object], client: WebClient,
                    context: BoltContext) -> None:
     ack()  # closes the modal; the answer goes to the DM
     services = services_of(context)

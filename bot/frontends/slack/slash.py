@@ -3,8 +3,6 @@ progress line and replaces it through the ``response_url`` when done."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_bolt import Ack, BoltContext, Respond
 
 from bot.frontends.blocks import render
@@ -14,7 +12,7 @@ from commands import dispatch
 from commands.replies import CommandReply, Deferred
 
 
-def on_p2p(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+def on_p2p(ack: Ack, body: dict[str, object], respond: Respond, context: BoltContext) -> None:
     services = services_of(context)
     if not once(services, f"cmd:{body.get('trigger_id') or body.get('response_url', '')}"):
         ack()  # Slack's retry of a command already answered
