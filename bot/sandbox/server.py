@@ -279,6 +279,9 @@ class SandboxState:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes on a keep-alive connection: with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK of the headers (~40 ms on Linux) and every call took that long
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
@@ -793,7 +796,8 @@ class Sandbox:
     def __init__(self, state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state or SandboxState(today=date.today())
         self.httpd = SandboxHTTPServer((host, port), self.state)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        # stop() returns at the server loop's next poll: tests start and stop a sandbox each
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                        name="alma-sandbox", daemon=True)
 
     @property
