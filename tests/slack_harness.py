@@ -12,12 +12,12 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
 from bot.core.services import Services
+from bot.edges.alma.client import make_http_client
 from bot.frontends.web import build_app, make_wsgi, server_options
 from tests.fake_slack import FakeSlack
 
@@ -45,7 +45,7 @@ class SlackHarness:
                                     **server_options(threads=8))
         self.thread = threading.Thread(target=self._run, daemon=True)
         self._stopping = False
-        self.http = httpx.Client(timeout=10)
+        self.http = make_http_client(timeout=10)
         self._n = 0
         self.sandbox: Any = None  # the Alma sandbox behind the settings, when a test needs to look at it
 
