@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,23 @@ def shared_file(*parts: str) -> Path:
 
 TODAY = date(2026, 11, 29)
 
+# Alma's per-second limit is tested where it is the subject (tests/test_ratebudget.py, the 429 tests in
+# tests/test_alma_client.py): there the sandbox keeps its real 25 calls/s and the bot paces itself. Every
+# other test is about what the bot does with Alma's answers, so its sandbox takes any number of calls a
+# second and the bot's clients and shared budgets are set to match: the same calls, not spaced 50 ms apart.
+UNTHROTTLED = 1_000_000
+
+
+def unthrottled(state: SandboxState) -> SandboxState:
+    state.per_second = UNTHROTTLED
+    return state
+
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A real sandbox on loopback, fresh for each test (its state can be poked for faults)."""
-    sb = Sandbox(SandboxState(today=TODAY)).start()
+    """A real sandbox on loopback, fresh for each test (its state can be poked for faults), without Alma's
+    per-second limit (``sandbox.state.per_second = PER_SECOND_LIMIT`` gives it back)."""
+    sb = Sandbox(unthrottled(SandboxState(today=TODAY))).start()
     yield sb
     sb.stop()
 
@@ -52,14 +65,20 @@ def http() -> Iterator[httpx.Client]:
 
 
 def fast_client(http: httpx.Client, sb: Sandbox, key: str = "sandbox-key-gwa", **kw: Any) -> AlmaClient:
-    """A client whose retry back-off does not slow the tests (sleep is the true edge here)."""
+    """A client whose retry back-off does not slow the tests (sleep is the true edge here), paced to match
+    the sandbox: unpaced when it is unthrottled, 20 calls/s when it keeps Alma's limit."""
     kw.setdefault("sleep", lambda _s: None)
-    kw.setdefault("limiter", RateLimiter(20))
+    kw.setdefault("limiter", RateLimiter(UNTHROTTLED if sb.state.per_second >= UNTHROTTLED else 20))
     return AlmaClient(http, sb.base_url, key, institution=key[-3:].upper(), **kw)
 
 
 def sandbox_institutions(sb: Sandbox) -> tuple[Institution, ...]:
-    return sb.institutions()  # the one place that turns the sandbox into settings (the demo uses it too)
+    """The sandbox as settings (``Sandbox.institutions`` is the one place that does it; the demo uses it too),
+    with each institution's shared call budget matching the sandbox's limit."""
+    insts = sb.institutions()
+    if sb.state.per_second >= UNTHROTTLED:
+        insts = tuple(replace(i, calls_per_second=UNTHROTTLED) for i in insts)
+    return insts
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +108,24 @@ def db_url(tmp_path: Path, migrated_db: Path) -> str:
     target = tmp_path / "test.sqlite3"
     shutil.copyfile(migrated_db, target)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def new_store(tmp_path: Path, migrated_db: Path) -> Iterator[Callable[[], Store]]:
+    """Makes stores, each on its own new SQLite file at the newest schema (for tests that need several)."""
+    import shutil
+
+    made: list[Store] = []
+
+    def make() -> Store:
+        target = tmp_path / f"store-{len(made)}.sqlite3"
+        shutil.copyfile(migrated_db, target)
+        made.append(Store(f"sqlite:///{target}"))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ HTTP, webhooks, and the CLI contract."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -175,14 +176,14 @@ def test_a_refused_key_gives_unknown_with_a_key_sentence(monkeypatch: pytest.Mon
 
 
 def test_xml_429_on_every_other_call_gives_the_same_check(sandbox: Sandbox, http: httpx.Client,
-                                                         store: Store) -> None:
+                                                         new_store: Callable[[], Store]) -> None:
     insts = list(sandbox_institutions(sandbox))
     now = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=NY)
     days = sorted(sandbox.state.by_code("GWA").scenario)[-12:]  # failed, missing, running... and today
 
     def reports() -> list[dict[str, Any]]:
         clients = {i.code: fast_client(http, sandbox, i.api_key) for i in insts}
-        return [expiry.check(insts, clients, Store("sqlite://"), date.fromisoformat(d), now).to_json()
+        return [expiry.check(insts, clients, new_store(), date.fromisoformat(d), now).to_json()
                 for d in days]
 
     calm = reports()

@@ -14,7 +14,7 @@ from bot.core.lookup import LookupInputError, LookupService, clean_external_id
 from bot.edges.alma.client import AlmaClient
 from bot.edges.store import Store, request_index
 from bot.sandbox.server import Sandbox, SandboxState
-from tests.conftest import TODAY, fast_client, sandbox_institutions
+from tests.conftest import TODAY, fast_client, sandbox_institutions, unthrottled
 
 
 def service(sb: Sandbox, http: httpx.Client, store: Store, **kw: object) -> LookupService:
@@ -109,7 +109,7 @@ def test_failed_sync_leaves_the_old_index_whole(sandbox: Sandbox, http: httpx.Cl
 
 
 def test_big_slices_are_cut_until_every_request_is_indexed(http: httpx.Client, tmp_path: Path) -> None:
-    sb = Sandbox(SandboxState(today=TODAY, scale=3000, scale_institution="GWA")).start()
+    sb = Sandbox(unthrottled(SandboxState(today=TODAY, scale=3000, scale_institution="GWA"))).start()
     try:
         store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
         svc = service(sb, http, store)
@@ -132,7 +132,7 @@ def test_big_slices_are_cut_until_every_request_is_indexed(http: httpx.Client, t
 
 
 def test_a_slice_no_filter_can_split_is_reported_not_indexed_yet(http: httpx.Client, tmp_path: Path) -> None:
-    sb = Sandbox(SandboxState(today=TODAY)).start()
+    sb = Sandbox(unthrottled(SandboxState(today=TODAY))).start()
     try:
         inst = sb.state.by_code("MU")
         twin = next(r for r in inst.lending if r["status"]["value"] == "CANCELLED")
