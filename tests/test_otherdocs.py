@@ -257,3 +257,49 @@ def test_headings_lose_their_edit_and_permalink_marks_and_wiki_footers_are_dropp
         ("Borrowing", "firstHeading"), ("Receiving", "Receiving"), ("Returns", "returns")]
     text = json.dumps([b.__dict__ for b in page.blocks])
     assert "Categories" not in text and "Retrieved from" not in text and "edit" not in text
+
+
+def test_accordion_faqs_keep_their_questions_and_collapsed_answers() -> None:
+    html = """<html><body><main><h1>Staff FAQ</h1><div class="accordion">
+    <div class="accordion-item"><h2 class="accordion-header" id="q1"><button class="accordion-button"
+     data-bs-toggle="collapse" data-bs-target="#a1" aria-controls="a1">How do I reprint a slip?</button></h2>
+     <div id="a1" class="accordion-collapse collapse"><div class="accordion-body">Use the Printouts Queue.</div></div></div>
+    <div class="accordion-item"><h2><button aria-expanded="false" aria-controls="a2">Who pays postage?</button></h2>
+     <div id="a2" role="region" hidden><p>The lender pays to send.</p></div></div>
+    <div id="newsletter" hidden><p>Subscribe to our newsletter</p></div></div></main></body></html>"""
+    topics = {t.title: t for t in topics_for(readers.read_html("faq.html", html), "faq", "faq.html", "faq.html")}
+    assert topics["How do I reprint a slip?"].body == "Use the Printouts Queue."
+    assert topics["Who pays postage?"].body == "The lender pays to send."
+    assert topics["Who pays postage?"].question
+    assert "newsletter" not in json.dumps([t.body for t in topics.values()])
+
+
+def test_a_page_laid_out_in_a_table_is_read_cell_by_cell() -> None:
+    html = """<html><body><table width="100%"><tr><td class="left"><a href="/">Home</a><br><a href="/ill">ILL</a></td>
+    <td><h1>Lending procedures</h1><p>Read this first.</p><h2>Shipping</h2><ol><li>Go to Shipping Items.</li>
+    <li>Scan the barcode.</li></ol><h2>Fees</h2><table border="1"><tr><th>Item</th><th>Fee</th></tr><tr><td>Lost book</td>
+    <td>$115</td></tr></table></td></tr></table></body></html>"""
+    topics = {t.title: t for t in topics_for(readers.read_html("l.html", html), "l", "l.html", "l.html")}
+    assert topics["Shipping"].is_procedure and len(topics["Shipping"].steps) == 2
+    assert topics["Fees"].body == "Item | Fee\nLost book | $115"
+    assert "Home" not in json.dumps([t.body for t in topics.values()])
+
+
+def test_a_sections_own_header_keeps_its_heading() -> None:
+    page = readers.read_html("s.html", '<body><section id="ship"><header><h2>Shipping</h2></header>'
+                                       "<p>Ship daily.</p></section></body>")
+    assert [(b.kind, b.text) for b in page.blocks] == [("heading", "Shipping"), ("para", "Ship daily.")]
+
+
+def test_html_written_inside_markdown_is_content_even_where_a_site_would_put_chrome() -> None:
+    md = "# Receiving\n\n<aside>\nAlways check the band first.\n</aside>\n\n1. Go to Receiving Items.\n2. Scan it.\n"
+    (topic,) = topics_for(readers.read_markdown("r.md", md), "r", "r.md", "r.md")
+    assert topic.body.startswith("Always check the band first.") and len(topic.steps) == 2
+
+
+def test_step_lines_with_a_dash_after_the_number_are_steps() -> None:
+    text = ("Receiving books\nDo this when a box arrives.\nStep 1 – Open Receiving Items.\n"
+            "Step 2 - Scan the External Identifier.\nStep 3 — Print the slip.\n")
+    (topic,) = topics_for(readers.read_text("r.txt", text), "r", "r.txt", "r.txt")
+    assert [s.text for s in topic.steps] == ["Open Receiving Items.", "Scan the External Identifier.",
+                                             "Print the slip."]

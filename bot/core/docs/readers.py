@@ -118,8 +118,8 @@ def read_markdown(location: str, text: str) -> Page:
             continue
         if tok.type in ("fence", "code_block"):
             blocks.append(Block("para", tok.content.rstrip(), line=line))
-        elif tok.type == "html_block":
-            inner = read_html(location, tok.content).blocks
+        elif tok.type == "html_block":  # the author's own HTML (a callout, <details>): content, never chrome
+            inner = read_html(location, tok.content, fragment=True).blocks
             blocks.extend(inner)
         i += 1
     if not title:
@@ -241,13 +241,14 @@ def _md_items(tokens: list[Token]) -> list[str]:
 _DROP = ("nav", "header", "footer", "script", "style", "noscript", "aside", "form", "template", "svg",
          "iframe", "button", "select", "input", "head")
 _DROP_ROLES = ("navigation", "banner", "contentinfo", "search", "complementary")
+_NEVER_CONTENT = ("script", "style", "noscript", "template", "svg", "head")
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre", "ul", "ol", "table", "dl",
            "details", "summary", "figure", "figcaption", "center", "li", "dd", "dt", "address", "hr", "br", "html",
            "header", "hgroup"}
 
 
-def read_html(location: str, text: str) -> Page:
+def read_html(location: str, text: str, fragment: bool = False) -> Page:
     import lxml.html
     from lxml import etree
 
@@ -259,13 +260,21 @@ def read_html(location: str, text: str) -> Page:
     title = clean(_content(title_el)) if title_el is not None else ""
     whole = root.find("body")
     total = len(clean(_content(whole if whole is not None else root)))
+    controlled = {c for e in root.iter() if isinstance(e.tag, str) for c in (e.get("aria-controls") or "").split()}
     for el in list(root.iter()):
         if not isinstance(el.tag, str):  # comments, processing instructions
             if el.getparent() is not None:
                 _drop(el)
             continue
-        if el.tag == "header" and el.xpath("ancestor::article or ancestor::main"):
-            continue  # an article's own header holds its title (h1), not the site's banner
+        if fragment and el.tag not in _NEVER_CONTENT:
+            continue
+        if el.tag == "header" and el.xpath("ancestor::article or ancestor::main or ancestor::section"):
+            continue  # an article's or a section's own header holds its title, not the site's banner
+        if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
+                                           "ancestor::h5 or ancestor::h6 or ancestor::dt or ancestor::summary"):
+            continue  # an accordion's question is the button in its heading
+        if el.get("hidden") is not None and el.get("id") and el.get("id") in controlled:
+            continue  # a collapsed accordion panel: the answer, shown when its question is clicked
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
              or _chrome(el, total)) and el.getparent() is not None):
             _drop(el)
@@ -300,6 +309,14 @@ def _drop(el: _Element) -> None:
 
     if isinstance(el, HtmlMixin):
         el.drop_tree()
+
+
+def _elements(root: _Element, path: str) -> list[_Element]:
+    """The elements an XPath finds, in document order."""
+    from lxml.etree import _Element
+
+    found = root.xpath(path)
+    return [x for x in found if isinstance(x, _Element)] if isinstance(found, list) else []
 
 
 def _first(root: _Element, path: str) -> _Element | None:
@@ -426,6 +443,12 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             items = [i for i in items if i]
             if items:
                 out.append(Block("list", items=tuple(items), ordered=tag == "ol"))
+        elif tag == "table" and child.xpath(".//h1 or .//h2 or .//h3 or .//h4 or .//h5 or .//h6 or .//table"):
+            flush()  # a layout table (old sites put the whole page in one): its cells are containers
+            for cell in _elements(child, "./tr/td | ./tr/th | ./*/tr/td | ./*/tr/th"):
+                links = "".join(_content(a) for a in cell.iter("a"))
+                if clean(links).replace(" ", "") != clean(_content(cell)).replace(" ", ""):
+                    _walk_html(cell, out, summary_level)  # (a cell of nothing but links is the site's menu)
         elif tag == "table":
             flush()
             rows = tuple(tuple(clean(_content(c)) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th"))
@@ -497,7 +520,7 @@ def _list_item(li: _Element) -> str:
 
 # -- plain text ------------------------------------------------------------------------------------------
 _BULLET = re.compile(r"^\s*[-*•·–]\s*(.*)$")
-_STEP = re.compile(r"^\s*(?:step\s*)?(\d{1,2})\s*[.):]\s+(\S.*)$", re.I)
+_STEP = re.compile(r"^\s*(?:step\s*)?(\d{1,2})\s*[.):]\s+(\S.*)$|^\s*step\s*\d{1,2}\s*[-–—]\s*\S", re.I)
 _END_PUNCT = re.compile(r"[.,;:!…]$")
 _NOT_HEADING_START = re.compile(r"^(and|but|or|then|so|because|which|that|note|tip|warning|caution|important|nb)\b",
                                 re.I)

@@ -21,6 +21,12 @@ from bot.core.kb import Section, Step, Topic
 
 PASSAGE_CHARS = 1400
 _STEP = re.compile(r"^\s*(?:step\s*)?(\d{1,2})\s*[.):]\s+(\S.*)$", re.I | re.S)
+_STEP_DASH = re.compile(r"^\s*step\s*(\d{1,2})\s*[-–—]\s*(\S.*)$", re.I | re.S)  # "Step 2 – Scan the item"
+
+
+def _step_line(text: str) -> re.Match[str] | None:
+    """"1. Do this", "Step 1: Do this", "1) Do this", "Step 1 – Do this": group 1 the number, group 2 the action."""
+    return _STEP.match(text) or _STEP_DASH.match(text)
 _VERBS = frozenset("""go click choose select enter open find search add check make scroll navigate type scan print
     confirm verify set configure edit save locate insert place return use press tick untick uncheck remove delete
     create run wait review fill log sign pick put attach write fold tape cut send ship mark update change copy
@@ -51,7 +57,7 @@ def split_sections(page: Page) -> list[_Sec]:
     # what comes before the first heading: its id is the page title's slug, its link the page itself
     cur = _Sec(page.title, slugify(page.title) if page.title else "top", 0, (), 1, target="")
     for b in page.blocks:
-        m = _STEP.match(b.text) if b.kind == "para" else None
+        m = _step_line(b.text) if b.kind == "para" else None
         if (m and m.group(1) == "1" and cur.blocks and cur.trail
                 and all(x.kind == "list" and not x.ordered for x in cur.blocks)):
             # "Required Roles", a list, then "1: Open…": the steps belong to the page above, not to the list
@@ -83,7 +89,7 @@ def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
     """The section's parts in order, with numbered steps gathered; True when it is a procedure."""
     flat: list[Block | tuple[int, str]] = []
     for b in blocks:
-        m = _STEP.match(b.text) if b.kind == "para" else None
+        m = _step_line(b.text) if b.kind == "para" else None
         if m:
             flat.append((int(m.group(1)), m.group(2).strip()))
         elif b.kind == "list" and b.ordered and len(b.items) >= 1:
