@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import String, delete, func, insert, literal, select
+from sqlalchemy import RowMapping, String, delete, func, insert, literal, select
 
 from bot.edges.alma.client import TASK_LIST_CAP, AlmaClient, deadline, run_in_context
 from bot.edges.alma.errors import AlmaError, AlmaNotFound, sentence
@@ -242,7 +242,7 @@ Facets = tuple[str, str, str, str, str]  # partner, printed, reported, requested
 class Page:
     """One task-list answer, reduced to what the index keeps (no raw JSON)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[RequestRow]
     facets: list[Facets]
     total: int
 
@@ -277,12 +277,50 @@ def task_list_page(client: AlmaClient, inst: str, library: str, now: datetime,
     return Page(rows, facets, total)
 
 
-def lending_row(inst: str, d: Mapping[str, Any], now: datetime, source: str = "task list") -> dict[str, Any]:
+class RequestRow(TypedDict):
+    """One request as the index holds it: the columns of ``request_index`` (and ``request_stage``) that
+    :data:`ROW_COLUMNS` names."""
+
+    institution: str
+    kind: str  # lending / borrowing
+    external_id: str
+    request_id: str
+    status: str
+    status_desc: str
+    partner_code: str
+    partner_name: str
+    title: str
+    author: str
+    library: str
+    requester: str
+    created: str
+    modified: str
+    source: str  # task list / analytics / live
+    synced_at: datetime
+
+
+class StagedRow(RequestRow):
+    """A row of ``request_stage``: one sync run's copy of a request until the swap."""
+
+    run: str
+    staged_at: datetime
+
+
+def indexed_row(m: RowMapping) -> RequestRow:
+    """A ``request_index`` row as read from the database (its id left behind)."""
+    return RequestRow(institution=m["institution"], kind=m["kind"], external_id=m["external_id"],
+                      request_id=m["request_id"], status=m["status"], status_desc=m["status_desc"],
+                      partner_code=m["partner_code"], partner_name=m["partner_name"], title=m["title"],
+                      author=m["author"], library=m["library"], requester=m["requester"], created=m["created"],
+                      modified=m["modified"], source=m["source"], synced_at=m["synced_at"])
+
+
+def lending_row(inst: str, d: Mapping[str, object], now: datetime, source: str = "task list") -> RequestRow:
     r = RSRequest.from_json(dict(d), "lending")
     return request_row(inst, r, source, now)
 
 
-def request_row(inst: str, r: RSRequest, source: str, now: datetime) -> dict[str, Any]:
+def request_row(inst: str, r: RSRequest, source: str, now: datetime) -> RequestRow:
     return {"institution": inst, "kind": r.kind, "external_id": r.external_id[:MAX_ID_LEN],
             "request_id": r.request_id[:64], "status": r.status[:64], "status_desc": r.status_desc[:255],
             "partner_code": r.partner_code[:128], "partner_name": r.partner_name[:255], "title": r.title,
@@ -297,14 +335,14 @@ class StageWriter:
         self.store = store
         self.run = run
         self.count = 0
-        self._buf: list[dict[str, Any]] = []
+        self._buf: list[StagedRow] = []
         self._lock = threading.Lock()
 
-    def add(self, rows: Iterable[dict[str, Any]]) -> None:
-        out: list[dict[str, Any]] = []
+    def add(self, rows: Iterable[RequestRow]) -> None:
+        out: list[StagedRow] = []
         with self._lock:
             for r in rows:
-                self._buf.append({**r, "run": self.run, "staged_at": r["synced_at"]})
+                self._buf.append(StagedRow(**r, run=self.run, staged_at=r["synced_at"]))
                 self.count += 1
             if len(self._buf) >= BATCH:
                 out, self._buf = self._buf, []
@@ -317,7 +355,7 @@ class StageWriter:
         if out:
             self._write(out)
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[StagedRow]) -> None:
         with self.store.begin() as conn:
             conn.execute(insert(request_stage), rows)
 
@@ -693,7 +731,7 @@ class LookupService:
         columns = dict(DEFAULT_REPORT_COLUMNS)
         columns.update(dict(conf.borrowing_report_columns))
         n = 0
-        batch: list[dict[str, Any]] = []
+        batch: list[RequestRow] = []
         for row in self.clients[inst].analytics_report(conf.borrowing_report):
             if not isinstance(row, dict):
                 raise SyncProblem("the borrowing Analytics report sent a row that is not a row")
@@ -750,13 +788,13 @@ class LookupService:
         with self.store.begin() as conn:
             conn.execute(delete(request_stage).where(request_stage.c.staged_at < utcnow() - timedelta(days=1)))
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, rows: list[RequestRow]) -> None:
         with self.store.begin() as conn:
             for row in rows:
                 conn.execute(delete(request_index).where(
                     (request_index.c.institution == row["institution"]) & (request_index.c.kind == row["kind"])
                     & (request_index.c.request_id == row["request_id"])))
-                conn.execute(insert(request_index).values(**{c: row[c] for c in ROW_COLUMNS}))
+                conn.execute(insert(request_index).values(**row))
 
     def freshness(self) -> dict[str, datetime | None]:
         """The last successful sync per institution."""
@@ -808,19 +846,19 @@ class LookupService:
         return LookupResult(ext, tuple(found), tuple(self.institutions), tuple(problems), scanned,
                             self._calls() - calls0, tuple(unchecked), tuple(not_indexed))
 
-    def _indexed(self, ext: str) -> list[dict[str, Any]]:
+    def _indexed(self, ext: str) -> list[RequestRow]:
         with self.store.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(
+            rows = [indexed_row(r._mapping) for r in conn.execute(
                 select(request_index).where(request_index.c.external_id == ext))]
             if not rows:  # staff type ids in any case; Alma's are matched without regard to it
-                rows = [dict(r._mapping) for r in conn.execute(
+                rows = [indexed_row(r._mapping) for r in conn.execute(
                     select(request_index).where(func.lower(request_index.c.external_id) == ext.lower()))]
         return [r for r in rows if r["institution"] in self.institutions]
 
     def _calls(self) -> int:
         return sum(c.stats.calls for c in self.clients.values())
 
-    def _found(self, row: dict[str, Any], live: bool) -> tuple[Found, str]:
+    def _found(self, row: RequestRow, live: bool) -> tuple[Found, str]:
         inst, kind = row["institution"], row["kind"]
         synced = as_utc(row["synced_at"]) or utcnow()
         problem = ""
@@ -836,7 +874,7 @@ class LookupService:
             except ValueError:
                 problem = f"{self.institutions[inst].name}: Alma sent an odd answer; showing the indexed copy."
             else:
-                row = {**row, **request_row(inst, fresh, "live", utcnow())}
+                row = request_row(inst, fresh, "live", utcnow())  # every column read again
                 self._upsert([row])
                 synced, source = utcnow(), "live"
         label = row["status_desc"]
@@ -857,7 +895,7 @@ class LookupService:
         except (AlmaError, SyncProblem):
             return {}
 
-    def _refresh(self, row: dict[str, Any]) -> RSRequest:
+    def _refresh(self, row: RequestRow) -> RSRequest:
         client = self.clients[row["institution"]]
         if row["kind"] == "lending":
             return client.lending_request(row["partner_code"], row["request_id"])
@@ -912,7 +950,7 @@ class LookupService:
         client = self.clients[inst]
         now = utcnow()
         memory = self.memory(inst)
-        rows: list[dict[str, Any]] = []
+        rows: list[RequestRow] = []
         notes: list[str] = []
         try:
             for library in self.rs_libraries(inst):
@@ -948,7 +986,7 @@ class LookupService:
 
 @dataclass(frozen=True)
 class MissScan:
-    rows: tuple[dict[str, Any], ...]
+    rows: tuple[RequestRow, ...]
     could_not_check: tuple[str, ...]
     not_indexed: tuple[str, ...]
 
