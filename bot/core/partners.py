@@ -26,9 +26,9 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select, update
@@ -93,6 +93,32 @@ class Change:
     after: JSONValue
 
 
+class ChecklistState(TypedDict):
+    """One step only the Alma UI can do, and whether someone has done it."""
+
+    item: str
+    title: str
+    how: str
+    topic: str
+    done: bool
+    done_by: str  # a Slack user id, or "cli"
+    done_at: str  # ISO time to the minute, "" when not done
+
+
+class RegistryEntry(TypedDict):
+    """A partner onboarded through the bot, as ``p2p-bot partner list`` and ``/p2p partner list`` show it."""
+
+    institution: str
+    code: str
+    name: str
+    state: str
+    done: int
+    total: int
+    checklist: list[ChecklistState]
+    created_by: str
+    updated_at: str
+
+
 @dataclass
 class Candidate:
     code: str
@@ -114,7 +140,7 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     changed: bool = False
     candidates: list[Candidate] = field(default_factory=list)
-    checklist: list[dict[str, Any]] = field(default_factory=list)
+    checklist: list[ChecklistState] = field(default_factory=list)
     preview_key: str = ""
     drift: list[Change] = field(default_factory=list)
     not_settable: list[str] = field(default_factory=list)  # policy fields this partner's profile type lacks
@@ -286,9 +312,9 @@ class Onboarding:
                 raise
             return int(again["id"])
 
-    def checklist_state(self, code: str) -> list[dict[str, Any]]:
+    def checklist_state(self, code: str) -> list[ChecklistState]:
         rec = self.record(code)
-        done: dict[str, tuple[str, Any]] = {}
+        done: dict[str, tuple[str, datetime]] = {}
         if rec:
             with self.store.engine.connect() as conn:
                 for r in conn.execute(select(checklist).where(checklist.c.partner_id == rec["id"])):
@@ -297,7 +323,7 @@ class Onboarding:
         name = rec["name"] if rec else code
         locate = rec.get("locate_profile", "") if rec else ""
         last = self.store.cache_get(f"expiry:last:{self.inst.code}")
-        out = []
+        out: list[ChecklistState] = []
         for it in checklist_items(self.policy, name, locate):
             who, when = done.get(it.key, ("", None))
             how = it.how
@@ -508,11 +534,11 @@ class Onboarding:
         out.message = f"{out.name}: onboarding complete." if complete else f"Marked done: {item}."
         return out, finished_now
 
-    def registry(self) -> list[dict[str, Any]]:
+    def registry(self) -> list[RegistryEntry]:
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(partners).where(
                 partners.c.institution == self.inst.code).order_by(partners.c.name))]
-        out = []
+        out: list[RegistryEntry] = []
         for r in rows:
             items = self.checklist_state(r["code"])
             out.append({"institution": r["institution"], "code": r["code"], "name": r["name"], "state": r["state"],

@@ -17,6 +17,7 @@ from bot.core.kb import KnowledgeError
 from bot.edges.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from bot.core.partners import RegistryEntry
     from bot.core.services import Services
 
     # what add_subparsers() returns; argparse has no public name for it
@@ -378,7 +379,7 @@ def cmd_partner(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _registry_text(rows: list[dict[str, Any]]) -> str:
+def _registry_text(rows: list[RegistryEntry]) -> str:
     lines = [f"{r['code']:<14} {r['name']:<36} {r['state']:<12} checklist {r['done']}/{r['total']}" for r in rows]
     return "\n".join(lines) if lines else "No partners onboarded yet."
 
