@@ -154,7 +154,8 @@ SYNONYMS: dict[str, str] = {
 
 # Phrases whose meaning is more than their words; applied to documents and questions alike.
 PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\bLOAN\b"), "loannetwork"),  # upper-case LOAN is the network, not a loan
+    # upper-case LOAN is the network; the word stays too, since staff type "loan partner" in lower case
+    (re.compile(r"\bLOAN\b"), "loannetwork LOAN"),
     (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive receiving"),
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
