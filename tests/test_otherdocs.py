@@ -303,3 +303,51 @@ def test_step_lines_with_a_dash_after_the_number_are_steps() -> None:
     (topic,) = topics_for(readers.read_text("r.txt", text), "r", "r.txt", "r.txt")
     assert [s.text for s in topic.steps] == ["Open Receiving Items.", "Scan the External Identifier.",
                                              "Print the slip."]
+
+
+def test_steps_typed_as_lines_of_one_paragraph_are_steps() -> None:
+    html = "<h2>Receiving</h2><p>1. Go to Receiving Items.<br>2. Scan the barcode.<br>3. Print the slip.</p>"
+    (topic,) = topics_for(readers.read_html("r.html", f"<html><body>{html}</body></html>"), "r", "r.html", "r.html")
+    assert [s.text for s in topic.steps] == ["Go to Receiving Items.", "Scan the barcode.", "Print the slip."]
+
+
+def test_paragraphs_inside_list_items_and_cells_keep_their_words_apart() -> None:
+    html = ("<html><body><h2>Receiving</h2><ol><li><p>Go to Receiving Items.</p><p>It is under Fulfillment.</p></li>"
+            "<li><p>Scan.</p></li></ol><table><tr><td><p>Lost</p><p>book</p></td><td>$115</td></tr></table></body></html>")
+    (topic,) = topics_for(readers.read_html("r.html", html), "r", "r.html", "r.html")
+    assert topic.steps[0].text == "Go to Receiving Items. It is under Fulfillment."
+    assert "Lost book | $115" in topic.body
+
+
+def test_step_headings_are_the_steps_of_the_section_above() -> None:
+    html = """<html><body><h1>Receiving a book</h1><p>Do this daily.</p>
+    <h3>Step 1: Open Receiving Items</h3><p>Fulfillment &gt; Resource Sharing &gt; Receiving Items.</p>
+    <h3>Step 2 – Scan the identifier</h3><ul><li>Use the External Identifier.</li></ul>
+    <h3>Step 3</h3><p>The slip prints.</p><h2>Returns</h2><p>Use Return Items.</p></body></html>"""
+    receiving, returns = topics_for(readers.read_html("r.html", html), "r", "r.html", "r.html")
+    assert receiving.title == "Receiving a book" and receiving.is_procedure
+    assert [s.text for s in receiving.steps] == [
+        "Open Receiving Items\nFulfillment > Resource Sharing > Receiving Items.",
+        "Scan the identifier\n- Use the External Identifier.", "The slip prints."]
+    assert returns.body == "Use Return Items."
+    # a "Step" heading over its own numbered list is a part of a longer procedure and stays a heading
+    parts = ("<html><body><h2>Step 1: Copy the partner</h2><ol><li>Open Partners.</li><li>Click Copy.</li></ol>"
+             "<h2>Step 2: Add it to the rota</h2><ol><li>Open Rota Templates.</li><li>Add it.</li></ol></body></html>")
+    assert [t.title for t in topics_for(readers.read_html("p.html", parts), "p", "p.html", "p.html")] == [
+        "Step 1: Copy the partner", "Step 2: Add it to the rota"]
+
+
+@pytest.mark.parametrize(("name", "page"), [
+    ("faq.html", "<html><body><h2>FAQ</h2><p><strong>Q:</strong> Can I reuse a slip?</p><p><strong>A:</strong> "
+                 "No, print a new one.</p><p><strong>Who pays postage?</strong><br>The lender pays to send.</p></body></html>"),
+    ("faq.md", "# FAQ\n\nQ: Can I reuse a slip?\nA: No, print a new one.\n\n**Who pays postage?**  \nThe lender pays to send.\n"),
+    ("faq.txt", "FAQ\nQ: Can I reuse a slip?\nA: No, print a new one.\nWho pays the postage when we lend one of our"
+                " books to a partner library in the LOAN network?\nThe lender pays to send.\n"),
+])
+def test_questions_typed_with_q_and_a_or_in_bold_before_their_answer_are_faq_pairs(name: str, page: str) -> None:
+    kind = readers.kind_for(name)
+    assert kind
+    faqs = [t for t in topics_for(readers.parse(name, page, kind), "f", name, name) if t.question]
+    assert len(faqs) == 2 and faqs[0].title == "Can I reuse a slip?"
+    assert faqs[0].body == "No, print a new one."
+    assert faqs[1].body == "The lender pays to send." and faqs[1].title.startswith("Who pays")

@@ -87,11 +87,16 @@ def read_markdown(location: str, text: str) -> Page:
         if tok.type == "paragraph_open":
             inline = tokens[i + 1]
             nxt = tokens[i + 3].type if i + 3 < len(tokens) else ""
-            bold = _md_bold_line(inline)
-            heading = pseudo_heading(bold, before_list=nxt in ("bullet_list_open", "ordered_list_open")) if bold else None
-            if heading:  # a line set wholly in bold: how Word and Google Docs exports show their headings
+            lines = _md_lines(inline)
+            first, rest = _md_bold(lines[0]), "\n".join(_md_text(ln) for ln in lines[1:]).strip()
+            before_list = nxt in ("bullet_list_open", "ordered_list_open") and not rest
+            heading = (pseudo_heading(first, before_list=before_list) if first else None) or question_line(
+                _md_text(lines[0]))
+            if heading:  # a line set wholly in bold (how Word and Google Docs exports show headings), or "Q: …?"
                 level = min(last_level + 1, 6) if last_level else (1 if not blocks else 2)
                 blocks.append(Block("heading", heading, level=level, anchor=slugify(heading), line=line))
+                if rest:  # the answer written on the next line of the same paragraph
+                    blocks.append(Block("para", rest, line=line + 1))
             else:
                 blocks.append(Block("para", _md_inline(inline).strip(), line=line))
             i += 3
@@ -134,9 +139,24 @@ def _pipe_row(line: str, starts: list[int]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cut) + " |"
 
 
-def _md_bold_line(tok: Token) -> str:
-    """The text of an inline run that is one bold span and nothing else (``**Purpose**``), else ''."""
-    kids = [c for c in tok.children or () if not (c.type == "text" and not c.content.strip())]
+def _md_lines(tok: Token) -> list[list[Token]]:
+    """An inline run's children, line by line (split at soft and hard breaks)."""
+    lines: list[list[Token]] = [[]]
+    for c in tok.children or ():
+        if c.type in ("softbreak", "hardbreak"):
+            lines.append([])
+        else:
+            lines[-1].append(c)
+    return lines
+
+
+def _md_text(kids: list[Token]) -> str:
+    return clean("".join(c.content for c in kids if c.type in ("text", "code_inline", "image")))
+
+
+def _md_bold(children: list[Token]) -> str:
+    """The text of one line of inline tokens that is one bold span and nothing else (``**Purpose**``), else ''."""
+    kids = [c for c in children if not (c.type == "text" and not c.content.strip())]
     if len(kids) < 3 or kids[0].type != "strong_open" or kids[-1].type != "strong_close":
         return ""
     depth = 0
@@ -145,6 +165,15 @@ def _md_bold_line(tok: Token) -> str:
         if depth == 0 or c.type in ("softbreak", "hardbreak"):  # two bold spans, or more than one line
             return ""
     return clean("".join(c.content for c in kids if c.type in ("text", "code_inline")))
+
+
+_QUESTION = re.compile(r"^\s*(?:Q|Question)\s*\d{0,3}\s*[:.)–-]\s*(\S.{2,300}\?)\s*$", re.I | re.S)
+
+
+def question_line(text: str) -> str | None:
+    """"Q: Can I reuse a slip?" -> "Can I reuse a slip?" (how FAQs are often typed); None otherwise."""
+    m = _QUESTION.match(text)
+    return clean(m.group(1)) if m else None
 
 
 _LABEL = re.compile(r"^(?:note|notes|tip|tips|warning|caution|important|nb|example|or|and)\b", re.I)
@@ -400,12 +429,31 @@ def _near(el: _Element) -> str:
     return ""
 
 
+def _bold_first(p: _Element) -> bool:
+    """Whether a paragraph's first line is all in one <strong> or <b>, ended by a <br>."""
+    kids = [c for c in p if isinstance(c.tag, str)]
+    return (len(kids) >= 2 and kids[0].tag in ("strong", "b") and kids[1].tag == "br" and not clean(p.text or "")
+            and not clean(kids[0].tail or ""))
+
+
 def _bold_only(p: _Element) -> bool:
     """Whether all of a paragraph's text sits in one <strong> or <b> (one line, nothing around it)."""
     kids = [c for c in p if isinstance(c.tag, str)]
     if len(kids) != 1 or kids[0].tag not in ("strong", "b") or clean(p.text or "") or clean(kids[0].tail or ""):
         return False
     return not kids[0].findall(".//br")
+
+
+_SEPARATE = frozenset(("p", "div", "li", "br", "dd", "dt", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5",
+                       "h6", "section", "tr", "table", "ul", "ol"))
+
+
+def _spaced(el: _Element) -> str:
+    """The text inside ``el`` with its inner blocks (paragraphs, line breaks) kept apart by a space."""
+    for d in el.iterdescendants():
+        if isinstance(d.tag, str) and d.tag in _SEPARATE:
+            d.tail = " " + (d.tail or "")
+    return _content(el)
 
 
 def _text(el: _Element) -> str:
@@ -451,7 +499,7 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
                     _walk_html(cell, out, summary_level)  # (a cell of nothing but links is the site's menu)
         elif tag == "table":
             flush()
-            rows = tuple(tuple(clean(_content(c)) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th"))
+            rows = tuple(tuple(clean(_spaced(c)) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th"))
                          for tr in child.iter("tr"))
             rows = tuple(r for r in rows if any(r))
             if rows:
@@ -483,11 +531,21 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == "p":
             flush()
             text = _text(child)
+            lines = text.split("\n") if text else []
             heading = pseudo_heading(text) if text and _bold_only(child) else None
+            rest = ""
+            if not heading and lines:  # "<strong>Question?</strong><br>Answer", "Q: …?" then its answer
+                heading = (pseudo_heading(lines[0]) if len(lines) > 1 and _bold_first(child) else None) or \
+                    question_line(lines[0])
+                rest = "\n".join(lines[1:]) if heading else ""
             if heading:  # <p><strong>Which printer do the slips go to?</strong></p>: an editor's heading
                 own = str(child.get("id") or "")
                 out.append(Block("heading", heading, level=min(summary_level[0] + 1, 6),
                                  anchor=own or slugify(heading), target="" if own else _near(child)))
+                if rest:
+                    out.append(Block("para", rest))
+            elif sum(bool(_STEP.match(ln)) for ln in lines) >= 2:  # "1. Go to…<br>2. Scan…": one step a line
+                out.extend(Block("para", ln) for ln in lines)
             elif text:
                 out.append(Block("para", text))
         elif tag in _BLOCKS:
@@ -508,7 +566,7 @@ def _list_item(li: _Element) -> str:
     nested = [c for c in li if isinstance(c.tag, str) and c.tag in ("ul", "ol")]
     for n in nested:
         li.remove(n)  # n is one of li's children
-    text = clean(_content(li))
+    text = clean(_spaced(li))
     for n in nested:
         for sub in n:
             if isinstance(sub.tag, str) and sub.tag == "li":
@@ -524,6 +582,13 @@ _STEP = re.compile(r"^\s*(?:step\s*)?(\d{1,2})\s*[.):]\s+(\S.*)$|^\s*step\s*\d{1
 _END_PUNCT = re.compile(r"[.,;:!…]$")
 _NOT_HEADING_START = re.compile(r"^(and|but|or|then|so|because|which|that|note|tip|warning|caution|important|nb)\b",
                                 re.I)
+
+
+def _is_question(line: str) -> bool:
+    """A line that asks a question an FAQ answers: longer than a heading may be, but one sentence."""
+    s = line.strip()
+    return (s.endswith("?") and 3 <= len(s.split()) <= 25 and len(s) <= 200 and s[0].isupper()
+            and not re.search(r"[.!?]\s", s) and not _BULLET.match(s))
 
 
 def _is_heading(line: str) -> bool:
@@ -596,9 +661,9 @@ def read_text(location: str, text: str) -> Page:
         elif _STEP.match(s):
             raw.append(("step", s, n + 1, []))
             listing = s.endswith(":")
-        elif _is_heading(s) and _next_content(lines, n) is not None and (not spaced or (
+        elif (_is_heading(s) or _is_question(s)) and _next_content(lines, n) is not None and (not spaced or (
                 after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()))):
-            raw.append(("heading", s, n + 1, []))
+            raw.append(("heading", question_line(s) or s, n + 1, []))
             listing = False
         else:
             raw.append(("para", s, n + 1, []))

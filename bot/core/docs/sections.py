@@ -51,12 +51,41 @@ def _instruction(item: str) -> bool:
     return bool(m and m.group(1).lower() in _VERBS)
 
 
+_STEP_HEADING = re.compile(r"^\s*step\s*(\d{1,2})\b\s*[.):–—-]?\s*(.*)$", re.I | re.S)
+
+
+def _fold_step_headings(blocks: list[Block]) -> list[Block]:
+    """Headings "Step 1: Open Receiving Items", "Step 2 …" each over a little text are the steps of the
+    section above them, not sections of one step: they become its numbered steps, their text kept with them.
+    A "Step" heading over its own numbered list (a part with steps of its own) stays a heading."""
+    if sum(b.kind == "heading" and bool(_STEP_HEADING.match(b.text)) for b in blocks) < 2:
+        return blocks
+    out: list[Block] = []
+    k = 0
+    while k < len(blocks):
+        b = blocks[k]
+        m = _STEP_HEADING.match(b.text) if b.kind == "heading" else None
+        end = k + 1
+        while end < len(blocks) and not (blocks[end].kind == "heading" and blocks[end].level <= b.level):
+            end += 1
+        under = blocks[k + 1:end]
+        if not m or any(x.kind == "heading" or (x.kind == "list" and x.ordered) for x in under):
+            out.append(b)
+            k += 1
+            continue
+        detail = "\n".join(_render(x) for x in under)
+        text = f"{m.group(1)}. {m.group(2).strip()}\n{detail}" if m.group(2).strip() else f"{m.group(1)}. {detail}"
+        out.append(Block("para", text.strip(), line=b.line))
+        k = end
+    return out
+
+
 def split_sections(page: Page) -> list[_Sec]:
     secs: list[_Sec] = []
     stack: list[tuple[int, str]] = []
     # what comes before the first heading: its id is the page title's slug, its link the page itself
     cur = _Sec(page.title, slugify(page.title) if page.title else "top", 0, (), 1, target="")
-    for b in page.blocks:
+    for b in _fold_step_headings(list(page.blocks)):
         m = _step_line(b.text) if b.kind == "para" else None
         if (m and m.group(1) == "1" and cur.blocks and cur.trail
                 and all(x.kind == "list" and not x.ordered for x in cur.blocks)):
@@ -75,6 +104,9 @@ def split_sections(page: Page) -> list[_Sec]:
             cur.blocks.append(b)
     secs.append(cur)
     return [s for s in secs if s.blocks]
+
+
+_ANSWER = re.compile(r"^\s*(?:A|Answer)\s*[:.)–-]\s*", re.I)
 
 
 @dataclass
@@ -155,6 +187,8 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
     out: list[Topic] = []
     for s in secs:
         pieces, is_proc = _pieces(s.blocks)
+        if pieces and s.title.rstrip().endswith("?"):  # "A: No, print a new one." answers; "A:" is not the answer
+            pieces[0].text = _ANSWER.sub("", pieces[0].text, count=1)
         body = _body(pieces)
         if not body or not _nav_free(pieces, headings - {s.title.strip().lower()}).strip():
             continue  # nothing, or only a list naming the page's other headings ("Contents"): not an answer
