@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -73,6 +73,34 @@ class InstitutionExpiry:
         """The fields of the CLI contract."""
         return {"code": self.code, "status": self.status, "started": self.started, "ended": self.ended,
                 "expired": self.expired, "detail": self.detail}
+
+
+class LastExpiry(TypedDict, total=False):
+    """What the bot last knew of an institution's expiry job (kept in the store's cache, ``expiry:last:<code>``)."""
+
+    date: str  # the local day checked, YYYY-MM-DD
+    status: str
+    expired: int | None
+    detail: str
+
+
+def last_known(store: Store, code: str) -> LastExpiry | None:
+    """The last expiry-job result kept for institution ``code``; None when none is (or it is unreadable)."""
+    hit = store.cache_get(f"expiry:last:{code}")
+    value = hit[0] if hit else None
+    if not isinstance(value, dict):
+        return None
+    out: LastExpiry = {}
+    day, status, expired, detail = value.get("date"), value.get("status"), value.get("expired"), value.get("detail")
+    if isinstance(day, str):
+        out["date"] = day
+    if isinstance(status, str):
+        out["status"] = status
+    if "expired" in value and (expired is None or isinstance(expired, int)):
+        out["expired"] = expired
+    if isinstance(detail, str):
+        out["detail"] = detail
+    return out
 
 
 @dataclass

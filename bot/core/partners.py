@@ -34,6 +34,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.expiry import last_known
 from bot.core.services import Services
 from bot.edges.alma.client import AlmaClient, deadline
 from bot.edges.alma.errors import AlmaError, AlmaNotFound, AlmaUnavailable, sentence
@@ -322,13 +323,13 @@ class Onboarding:
                         done[r.item] = (r.done_by, r.done_at)
         name = rec["name"] if rec else code
         locate = rec.get("locate_profile", "") if rec else ""
-        last = self.store.cache_get(f"expiry:last:{self.inst.code}")
+        last = last_known(self.store, self.inst.code)
         out: list[ChecklistState] = []
         for it in checklist_items(self.policy, name, locate):
             who, when = done.get(it.key, ("", None))
             how = it.how
             if it.key == "expiry_job" and last:  # what the bot's own morning check saw
-                how += f". Last check ({last[0].get('date')}): {last[0].get('status')}"
+                how += f". Last check ({last.get('date')}): {last.get('status')}"
             out.append({"item": it.key, "title": it.title, "how": how, "topic": it.topic, "done": it.key in done,
                         "done_by": who, "done_at": when.isoformat(timespec="minutes") if when else ""})
         return out

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.core.expiry import LastExpiry, last_known
 from bot.core.services import Services
 from bot.edges.alma.errors import AlmaError, sentence
 from bot.edges.store import request_index, utcnow
@@ -27,7 +28,7 @@ class InstitutionStatus:
     reachable: bool | None = None  # None: not checked yet
     problem: str = ""
     calls_left: int | None = None
-    last_expiry: dict[str, Any] = field(default_factory=dict)
+    last_expiry: LastExpiry = field(default_factory=lambda: LastExpiry())
     lending_by_status: dict[str, int] = field(default_factory=dict)
     expiring_tonight: list[dict[str, str]] = field(default_factory=list)
     index_synced: str = ""
@@ -85,8 +86,7 @@ def collect(services: Services, now: datetime | None = None) -> Overview:
         synced = fresh.get(inst.code)
         st.index_synced = synced.isoformat(timespec="seconds") if synced else ""
         st.lending_by_status = _index_counts(services, inst.code)
-        last = services.store.cache_get(f"expiry:last:{inst.code}")
-        st.last_expiry = dict(last[0]) if last else {}
+        st.last_expiry = last_known(services.store, inst.code) or {}
         try:
             st.expiring_tonight = expiry_tonight.expiring_tonight(services, inst.code, now)
         except AlmaError as exc:

@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.core.answers import Result
-from bot.core.expiry import ExpiryReport, InstitutionExpiry
+from bot.core.expiry import ExpiryReport, InstitutionExpiry, LastExpiry
 from bot.core.kb import Topic
 from bot.core.lookup import Found, LookupResult
 from bot.core.outgoing import literal
@@ -440,7 +440,7 @@ class HomeFacts:
 
     walk: Walk | None
     today: str  # local date, YYYY-MM-DD
-    expiry: tuple[tuple[str, str, dict[str, Any] | None], ...]  # (name, code, last result or None)
+    expiry: tuple[tuple[str, str, LastExpiry | None], ...]  # (name, code, last result or None)
     topics: int
     procedures: int
     index: tuple[tuple[str, str], ...]  # (institution name, last sync ISO time or "")
@@ -475,7 +475,7 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
         status = str(last.get("status", "?"))
         when = "today" if last.get("date") == facts.today else f"last checked for {neutral(str(last.get('date')))}"
         icon = ICONS.get(status, "⚪") if last.get("date") == facts.today else "⚪"
-        counted = f", {last['expired']} expired" if last.get("expired") not in (None, "") else ""
+        counted = f", {last['expired']} expired" if last.get("expired") is not None else ""
         lines.append(f"{icon} *{neutral(name)}* ({neutral(code)}): {neutral(status)} {when}{counted}")
     blocks += section("*Expired Resource Sharing Requests job*\n" + ("\n".join(lines) or "No institution configured."))
     fresh = [f"Knowledge: {facts.topics} topics, {facts.procedures} step-by-step procedures."]

@@ -113,7 +113,7 @@ def status(reply: StatusReply) -> Reply:
         if st.last_expiry:
             e = st.last_expiry
             lines.append(f"  Last expiry-job run: {e.get('status', '?')} on {e.get('date', '?')}"
-                         + (f", {e['expired']} expired" if e.get("expired") not in (None, "") else ""))
+                         + (f", {e['expired']} expired" if e.get("expired") is not None else ""))
         if st.lending_by_status:
             top = sorted(st.lending_by_status.items(), key=lambda kv: -kv[1])[:8]
             lines.append("  Lending requests: " + ", ".join(f"{k} {v}" for k, v in top))

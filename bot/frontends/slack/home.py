@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
+from bot.core.expiry import last_known
 from bot.core.services import Services
 from bot.core.status import overview
 from bot.frontends.blocks import HomeFacts, home_view, input_modal, render
@@ -32,8 +33,7 @@ def facts(services: Services, user: str) -> HomeFacts:
     today = datetime.now(ZoneInfo(s.timezone)).date().isoformat()
     expiry = []
     for inst in s.institutions:
-        hit = services.store.cache_get(f"expiry:last:{inst.code}")
-        expiry.append((inst.name, inst.code, hit[0] if hit and isinstance(hit[0], dict) else None))
+        expiry.append((inst.name, inst.code, last_known(services.store, inst.code)))
     index: tuple[tuple[str, str], ...] = ()
     docs: tuple[str, ...] = ()
     if s.institutions or s.docs:
