@@ -4,6 +4,7 @@ dict where Alma's swap-all PUT needs the whole object back."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,11 +58,11 @@ class RSRequest:
     created: str
     modified: str
     barcode: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], kind: str) -> RSRequest:
-        if not isinstance(d, dict):
+    def from_json(cls, d: Mapping[str, object], kind: str) -> RSRequest:
+        if not isinstance(d, Mapping):
             raise ValueError("a resource sharing request must be a JSON object")
         return cls(
             kind=kind,
@@ -95,10 +96,10 @@ class Partner:
     request_expiry_type: str
     expiry_time: int | None
     system_type: str
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Partner:
+    def from_json(cls, d: Mapping[str, object]) -> Partner:
         pd = obj(d.get("partner_details"))
         prof = obj(pd.get("profile_details"))
         ptype = _s(prof.get("profile_type"))
@@ -144,7 +145,7 @@ class Job:
     next_run: str
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Job:
+    def from_json(cls, d: Mapping[str, object]) -> Job:
         return cls(_s(d.get("id")), _s(d.get("name")), code(d.get("type")), code(d.get("category")),
                    _s(d.get("next_run")))
 
@@ -164,13 +165,14 @@ class JobInstance:
     job_id: str
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> JobInstance:
+    def from_json(cls, d: Mapping[str, object]) -> JobInstance:
         counters = tuple((code(c.get("type")), desc(c.get("type")), _s(c.get("value")))
                          for c in _list(d.get("counter")) if isinstance(c, dict))
         alerts = tuple(desc(a) or code(a) for a in _list(d.get("alert")))
+        raw_progress = d.get("progress") or 0
         try:
-            progress = int(d.get("progress") or 0)
-        except (TypeError, ValueError):
+            progress = int(raw_progress) if isinstance(raw_progress, (int, float, str)) else 0
+        except ValueError:
             progress = 0
         return cls(_s(d.get("id")), _s(d.get("name")), code(d.get("status")), desc(d.get("status")),
                    _s(d.get("submit_time")), _s(d.get("start_time")), _s(d.get("end_time")), progress,
@@ -184,6 +186,6 @@ class Library:
     resource_sharing: bool
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Library:
+    def from_json(cls, d: Mapping[str, object]) -> Library:
         rs = d.get("resource_sharing")
         return cls(_s(d.get("code")), _s(d.get("name")), rs is True or str(rs).lower() == "true")
