@@ -124,7 +124,7 @@ def read_markdown(location: str, text: str) -> Page:
         if tok.type in ("fence", "code_block"):
             blocks.append(Block("para", tok.content.rstrip(), line=line))
         elif tok.type == "html_block":  # the author's own HTML (a callout, <details>): content, never chrome
-            inner = read_html(location, tok.content, fragment=True).blocks
+            inner = read_html(location, tok.content, fragment=True, level=last_level).blocks
             blocks.extend(inner)
         i += 1
     if not title:
@@ -270,6 +270,7 @@ def _md_items(tokens: list[Token]) -> list[str]:
 _DROP = ("nav", "header", "footer", "script", "style", "noscript", "aside", "form", "template", "svg",
          "iframe", "button", "select", "input", "head")
 _DROP_ROLES = ("navigation", "banner", "contentinfo", "search", "complementary")
+_EDIT_LINKS = frozenset(("edit", "edit this page", "edit page", "edit on github", "edit on gitlab", "[edit]"))
 _NEVER_CONTENT = ("script", "style", "noscript", "template", "svg", "head")
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre", "ul", "ol", "table", "dl",
@@ -277,13 +278,15 @@ _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre"
            "header", "hgroup"}
 
 
-def read_html(location: str, text: str, fragment: bool = False) -> Page:
+def read_html(location: str, text: str, fragment: bool = False, level: int = 0) -> Page:
     import lxml.html
     from lxml import etree
 
     try:
         root = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
+        if fragment:  # a closing tag on its own ("</details>" in markdown): nothing to read, not a broken page
+            return Page(location, "", ())
         raise ReadError(f"{location} is not readable HTML ({exc})") from None
     title_el = root.find(".//title")
     title = clean(_content(title_el)) if title_el is not None else ""
@@ -299,6 +302,9 @@ def read_html(location: str, text: str, fragment: bool = False) -> Page:
             continue
         if el.tag == "header" and el.xpath("ancestor::article or ancestor::main or ancestor::section"):
             continue  # an article's or a section's own header holds its title, not the site's banner
+        if el.tag == "a" and clean(_content(el)).lower() in _EDIT_LINKS and el.getparent() is not None:
+            _drop(el)
+            continue
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
                                            "ancestor::h5 or ancestor::h6 or ancestor::dt or ancestor::summary"):
             continue  # an accordion's question is the button in its heading
@@ -320,7 +326,7 @@ def read_html(location: str, text: str, fragment: bool = False) -> Page:
     if body is None:
         body = root
     blocks: list[Block] = []
-    _walk_html(body, blocks, [0])
+    _walk_html(body, blocks, [level])  # a fragment's <summary> or bold question sits under the heading around it
     if not title:
         title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
@@ -358,7 +364,8 @@ def _first(root: _Element, path: str) -> _Element | None:
 
 # ids and classes that mark a site's chrome (Confluence, MediaWiki, LibGuides, BookStack and most themes)
 _CHROME = frozenset("""header footer nav navbar navigation breadcrumbs breadcrumb sidebar side-bar menu skip-link
-    site-header site-footer page-header page-footer global-nav aui-header toolbar cookie-banner""".split())
+    site-header site-footer page-header page-footer global-nav aui-header toolbar cookie-banner
+    noprint no-print d-print-none hidden-print sitenotice""".split())  # what the site itself keeps off paper
 _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-content-text"]',
             './/*[contains(concat(" ", normalize-space(@class), " "), " wiki-content ")]',
             './/*[contains(concat(" ", normalize-space(@class), " "), " page-content ")]')
@@ -366,7 +373,7 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
 
 # words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
 _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
-    prevnext pager pagination toc masthead colophon catlinks printfooter""".split())
+    prevnext pager pagination toc masthead colophon catlinks printfooter jump""".split())
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
 
@@ -528,6 +535,13 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == "pre":
             flush()
             out.append(Block("para", _content(child).rstrip()))
+        elif tag == "p" and "title" in (child.get("class") or "").split() and not any(
+                b.kind == "heading" for b in out) and clean(_content(child)):
+            flush()  # a paragraph in the editor's "Title" style (Google Docs exports): the document's title
+            text = clean(_content(child))
+            own = str(child.get("id") or "")
+            summary_level[0] = 1
+            out.append(Block("heading", text, level=1, anchor=own or slugify(text), target="" if own else _near(child)))
         elif tag == "p":
             flush()
             text = _text(child)
@@ -661,9 +675,11 @@ def read_text(location: str, text: str) -> Page:
         elif _STEP.match(s):
             raw.append(("step", s, n + 1, []))
             listing = s.endswith(":")
+        elif question_line(s) and _next_content(lines, n) is not None:
+            raw.append(("heading", question_line(s) or s, n + 1, []))
         elif (_is_heading(s) or _is_question(s)) and _next_content(lines, n) is not None and (not spaced or (
                 after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()))):
-            raw.append(("heading", question_line(s) or s, n + 1, []))
+            raw.append(("heading", s, n + 1, []))
             listing = False
         else:
             raw.append(("para", s, n + 1, []))
@@ -706,7 +722,8 @@ def _continues(prev: tuple[str, str, int, list[str]], line: str, spaced: bool) -
     kind, text = prev[0], prev[1]
     if kind not in ("para", "bullet", "step", "heading") or not line or not text or text.endswith((".", "!", "?", ":")):
         return False
-    if _BULLET.match(line) or _STEP.match(line) or line.endswith("|") or line in ("-", "–", "•"):
+    if (_BULLET.match(line) or _STEP.match(line) or line.endswith("|") or line in ("-", "–", "•")
+            or question_line(line)):
         return False
     if line[0].islower():
         return kind != "heading" or spaced
