@@ -397,3 +397,14 @@ def test_q_lines_in_a_blank_line_separated_memo_are_questions_however_long() -> 
         ("Can a visitor or alumnus pick up an ILL book for a friend?",
          "Only with the patron's written permission and the patron's Corwin ID card."),
         ("The green flag is missing. How do I find whose book it is?", "Scan the book at Manage Patron Services.")]
+
+
+def test_an_faq_answer_loses_its_views_rating_and_related_links() -> None:
+    html = """<html><body><div id="s-la-content"><h1 id="s-la-faq-question">How do I renew a borrowed book?</h1>
+    <div id="s-la-faq-answer"><p>Renew it in your library account. The lending library decides.</p></div>
+    <div id="s-la-faq-meta"><div class="s-la-faq-topics">Topics: <a href="#">ILL</a></div><div>Views: 113</div>
+    <div id="s-la-faq-rating"><span>Was this helpful?</span> <button>Yes 2</button></div></div></div>
+    <div id="s-la-faq-related"><h2>Related Topics</h2><ul><li><a href="#">What is P2P?</a></li></ul></div>
+    </body></html>"""
+    (faq,) = topics_for(readers.read_html("faq.html", html), "faq", "faq.html", "faq.html")
+    assert faq.question and faq.body == "Renew it in your library account. The lending library decides."

@@ -373,7 +373,8 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
 
 # words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
 _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
-    prevnext pager pagination toc masthead colophon catlinks printfooter jump""".split())
+    prevnext pager pagination toc masthead colophon catlinks printfooter jump meta metadata related rating
+    feedback""".split())  # (meta: "Views: 113", post dates; related: other pages' links; rating: "Was this helpful?")
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
 
