@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
@@ -17,6 +19,7 @@ from bot.core.answers import AnswerEngine
 from bot.edges.alma.client import AlmaClient, RateLimiter, make_http_client
 from bot.edges.settings import Institution, Settings
 from bot.edges.store import Store
+from bot.sandbox import data
 from bot.sandbox.server import Sandbox, SandboxState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +51,22 @@ def unthrottled(state: SandboxState) -> SandboxState:
     return state
 
 
+@functools.cache
+def _seeded() -> bytes:
+    """The sandbox's seeded institutions for TODAY, built once per worker: each test gets its own copy."""
+    return pickle.dumps({i.api_key: i for i in data.build(TODAY)})
+
+
+def seeded_state() -> SandboxState:
+    """A new sandbox state with the seeded data, as ``SandboxState(today=TODAY)`` builds it."""
+    return SandboxState(today=TODAY, institutions=pickle.loads(_seeded()))
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A real sandbox on loopback, fresh for each test (its state can be poked for faults), without Alma's
     per-second limit (``sandbox.state.per_second = PER_SECOND_LIMIT`` gives it back)."""
-    sb = Sandbox(unthrottled(SandboxState(today=TODAY))).start()
+    sb = Sandbox(unthrottled(seeded_state())).start()
     yield sb
     sb.stop()
 
@@ -214,7 +228,8 @@ def pg_url() -> Iterator[str]:
         shutil.chown(tmp, user="postgres")
     port = _free_port()
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True,
+        # a throwaway cluster: nothing is synced to disk, and it is stopped without a shutdown checkpoint
+        subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"], check=True,
                        capture_output=True, timeout=120)
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(Path(tmp) / "log"), "-o",
                         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
@@ -223,7 +238,7 @@ def pg_url() -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
         pytest.skip(f"could not start a PostgreSQL server here: {exc}")
     yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

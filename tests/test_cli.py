@@ -79,7 +79,8 @@ def test_chat_answers_and_quits() -> None:
     assert "/p2p help" in text
 
 
-def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None:
+def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Two real processes: `p2p-bot sandbox` and `p2p-bot lookup`, as on a clean clone."""
     import os
     import re
@@ -105,9 +106,10 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object) -> None
         assert out.returncode == 0, out.stderr
         data = json.loads(out.stdout)
         assert data["found"][0]["status"] == "WILL_SUPPLY" and data["found"][0]["topic_id"] == "lend-pull-ship"
-        miss = subprocess.run([sys.executable, "-m", "bot", "lookup", "\x01bad", "--json"], capture_output=True,
-                              text=True, env=env, cwd=ROOT, timeout=60)
-        assert miss.returncode == 2 and "control characters" in json.loads(miss.stdout)["error"]
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert main(["lookup", "\x01bad", "--json"]) == 2  # in this process: the same command line, no second start
+        assert "control characters" in json.loads(capsys.readouterr().out)["error"]
     finally:
         sb.terminate()
         sb.wait(timeout=10)

@@ -8,10 +8,14 @@ README embeds, ``--update-readme`` redraws it there.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.xdist_group("layers")  # one worker parses the code once for all of them
 # lower number = lower layer; a module may import only its own layer or lower ones
 LAYERS = [("bot.frontends", 4), ("bot.__main__", 4), ("commands", 3), ("bot.core", 2), ("bot.edges", 1),
           ("bot.sandbox", 1), ("bot", 0)]
@@ -55,10 +59,11 @@ def imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
                 yield t
 
 
-def graph() -> dict[str, set[str]]:
+@functools.cache  # parsed once per worker: the tests below only read it
+def graph() -> dict[str, frozenset[str]]:
     mods = modules()
     known = set(mods)
-    return {name: set(imports(name, path, known)) for name, path in sorted(mods.items())}
+    return {name: frozenset(imports(name, path, known)) for name, path in sorted(mods.items())}
 
 
 def test_nothing_imports_a_higher_layer() -> None:

@@ -164,7 +164,7 @@ def test_the_nightly_full_sync_sees_a_swap_the_quarter_hourly_sync_cannot(http: 
     sync carries their rows over; the clock's nightly full sync reads them again."""
     from bot.frontends.clock import full_sync_index  # the job the clock runs
 
-    sb = Sandbox(SandboxState(today=TODAY, scale=1200, scale_institution="GWA")).start()
+    sb = Sandbox(unthrottled(SandboxState(today=TODAY, scale=1200, scale_institution="GWA"))).start()
     try:
         store = Store(f"sqlite:///{tmp_path / 'x.sqlite3'}")
         svc = service(sb, http, store)

@@ -77,6 +77,7 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
     s = services.settings
     web = client or WebClient(token=s.slack_bot_token or None, base_url=s.slack_api_url)
     app = App(
+        name="p2p-bot",  # unnamed, Bolt names the app after its caller's file, read from the whole call stack
         signing_secret=s.slack_signing_secret or None,
         client=web,
         token_verification_enabled=False,  # auth.test happens on the first request, not at import time
