@@ -39,6 +39,17 @@ def shared_file(*parts: str) -> Path:
 
 TODAY = date(2026, 11, 29)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first, the longest (``long(seconds)``) before the others: xdist hands tests out
+    in this order, so no worker is left at the end running a long one alone while the other has finished."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("long")
+        return 0.0 if mark is None else float(mark.args[0]) if mark.args else 1.0
+
+    items.sort(key=lambda item: -seconds(item))
+
 # Alma's per-second limit is tested where it is the subject (tests/test_ratebudget.py, the 429 tests in
 # tests/test_alma_client.py): there the sandbox keeps its real 25 calls/s and the bot paces itself. Every
 # other test is about what the bot does with Alma's answers, so its sandbox takes any number of calls a

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.core import morning
 from bot.core.services import Services
 from bot.edges.settings import Settings
@@ -67,6 +69,7 @@ def test_two_clocks_racing_on_one_database_post_once(sandbox: Sandbox, fake_slac
         s.close()
 
 
+@pytest.mark.long
 def test_two_real_processes_post_once(sandbox: Sandbox, fake_slack: Any, tmp_path: Path) -> None:
     env = {**os.environ, "ALMA_API_URL": sandbox.base_url, "ALMA_API_KEY": "sandbox-key-amu",
            "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'race.sqlite3'}", "SLACK_BOT_TOKEN": "xoxb-t",

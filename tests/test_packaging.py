@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 DEV_ONLY = ("pytest", "xdist", "bm25s", "tests", "bench", "tools", "ruff", "mypy")
 
 
+@pytest.mark.long
 def test_the_wheel_ships_the_product_and_no_tools(tmp_path: Path) -> None:
     src = tmp_path / "src"  # a copy, so the build leaves nothing in the working tree
     for name in ("bot", "commands", "knowledge"):

@@ -299,7 +299,7 @@ def test_a_hung_alma_answers_the_person_within_the_deadline(sandbox: Sandbox, ht
     sandbox.state.latency_ms = 3000
     with httpx.Client(timeout=httpx.Timeout(30.0)) as patient:
         o = ob(sandbox, patient, store)
-        o.deadline_s = 0.5
+        o.deadline_s = 0.2
         with pytest.raises(AlmaUnavailable) as info:
             o.preview("P2P_CLEMSON", "UMGR", refresh=True)
     assert info.value.code == "DEADLINE"

@@ -69,6 +69,7 @@ def test_an_idle_budget_does_not_save_up_a_burst(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.long
 def test_a_client_on_the_shared_budget_is_never_refused(tmp_path: Path, http: httpx.Client) -> None:
     store = Store(f"sqlite:///{tmp_path / 'b.sqlite3'}")
     with Sandbox(SandboxState(today=TODAY)) as sb:
@@ -104,6 +105,7 @@ def busiest_second(stamps: list[float]) -> int:
     return best
 
 
+@pytest.mark.long(8)
 def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> None:
     """Five p2p-bot processes at once against one institution: Alma never sees more than 25 calls in a second.
 
@@ -119,7 +121,8 @@ def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> No
         env.update({"P2PBOT_CONFIG": str(tmp_path / "p2p.toml"), "P2PBOT_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
         env.pop("ALMA_API_URL", None)
         env.pop("ALMA_API_KEY", None)
-        argvs = [["sync", "--full"], ["sync", "--full"], ["lookup", "NO-SUCH-1", "--json"],
+        argvs = [["sync", "--full", "--institution", "GWA"], ["sync", "--full", "--institution", "GWA"],
+                 ["lookup", "NO-SUCH-1", "--json"],
                  ["lookup", "NO-SUCH-2", "--json"], ["lookup", "NO-SUCH-3", "--json"]]
         procs = [subprocess.Popen([sys.executable, "-m", "bot", *a], env=env, cwd=ROOT, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
@@ -133,6 +136,7 @@ def test_two_syncs_and_three_lookups_stay_under_alma_limit(tmp_path: Path) -> No
     assert busiest_second(stamps) <= PER_SECOND_LIMIT
 
 
+@pytest.mark.long
 def test_a_refused_key_is_exit_3_for_lookup_and_a_failed_sync_naming_the_key(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`p2p-bot sync` then `lookup` (the CLI's main, in this process: the five processes above run the same
