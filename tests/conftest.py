@@ -116,23 +116,39 @@ def engine(topics: list[kb.Topic]) -> AnswerEngine:
     return AnswerEngine(topics)
 
 
-@pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@functools.cache
+def _migrated() -> Path:
     """A SQLite file brought to the newest schema revision once per session (per xdist worker)."""
-    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="p2pbot-schema-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "migrated.sqlite3"
     Store(f"sqlite:///{path}").close()  # the last connection checkpoints the WAL into the file
     return path
+
+
+def migrated_copy(target: Path) -> str:
+    """The URL of a new SQLite file at ``target``, already at the newest schema (a copy of :func:`_migrated`:
+    tests/test_migrations.py covers migrating a new file)."""
+    import shutil
+
+    shutil.copyfile(_migrated(), target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def migrated_db() -> Path:
+    return _migrated()
 
 
 @pytest.fixture
 def db_url(tmp_path: Path, migrated_db: Path) -> str:
     """A test's own SQLite file, already at the newest schema: a copy of the session's migrated file, so
     each test does not run every revision again (tests/test_migrations.py covers migrating a new file)."""
-    import shutil
-
-    target = tmp_path / "test.sqlite3"
-    shutil.copyfile(migrated_db, target)
-    return f"sqlite:///{target}"
+    return migrated_copy(tmp_path / "test.sqlite3")
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def test_recorded_errors_map(name: str, status: int, kind: type[errors.AlmaError
 
 def test_sandbox_answers_in_the_recorded_shapes(http: httpx.Client, sandbox: Sandbox) -> None:
     real = _sample("lending_requests_created.json")["user_resource_sharing_request"][0]
-    ours = httpx.get(f"{sandbox.base_url}/task-lists/rs/lending-requests", params={"library": "GELMAN"},
+    ours = http.get(f"{sandbox.base_url}/task-lists/rs/lending-requests", params={"library": "GELMAN"},
                      headers={"Authorization": "apikey sandbox-key-gwa", "Accept": "application/json"}).json()
     assert set(ours) == {"user_resource_sharing_request", "total_record_count"}
     mine = ours["user_resource_sharing_request"][0]
@@ -139,25 +139,25 @@ def test_sandbox_answers_in_the_recorded_shapes(http: httpx.Client, sandbox: San
         assert key in real and key in mine
         assert isinstance(mine[key], type(real[key])) or real[key] is None, key
     assert set(mine["status"]) == {"value", "desc"} and set(mine["partner"]) >= {"value", "desc", "link"}
-    err = httpx.get(f"{sandbox.base_url}/partners/NOPE", headers={"Authorization": "apikey sandbox-key-gwa",
+    err = http.get(f"{sandbox.base_url}/partners/NOPE", headers={"Authorization": "apikey sandbox-key-gwa",
                                                                    "Accept": "application/json"})
     assert err.status_code == 400
     assert set(err.json()) == set(_sample("error_response.json"))
     assert set(err.json()["errorList"]["error"][0]) == {"errorCode", "errorMessage", "trackingId"}
     job = _sample("jobinstance_response.json")
-    mine_inst = httpx.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances",
+    mine_inst = http.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances",
                           params={"submit_date_from": "2026-11-28", "submit_date_to": "2026-11-29", "limit": 5,
                                   "format": "json"},
                           headers={"Authorization": "apikey sandbox-key-gwa"}).json()["job_instance"][0]
     assert set(job) - {"action"} <= set(mine_inst)
 
 
-def test_the_sandbox_speaks_xml_unless_json_is_asked_for(sandbox: Sandbox) -> None:
+def test_the_sandbox_speaks_xml_unless_json_is_asked_for(http: httpx.Client, sandbox: Sandbox) -> None:
     """Alma's default format is XML; errors are a namespaced web_service_result with the recorded fields."""
     import xml.etree.ElementTree as ET
 
     key = {"Authorization": "apikey sandbox-key-gwa"}
-    err = httpx.get(f"{sandbox.base_url}/partners/NOPE", headers=key)
+    err = http.get(f"{sandbox.base_url}/partners/NOPE", headers=key)
     assert err.status_code == 400 and err.headers["content-type"].startswith("application/xml")
     root = ET.fromstring(err.text)
     assert root.tag == f"{{{errors.WSR_NS}}}web_service_result"
@@ -165,23 +165,23 @@ def test_the_sandbox_speaks_xml_unless_json_is_asked_for(sandbox: Sandbox) -> No
     recorded = _sample("error_response.json")
     assert set(recorded) - {"result"} <= fields and set(recorded["errorList"]["error"][0]) <= fields
     assert errors.parse_error(err.content)[0] == "402118"
-    ok = httpx.get(f"{sandbox.base_url}/partners/P2P_UCF", headers=key)
+    ok = http.get(f"{sandbox.base_url}/partners/P2P_UCF", headers=key)
     assert ET.fromstring(ok.text).tag == "partner"
-    assert httpx.get(f"{sandbox.base_url}/partners/P2P_UCF", params={"format": "json"},
+    assert http.get(f"{sandbox.base_url}/partners/P2P_UCF", params={"format": "json"},
                      headers=key).json()["partner_details"]["code"] == "P2P_UCF"
     # the key test answers a short XML body even to a JSON client (OAS-conf's description of /conf/test)
-    test = httpx.get(f"{sandbox.base_url}/conf/test", headers={**key, "Accept": "application/json"})
+    test = http.get(f"{sandbox.base_url}/conf/test", headers={**key, "Accept": "application/json"})
     assert test.status_code == 200 and test.text.startswith("<test>GET - OK")
 
 
 @pytest.mark.parametrize("accept", ["application/json", "application/xml"])
-def test_gateway_errors_are_xml_even_for_json_clients(sandbox: Sandbox, accept: str) -> None:
-    bad = httpx.get(f"{sandbox.base_url}/partners", headers={"Authorization": "apikey nope", "Accept": accept})
+def test_gateway_errors_are_xml_even_for_json_clients(http: httpx.Client, sandbox: Sandbox, accept: str) -> None:
+    bad = http.get(f"{sandbox.base_url}/partners", headers={"Authorization": "apikey nope", "Accept": accept})
     assert bad.status_code == 400 and bad.text.lstrip().startswith("<")
     assert errors.parse_error(bad.content)[:2] == ("UNAUTHORIZED", "API-key not defined or not configured to "
                                                                    "allow this API.")
     sandbox.state.set_mode(throttle_every=1)
-    slow = httpx.get(f"{sandbox.base_url}/partners", headers={"Authorization": "apikey sandbox-key-gwa",
+    slow = http.get(f"{sandbox.base_url}/partners", headers={"Authorization": "apikey sandbox-key-gwa",
                                                               "Accept": accept})
     assert slow.status_code == 429 and errors.parse_error(slow.content)[0] == "PER_SECOND_THRESHOLD"
     # the same code and message as the recorded real 429
@@ -189,7 +189,7 @@ def test_gateway_errors_are_xml_even_for_json_clients(sandbox: Sandbox, accept: 
         "per_second_threshold_error_response.json")["errorList"]["error"][0]["errorMessage"].strip()
 
 
-def test_error_codes_the_sandbox_uses_are_in_the_reference(sandbox: Sandbox) -> None:
+def test_error_codes_the_sandbox_uses_are_in_the_reference(http: httpx.Client, sandbox: Sandbox) -> None:
     """Every errorCode the sandbox answers with for these calls is listed in Ex Libris' OpenAPI files."""
     spec_text = "".join(f.read_text(encoding="utf-8") for f in
                         sorted(shared_file("alma-reference", "openapi").glob("*.json")))
@@ -198,27 +198,27 @@ def test_error_codes_the_sandbox_uses_are_in_the_reference(sandbox: Sandbox) -> 
                          ("/conf/jobs", {"type": "NOPE"}), ("/conf/code-tables/NoSuchTable", {}),
                          ("/conf/jobs/S48011260000521/instances", {"submit_date_from": "x"}),
                          ("/users/G0/resource-sharing-requests/x", {"request_id_type": "external"})):
-        code = httpx.get(f"{sandbox.base_url}{path}", params=params, headers=key).json()[
+        code = http.get(f"{sandbox.base_url}{path}", params=params, headers=key).json()[
             "errorList"]["error"][0]["errorCode"]
         assert f"{code} - " in spec_text, (path, code)
 
 
-def test_empty_lists_leave_the_list_key_out(sandbox: Sandbox) -> None:
+def test_empty_lists_leave_the_list_key_out(http: httpx.Client, sandbox: Sandbox) -> None:
     key = {"Authorization": "apikey sandbox-key-gwa", "Accept": "application/json"}
-    body = httpx.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances", headers=key,
+    body = http.get(f"{sandbox.base_url}/conf/jobs/S48011260000521/instances", headers=key,
                      params={"submit_date_from": "2001-01-01", "submit_date_to": "2001-01-02"}).json()
     assert body == {"total_record_count": 0}
 
 
-def test_modes_switch_on_a_running_sandbox(sandbox: Sandbox) -> None:
+def test_modes_switch_on_a_running_sandbox(http: httpx.Client, sandbox: Sandbox) -> None:
     control = sandbox.base_url.replace("/almaws/v1", "/sandbox/mode")
-    assert httpx.post(control, json={"refuse_all": True}).json()["refuse_all"] is True
-    refused = httpx.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"})
+    assert http.post(control, json={"refuse_all": True}).json()["refuse_all"] is True
+    refused = http.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"})
     assert refused.status_code == 400 and errors.parse_error(refused.content)[0] == "UNAUTHORIZED"
-    assert httpx.post(control, json={"no_such_mode": 1}).status_code == 400
-    assert httpx.post(control, json={"odd_body": "weird"}).status_code == 400
-    assert httpx.post(control, json={"refuse_all": False}).status_code == 200
-    assert httpx.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"}
+    assert http.post(control, json={"no_such_mode": 1}).status_code == 400
+    assert http.post(control, json={"odd_body": "weird"}).status_code == 400
+    assert http.post(control, json={"refuse_all": False}).status_code == 200
+    assert http.get(f"{sandbox.base_url}/conf/test", headers={"Authorization": "apikey sandbox-key-gwa"}
                      ).status_code == 200
 
 

@@ -28,7 +28,7 @@ from bot.core.services import Services
 from bot.edges import settings as settings_mod
 from bot.edges.store import Store
 from bot.frontends.cli import main
-from tests.conftest import DATA, ROOT, shared_file
+from tests.conftest import DATA, ROOT, migrated_copy, shared_file
 
 DOCS = DATA / "docs"
 
@@ -38,6 +38,8 @@ def docs_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, docs: str) -> None
     empty.mkdir(exist_ok=True)
     monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(empty))
     monkeypatch.setenv("P2PBOT_DOCS", docs)
+    if not (tmp_path / "bot.sqlite3").exists():
+        migrated_copy(tmp_path / "bot.sqlite3")
     monkeypatch.setenv("P2PBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
     monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
 
@@ -433,6 +435,8 @@ def test_shipped_topics_and_indexed_pages_answer_together_and_slack_links_the_so
     site.pages["/wiki/lending"] = (200, "text/html", html, {})
     url = f"{site.url}/wiki/lending"
     monkeypatch.setenv("P2PBOT_DOCS", f"{url} {DOCS / 'policies.txt'}")
+    if not (tmp_path / "bot.sqlite3").exists():
+        migrated_copy(tmp_path / "bot.sqlite3")
     monkeypatch.setenv("P2PBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'bot.sqlite3'}")
     monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("P2PBOT_KNOWLEDGE_DIR", raising=False)
