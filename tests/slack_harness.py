@@ -74,6 +74,8 @@ class SlackHarness:
         # would only notice at its next one-second select timeout
         self.server.trigger.pull_trigger(self.server.close)  # type: ignore[union-attr]
         self.thread.join(timeout=5)
+        # its request threads too: closing the server leaves them waiting for work (8 idle threads per test)
+        self.server.task_dispatcher.shutdown()  # type: ignore[union-attr]
 
     def command(self, text: str, user: str = "U111", trigger: str | None = None, channel: str = "C123",
                 **kw: Any) -> Any:

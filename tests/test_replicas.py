@@ -23,6 +23,7 @@ from sqlalchemy import select
 from waitress.server import create_server
 
 from bot.core.services import Services
+from bot.edges.alma.client import make_http_client
 from bot.edges.settings import Settings
 from bot.edges.store import walkthroughs
 from bot.frontends.web import build_app, make_wsgi
@@ -42,7 +43,7 @@ class Replica:
                                     threads=4)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        self.http = httpx.Client(timeout=10)
+        self.http = make_http_client(timeout=10)
 
     @property
     def url(self) -> str:
@@ -60,6 +61,7 @@ class Replica:
         self.http.close()
         self.server.trigger.pull_trigger(self.server.close)  # type: ignore[union-attr]
         self.thread.join(timeout=10)
+        self.server.task_dispatcher.shutdown()  # type: ignore[union-attr]  # its idle request threads too
         self.services.close()
 
 
