@@ -72,11 +72,13 @@ def test_chat_answers_and_quits() -> None:
 
     out = io.StringIO()
     run_chat(Services(Settings(database_url="sqlite://")), io.StringIO(), out,
-             lines=["how do I receive a borrowed item", "help", "quit"])
+             lines=["how do I receive a borrowed item", "help", "/p2p walk receiving items", "stop", "quit"])
     text = out.getvalue()
     assert "Receiving a P2P item borrowed from a partner" in text
     assert "3. Open Fulfillment > Resource Sharing > Receiving Items." in text
-    assert "/p2p help" in text
+    # the help names the commands as typed in the chat; Slack's spelling works here too
+    assert "`help`" in text and "`/p2p help`" not in text
+    assert "Step 1 of 8" in text and "Type `walk borrow-receive` to start it again." in text
 
 
 def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
@@ -110,6 +112,12 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object, monkeyp
             monkeypatch.setenv(k, v)
         assert main(["lookup", "\x01bad", "--json"]) == 2  # in this process: the same command line, no second start
         assert "control characters" in json.loads(capsys.readouterr().out)["error"]
+        # a miss says the borrowing side is not indexed when no Analytics report is configured (the shortcut)
+        assert main(["lookup", "NO-SUCH-ID-77", "--json"]) == 1
+        assert any("no Analytics report is configured" in n for n in json.loads(capsys.readouterr().out)["not_indexed"])
+        # an institution that is not configured is said, not silently skipped
+        assert main(["sync", "--institution", "XYZ"]) == 2
+        assert "no institution XYZ is configured" in capsys.readouterr().err
     finally:
         sb.terminate()
         sb.wait(timeout=10)
@@ -147,3 +155,15 @@ def test_missing_configuration_is_a_sentence(monkeypatch: pytest.MonkeyPatch, ca
         monkeypatch.setenv(k, v)
     assert main(argv) == 2
     assert phrase in capsys.readouterr().err
+
+
+def test_eval_and_ask_refuse_bad_input_in_a_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "ok", "topics": []}\n[1, 2]\n', encoding="utf-8")
+    assert main(["eval", str(bad)]) == 2
+    assert "line 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["ask", "--top", "0", "returns"])
+    assert exc.value.code == 2 and "less than 1" in capsys.readouterr().err

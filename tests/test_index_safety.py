@@ -57,6 +57,8 @@ def test_a_refused_key_keeps_the_index_and_says_it_is_the_key(sandbox: Sandbox, 
     bad = LookupService(store, sandbox_institutions(sandbox), svc.clients)
     rep = bad.sync(["GWA"])[0]
     assert not rep.ok and "API key" in rep.problem and "GWA" in rep.problem
+    # the first refusal ends the read: only the slices already in flight still ask (not one call per slice)
+    assert rep.calls <= bad.workers  # it was one refused call per slice: 14 for GWA
     assert index_count(store, "GWA") == before and bad.lookup(ext, live=False).found
     miss = bad.lookup("NOT-THERE-ANYWHERE")
     assert miss.found == () and not miss.checked

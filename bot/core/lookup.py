@@ -707,8 +707,16 @@ class LookupService:
         done = [0]
         lock = threading.Lock()
 
+        stop = threading.Event()
+
         def one(s: tuple[str, str]) -> None:
-            reader.read_slice(*s)
+            if stop.is_set():
+                return  # the read already failed: no more calls on a refused key or a spent quota
+            try:
+                reader.read_slice(*s)
+            except BaseException:
+                stop.set()
+                raise
             with lock:
                 done[0] += 1
                 n = done[0]
@@ -716,8 +724,14 @@ class LookupService:
                 progress(f"{inst}: {n}/{len(slices)} task-list slices read, {writer.count} rows so far")
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
-            for fut in [pool.submit(one, s) for s in slices]:
-                fut.result()  # the first failure ends the read (and the sync keeps the old rows)
+            futures = [pool.submit(one, s) for s in slices]
+            try:
+                for fut in futures:
+                    fut.result()  # the first failure ends the read (and the sync keeps the old rows)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
         rep.slices, rep.carried, rep.truncated = len(slices), len(reader.carried), reader.truncated
         return reader
 
@@ -836,6 +850,12 @@ class LookupService:
             rows, unchecked, not_indexed = list(miss.rows), list(miss.could_not_check), list(miss.not_indexed)
         elif not rows:
             not_indexed = [n for inst in self.institutions for n in self.not_indexed(inst)]
+        if not rows:
+            # Alma has no call that finds a borrowing request by its External Identifier alone: without the
+            # Analytics report, our borrowing side is never indexed, and "not found" would be a guess there
+            not_indexed += [f"{code} borrowing requests (no Analytics report is configured: `borrowing_report` "
+                            "in the config, or ALMA_BORROWING_REPORT)"
+                            for code, inst in self.institutions.items() if not inst.borrowing_report]
         found = []
         for row in rows:
             f, problem = self._found(row, live)

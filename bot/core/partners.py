@@ -345,7 +345,8 @@ class Onboarding:
         found = self.find(query, refresh)
         if not found:
             out.state = "not_found"
-            out.message = (f"\"{query}\" is not among {self.inst.name}'s partners in Alma yet. Copy it from the "
+            where = "Alma" if self.inst.name.strip().lower() in ("", "alma") else f"{self.inst.name}'s Alma"
+            out.message = (f"\"{query}\" is not among the partners in {where} yet. Copy it from the "
                            "Resource Sharing Directory first (the API cannot): Fulfillment > Resource Sharing > "
                            "Partners > Community tab > search by Name or Symbol > (…) Copy. Then check again.")
             return out

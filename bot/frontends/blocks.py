@@ -209,7 +209,8 @@ def walk_message(reply: WalkReply) -> Message:
         text = f"✅ Done: *{escape(t.title)}*, {how_far}. Nice work."
         return finish([*section(text), context(f"Source: {cite(t)}")], f"Done: {t.title}")
     if w.status == "stopped":
-        text = f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. `/p2p walk` starts a new one."
+        text = (f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. "
+                f"`/p2p walk {escape(t.id)}` starts it again.")
         return finish(section(text), f"Stopped: {t.title}")
     step = t.steps[w.step]
     blocks: list[Block] = [header(t.title),

@@ -26,7 +26,14 @@ class ChatSession:
         self.ctx = Context(services=services, user_id=user_id, surface="chat")
 
     def handle(self, line: str) -> str:
+        """The reply to one line; Slack's spelling (`/p2p walk …`) works here too, and the replies name the
+        commands as typed here (without `/p2p`)."""
+        return self._handle(line).replace("`/p2p ", "`")
+
+    def _handle(self, line: str) -> str:
         text = line.strip()
+        if text.lower().startswith("/p2p"):
+            text = text[4:].strip()
         if not text:
             return ""
         word = text.lower().rstrip(".!")

@@ -94,8 +94,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.core.evaluate import evaluate, format_report, read_items
 
+    try:
+        items = read_items(args.file)
+    except OSError as exc:
+        print(f"p2p-bot eval: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # the sentence names the file and line
+        print(f"p2p-bot eval: {exc}", file=sys.stderr)
+        return 2
     engine = _services().engine
-    items = read_items(args.file)
     rep = evaluate(lambda q: engine.ask(q, top=10), items)
     print(json.dumps(rep.to_json(), indent=2) if args.json else format_report(rep, args.file))
     return 0
@@ -166,6 +173,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is less than 1")
+    return n
+
+
 def _need_institutions(services: Services) -> None:
     if not services.settings.institutions:
         raise ConfigError("no Alma institution is configured: set ALMA_API_URL and ALMA_API_KEY, "
@@ -205,15 +223,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  {line}", file=sys.stderr, flush=True)
 
+    known = [i.code for i in services.settings.institutions]
+    unknown = [c for c in args.institution or () if c not in known]
+    if unknown:
+        print(f"p2p-bot sync: no institution {', '.join(unknown)} is configured; the configured ones are "
+              f"{', '.join(known)}", file=sys.stderr)
+        services.close()
+        return 2
     reports = services.lookup.sync(args.institution or None, progress=say, full=args.full)
     for r in reports:
         if args.json:
             print(json.dumps(r.__dict__))
         else:
-            state = "ok" if r.ok else f"FAILED: {r.problem}"
-            print(f"{r.institution}: {state}; {r.lending} lending + {r.borrowing} borrowing requests indexed, "
-                  f"{r.calls} Alma calls, {r.seconds:.1f} s"
-                  + (f", {r.carried} of {r.slices} slices unchanged" if r.carried else ""))
+            if r.ok:
+                print(f"{r.institution}: ok; {r.lending} lending + {r.borrowing} borrowing requests indexed, "
+                      f"{r.calls} Alma calls, {r.seconds:.1f} s"
+                      + (f", {r.carried} of {r.slices} slices unchanged" if r.carried else ""))
+            else:
+                print(f"{r.institution}: FAILED after {r.calls} Alma call{'' if r.calls == 1 else 's'}, "
+                      f"{r.seconds:.1f} s: {r.problem}")
             for line in r.truncated:
                 print(f"  {r.institution} {line}")
         if not r.ok:
@@ -389,7 +417,8 @@ def _in_lists_text(lists: dict[str, list[str]]) -> str:
 
 
 def _outcome_text(data: dict[str, Any]) -> str:
-    lines = [f"{data.get('name') or data.get('code')}: {data['state']}. {data['message']}"]
+    who = data.get("name") or data.get("code")
+    lines = [f"{who}: {data['state']}. {data['message']}" if who else f"{data['state']}: {data['message']}"]
     lines += [f"  {c['field']}: {c['before']} -> {c['after']}" for c in data.get("changes") or []]
     lines += [f"  drift {c['field']}: {c['before']} (policy {c['after']})" for c in data.get("drift") or []]
     lines += [f"  [{'x' if c['done'] else ' '}] {c['item']}: {c['title']}" for c in data.get("checklist") or []]
@@ -402,7 +431,7 @@ def _knowledge_commands(sub: Subcommands) -> None:
     s = sub.add_parser("ask", help="answer a question from the knowledge base")
     s.add_argument("question", nargs="?", help="the question; without it, one question per line on stdin")
     s.add_argument("--json", action="store_true", help="print the JSON contract")
-    s.add_argument("--top", type=int, default=3, help="how many results (default 3)")
+    s.add_argument("--top", type=_positive, default=3, help="how many results (default 3)")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("eval", help="score a question file (JSON lines: q, topics, facts)")

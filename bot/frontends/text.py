@@ -65,7 +65,7 @@ def walk_text(reply: WalkReply) -> str:
         how_far = f"all {w.total} steps" if w.step >= w.total - 1 else f"finished at step {w.step + 1} of {w.total}"
         return f"Done: {t.title}, {how_far}. Nice work."
     if w.status == "stopped":
-        return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk` to start again."
+        return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk {t.id}` to start it again."
     step = t.steps[w.step]
     bar = "#" * (w.step + 1) + "." * (w.total - w.step - 1)
     lines = [f"== {t.title} ==", f"Step {w.step + 1} of {w.total}  [{bar}]", _wrap(f"{step.number}. {step.text}")]
