@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import Column, Engine, Float, MetaData, String, Table, case, insert, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -67,7 +68,8 @@ class SharedBudget:
     turn in the institution's budget and returns the slot it was given."""
 
     def __init__(self, engine: Engine, table: Table, key: str, rate: float = 20.0,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 lock: AbstractContextManager[object] | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be above 0")
         self.engine = engine
@@ -78,6 +80,7 @@ class SharedBudget:
         self._clock = clock
         self._sleep = sleep
         self._local = LocalPacer(rate, clock, sleep)
+        self._writing: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self._warned = False
 
     def reserve(self) -> float:
@@ -85,7 +88,7 @@ class SharedBudget:
         t = self.table
         for _attempt in range(3):
             now = self._clock()
-            with self.engine.begin() as conn:
+            with self._writing, self.engine.begin() as conn:
                 after = conn.execute(
                     update(t).where(t.c.key == self.key)
                     .values(next_at=case((t.c.next_at > now, t.c.next_at), else_=now) + self.interval)
@@ -93,7 +96,7 @@ class SharedBudget:
             if after is not None:
                 return float(after) - self.interval
             try:
-                with self.engine.begin() as conn:
+                with self._writing, self.engine.begin() as conn:
                     conn.execute(insert(t).values(key=self.key, next_at=now + self.interval))
                 return now
             except IntegrityError:  # another process made the row first; take a slot from it

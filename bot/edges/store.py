@@ -12,9 +12,10 @@ import functools
 import json
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -392,6 +393,22 @@ def _adopt_legacy(conn: Connection) -> None:
     conn.execute(text("DROP TABLE meta"))
 
 
+# one writer at a time per SQLite file within a process: SQLite lets one connection write anyway, and a
+# writer that finds the file locked sleeps in SQLite's busy handler (steps of up to 100 ms) even when the
+# lock frees a millisecond later; queueing on a Python lock wakes the next writer at once (a Slack
+# acknowledgement writes its dedupe key while background lookups write their rows and rate-budget slots)
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def write_lock(url: str) -> AbstractContextManager[object]:
+    """The lock write transactions on ``url`` take in this process (none for a server database)."""
+    if not url.startswith("sqlite"):
+        return nullcontext()
+    with _SQLITE_WRITERS_GUARD:
+        return _SQLITE_WRITERS.setdefault(url, threading.RLock())
+
+
 class Store:
     """A thin wrapper over an engine: schema creation, transactions and a few shared helpers."""
 
@@ -405,6 +422,7 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.url = url
+        self._writing = write_lock(url)
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -420,7 +438,8 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A write transaction (committed at the end, rolled back on an exception)."""
+        with self._writing, self.engine.begin() as conn:
             yield conn
 
     # -- shared helpers --------------------------------------------------------------------------
@@ -432,12 +451,12 @@ class Store:
         over after ``stale_after``; a finished claim never is."""
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(insert(claims).values(kind=kind, scope=scope, day=day, claimed_at=now, claimed_by=by))
             return True
         except IntegrityError:
             pass
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             res = conn.execute(update(claims).where(
                 (claims.c.kind == kind) & (claims.c.scope == scope) & (claims.c.day == day)
                 & (claims.c.done_at.is_(None)) & (claims.c.claimed_at < now - stale_after))
@@ -446,19 +465,19 @@ class Store:
 
     def release(self, kind: str, scope: str, day: str) -> None:
         """Give a claim back (the work failed before anything was sent), so a retry can take it."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(claims.delete().where((claims.c.kind == kind) & (claims.c.scope == scope)
                                                & (claims.c.day == day) & (claims.c.done_at.is_(None))))
 
     def finish_claim(self, kind: str, scope: str, day: str, result: str = "") -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(claims).where((claims.c.kind == kind) & (claims.c.scope == scope)
                                               & (claims.c.day == day)).values(done_at=utcnow(), result=result))
 
     def seen_event(self, key: str) -> bool:
         """Record an incoming event key; True if it had been seen before (Slack retries, double clicks)."""
         try:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 conn.execute(insert(processed_events).values(key=key[:255], at=utcnow()))
             return False
         except IntegrityError:
@@ -468,7 +487,7 @@ class Store:
         """Delete logs older than ``before``: handled event keys, stored webhook deliveries and sync runs
         (each institution's latest sync run is kept, whatever its age). Returns the rows deleted per table."""
         out: dict[str, int] = {}
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             out["processed_events"] = conn.execute(
                 processed_events.delete().where(processed_events.c.at < before)).rowcount
             out["webhook_events"] = conn.execute(
@@ -493,12 +512,12 @@ class Store:
         now = utcnow()
         row = {"key": key, "value": json.dumps(value), "updated_at": now}
         upsert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(cache)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(upsert.values(**row).on_conflict_do_update(
                 index_elements=[cache.c.key], set_={"value": row["value"], "updated_at": now}))
 
     def audit(self, actor: str, action: str, target: str, before: JSONValue = "", after: JSONValue = "") -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(insert(audit_log).values(
                 at=utcnow(), actor=actor, action=action, target=target,
                 before=before if isinstance(before, str) else json.dumps(before, sort_keys=True),
@@ -506,7 +525,7 @@ class Store:
 
     def budget(self, key: str, rate: float) -> SharedBudget:
         """The calls-per-second budget ``key`` (an institution), shared with every process on this store."""
-        return SharedBudget(self.engine, rate_budget, key, rate)
+        return SharedBudget(self.engine, rate_budget, key, rate, lock=self._writing)
 
     def close(self) -> None:
         self.engine.dispose()
