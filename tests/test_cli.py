@@ -72,13 +72,16 @@ def test_chat_answers_and_quits() -> None:
 
     out = io.StringIO()
     run_chat(Services(Settings(database_url="sqlite://")), io.StringIO(), out,
-             lines=["how do I receive a borrowed item", "help", "/p2p walk receiving items", "stop", "quit"])
+             lines=["how do I receive a borrowed item", "help", "/p2p walk receiving items", "stop", "/p2pfoo",
+                    "/p2p", "quit"])
     text = out.getvalue()
     assert "Receiving a P2P item borrowed from a partner" in text
     assert "3. Open Fulfillment > Resource Sharing > Receiving Items." in text
     # the help names the commands as typed in the chat; Slack's spelling works here too
     assert "`help`" in text and "`/p2p help`" not in text
     assert "Step 1 of 8" in text and "Type `walk borrow-receive` to start it again." in text
+    assert "Anything else is treated as a question" in text and "`/p2p`" not in text
+    assert text.count("What I can do") == 2  # `help`, and `/p2p` alone; "/p2pfoo" is not the command
 
 
 def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
@@ -164,6 +167,20 @@ def test_eval_and_ask_refuse_bad_input_in_a_sentence(tmp_path: Path, capsys: pyt
     bad.write_text('{"q": "ok", "topics": []}\n[1, 2]\n', encoding="utf-8")
     assert main(["eval", str(bad)]) == 2
     assert "line 2" in capsys.readouterr().err
+    typed = tmp_path / "typed.jsonl"  # a string where a list belongs was once split into letters and scored
+    typed.write_text('{"q": "how do I return a borrowed book", "topics": "borrow-return"}\n', encoding="utf-8")
+    assert main(["eval", str(typed)]) == 2
+    assert "lists of text" in capsys.readouterr().err
+    (tmp_path / "latin1.jsonl").write_bytes(b'\xff\xfe\x00bad')
+    assert main(["eval", str(tmp_path / "latin1.jsonl")]) == 2
+    assert "latin1.jsonl is not UTF-8" in capsys.readouterr().err
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    assert main(["eval", str(tmp_path / "empty.jsonl")]) == 2
+    assert "holds no questions" in capsys.readouterr().err
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b'\xef\xbb\xbf{"q": "returns", "topics": ["borrow-return"], "facts": []}\n')
+    assert main(["eval", str(bom)]) == 0
+    capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         main(["ask", "--top", "0", "returns"])
     assert exc.value.code == 2 and "less than 1" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.core.partners import Onboarding, flatten
+from bot.core.partners import Onboarding, PartnerError, flatten
 from bot.core.services import Services
 from bot.edges.settings import PartnerPolicy, Settings
 from bot.edges.store import Store, audit_log
@@ -109,6 +109,18 @@ def test_not_in_alma_yet_then_copied(sandbox: Sandbox, http: httpx.Client, store
     httpx.post(sandbox.base_url.replace("/almaws/v1", "/sandbox/directory/GWA/P2P_FAU"))  # staff copy it in the UI
     found = o.preview("Florida Atlantic University", "UMGR", refresh=True)
     assert found.state == "preview" and found.code == "P2P_FAU"
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_an_empty_partner_query_changes_nothing(sandbox: Sandbox, http: httpx.Client, store: Store,
+                                                 query: str) -> None:
+    """An empty code once matched a partner whose ISO symbol is empty, and `partner add '' --yes` set its
+    profile in Alma."""
+    o = ob(sandbox, http, store)
+    assert o.find(query) == []
+    with pytest.raises(PartnerError, match="Give the partner's code"):
+        o.preview(query, "UMGR")
+    assert sandbox.state.calls_to("PUT", "/partners") == 0
 
 
 @pytest.mark.parametrize(("fault", "phrase"), [("500", "not answering"), ("429", "slow down")])

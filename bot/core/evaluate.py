@@ -47,16 +47,31 @@ class EvalReport:
 
 
 def read_items(path: str | Path) -> list[EvalItem]:
+    """The questions of a JSONL file; a ValueError names the file and line of anything else."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of line 1
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
     items: list[EvalItem] = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
-            items.append(EvalItem(str(d["q"]), list(d.get("topics") or []), list(d.get("facts") or [])))
-        except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path}, line {n}: expected a JSON object with \"q\", \"topics\", \"facts\"") from None
+        except ValueError:
+            d = None
+        if not isinstance(d, dict) or not isinstance(d.get("q"), str) or not _strings(d.get("topics", [])) \
+                or not _strings(d.get("facts", [])):
+            raise ValueError(f"{path}, line {n}: expected a JSON object with \"q\" (text), \"topics\" and "
+                             "\"facts\" (lists of text; empty topics = out of scope)")
+        items.append(EvalItem(d["q"], list(d.get("topics", [])), list(d.get("facts", []))))
+    if not items:
+        raise ValueError(f"{path} holds no questions")
     return items
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -268,6 +268,8 @@ class Onboarding:
 
     def find(self, query: str, refresh: bool = False) -> list[Candidate]:
         q = query.strip()
+        if not q:
+            return []  # nothing asked is nothing found (an empty query must never "match" an empty symbol)
         rows = self.directory(refresh)
         exact = [r for r in rows if q.lower() in (r["code"].lower(), r["symbol"].lower())]
         if exact:
@@ -341,6 +343,8 @@ class Onboarding:
             return self._preview(query, user, refresh)
 
     def _preview(self, query: str, user: str, refresh: bool = False) -> Outcome:
+        if not query.strip():
+            raise PartnerError("Give the partner's code, ISO symbol or name, e.g. `partner add P2P_VT`.")
         out = Outcome(self.inst.code)
         found = self.find(query, refresh)
         if not found:

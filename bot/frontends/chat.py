@@ -14,6 +14,7 @@ from typing import TextIO
 from bot.core.services import Services
 from bot.frontends.text import to_text
 from commands import Context, dispatch, messages
+from commands.replies import AnswerReply, CommandReply, TextReply
 
 PROMPT = "you> "
 MOVES = {"next": "next", "n": "next", "back": "back", "b": "back", "done": "done", "stop": "stop"}
@@ -26,16 +27,20 @@ class ChatSession:
         self.ctx = Context(services=services, user_id=user_id, surface="chat")
 
     def handle(self, line: str) -> str:
-        """The reply to one line; Slack's spelling (`/p2p walk …`) works here too, and the replies name the
-        commands as typed here (without `/p2p`)."""
-        return self._handle(line).replace("`/p2p ", "`")
-
-    def _handle(self, line: str) -> str:
+        """The reply to one line. Slack's spelling (`/p2p walk …`) works here too, and the bot's own hints
+        name the commands as typed here (without `/p2p`); an answer's text is the documentation's, as is."""
         text = line.strip()
-        if text.lower().startswith("/p2p"):
-            text = text[4:].strip()
+        parts = text.split(maxsplit=1)
+        if parts and parts[0].lower() == "/p2p":
+            text = parts[1] if len(parts) > 1 else "help"
         if not text:
             return ""
+        reply = self._reply(text)
+        shown = to_text(reply)
+        documentation = isinstance(reply, AnswerReply) and reply.result.answered  # shown as written
+        return shown if documentation else shown.replace("`/p2p ", "`")
+
+    def _reply(self, text: str) -> CommandReply:
         word = text.lower().rstrip(".!")
         if word.startswith("next"):
             word = "next"
@@ -45,9 +50,10 @@ class ChatSession:
 
             current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
             if current is None:
-                return "No walkthrough is open. Start one with `walk <procedure>`, e.g. `walk receiving items`."
-            return to_text(buttons.move_walk(self.ctx, current.token, MOVES[word]))
-        return to_text(dispatch(self.ctx, text))
+                return TextReply("No walkthrough is open. Start one with `walk <procedure>`, e.g. "
+                                 "`walk receiving items`.")
+            return buttons.move_walk(self.ctx, current.token, MOVES[word])
+        return dispatch(self.ctx, text)
 
 
 def run_chat(services: Services, stdin: TextIO, stdout: TextIO, lines: list[str] | None = None,

@@ -224,13 +224,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr, flush=True)
 
     known = [i.code for i in services.settings.institutions]
-    unknown = [c for c in args.institution or () if c not in known]
+    chosen = list(dict.fromkeys(args.institution or ()))  # each one once, however often it is named
+    unknown = [c for c in chosen if c not in known]
     if unknown:
         print(f"p2p-bot sync: no institution {', '.join(unknown)} is configured; the configured ones are "
               f"{', '.join(known)}", file=sys.stderr)
         services.close()
         return 2
-    reports = services.lookup.sync(args.institution or None, progress=say, full=args.full)
+    reports = services.lookup.sync(chosen or None, progress=say, full=args.full)
     for r in reports:
         if args.json:
             print(json.dumps(r.__dict__))
