@@ -33,11 +33,13 @@ def validate_view(view: Any) -> list[str]:
             blk.to_dict()
     except Exception as exc:
         problems.append(f"invalid view: {exc}")
-    text = json.dumps(view)
-    for ping in ("<!channel>", "<!here>", "<!everyone>"):
-        if ping in text:
-            problems.append(f"contains {ping}")
-    return problems
+    return problems + _pings(view)
+
+
+def _pings(payload: dict[str, Any]) -> list[str]:
+    """Broadcast mentions anywhere in an outgoing payload (none may come from the bot)."""
+    text = json.dumps(payload)
+    return [f"contains {ping}" for ping in ("<!channel>", "<!here>", "<!everyone>") if ping in text]
 
 
 def validate_message(msg: dict[str, Any]) -> list[str]:
@@ -60,11 +62,7 @@ def validate_message(msg: dict[str, Any]) -> list[str]:
                 blk.to_dict()  # validates lengths and required fields
         except Exception as exc:
             problems.append(f"invalid blocks: {exc}")
-    text = json.dumps(msg)
-    for ping in ("<!channel>", "<!here>", "<!everyone>"):
-        if ping in text:
-            problems.append(f"contains {ping}")
-    return problems
+    return problems + _pings(msg)
 
 
 class FakeSlack:
