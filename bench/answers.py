@@ -1,11 +1,12 @@
 """``python -m bench answers`` (``make bench WHAT=answers``): answer quality and speed, printed as tables.
 
 1. Quality: this engine vs plain BM25 (bm25s, Lucene scoring) vs rapidfuzz-only ranking over the same topics
-   or sections: the shipped ``knowledge/`` (dev questions, the paraphrase sets, and two held-out sets
-   written from the topic list and the seed only: ``heldout-dev`` whose failures were read, ``heldout-final``
-   whose were not), the raw seed indexed alone as documentation (with ``P2PBOT_KNOWLEDGE_DIR`` empty; a
-   tuned question file, a held-out one since read, and a second held-out one never read), and the small
-   set of pages in ``tests/data/docs``.
+   or sections: the shipped ``knowledge/`` (dev questions, the paraphrase sets, and three held-out sets
+   written from the topic list and the seed only, by writers who saw neither ``knowledge/`` nor the engine:
+   ``heldout-dev`` whose failures were read, ``heldout-final`` and ``heldout3`` whose were not), the raw
+   seed indexed alone as documentation (with ``P2PBOT_KNOWLEDGE_DIR`` empty; a tuned question file, a
+   held-out one since read, and a second held-out one never read), and the small set of pages in
+   ``tests/data/docs``.
 2. Speed: ``ask()`` p95 at 10k and 50k sections beside bm25s on the same corpus; a cold ``p2p-bot ask``
    process beside a bare ``python -c pass``; index build time and memory for 1,000 pages.
 Every timing is the median (min–max) over ``--reps`` repetitions.
@@ -264,7 +265,8 @@ def bench_answers(args: argparse.Namespace) -> int:
     # written on 2026-11-30 from the topic list and the seed only, by someone who never saw knowledge/ or
     # the engine: the dev half's failures were read (to find general weaknesses), the final half's never
     heldout = {label: read_items(DATA / name) for name, label in (("heldout-dev.jsonl", "heldout-dev (read)"),
-               ("heldout-final.jsonl", "heldout-final (never read)")) if (DATA / name).exists()}
+               ("heldout-final.jsonl", "heldout-final (never read)"),
+               ("heldout3.jsonl", "heldout3 (never read)")) if (DATA / name).exists()}
     quality({**files, **heldout}, "shipped knowledge/", shipped)
     with tempfile.TemporaryDirectory() as tmp:
         seed_files = sorted(SEED.glob("*.txt")) if SEED.is_dir() else []

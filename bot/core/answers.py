@@ -27,8 +27,14 @@ from rapidfuzz.distance import OSA
 from bot.core.kb import Section, Topic
 from bot.core.textnorm import GENERIC, STOPWORDS, common_english_words, content_words, expansions, prepare, stem, terms, words
 
+# alternate phrasings are ours, not the documentation's: they weigh less than its keywords and text, and a
+# question word found only there counts half towards confidence (an out-of-scope question must not borrow
+# coverage from the casual words they add)
+ASKS_WEIGHT = 0.35
+ASKS_CREDIT = 0.35
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
-FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "headings": 1.5, "body": 1.0}
+FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "asks": ASKS_WEIGHT,
+                                   "headings": 1.5, "body": 1.0}
 K1 = 1.6
 B = 0.75
 # measured on the dev set and our held-out phrasings (about 200 questions): out-of-scope questions reach at
@@ -111,6 +117,7 @@ class AnswerEngine:
         field_tf: list[dict[str, dict[str, int]]] = []
         field_len: dict[str, list[int]] = {f: [] for f in FIELD_WEIGHTS}
         self._doc_terms: list[frozenset[str]] = []
+        self._asks_only: list[frozenset[str]] = []
         surface: dict[str, str] = {}
         for t in self.topics:
             fields = self._fields(t)
@@ -125,6 +132,8 @@ class AnswerEngine:
                 per_field[f] = tf
                 field_len[f].append(len(toks))
                 all_terms.update(tf)
+                if f == "asks":  # typos are corrected towards the documentation's words, not our phrasings'
+                    continue
                 for w in words(text):
                     if w not in STOPWORDS:
                         surface.setdefault(w, stem(w))
@@ -132,6 +141,8 @@ class AnswerEngine:
             if t.from_docs:  # where the section sits explains a question too ("... when returning borrowed items")
                 all_terms.update(terms(prepare(" . ".join(t.trail))))
             self._doc_terms.append(frozenset(all_terms))
+            rest = set().union(*(tf for f, tf in per_field.items() if f != "asks"))
+            self._asks_only.append(frozenset(per_field.get("asks", {}).keys() - rest))
         avg = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in field_len.items()}
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for d, per_field in enumerate(field_tf):
@@ -162,6 +173,11 @@ class AnswerEngine:
             tuple((frozenset(terms(sec.heading)), frozenset(terms(sec.text))) for sec in t.sections)
             if not t.from_docs else () for t in self.topics]
         self._title_terms = [frozenset(terms(t.title)) for t in self.topics]
+        # the parts of a shipped topic that confidence looks at: what the whole topic says (title, keywords,
+        # question, phrasings, intro) with one of its sections at a time, so that a question whose words are
+        # scattered over unrelated sections of a long topic ("replacement fee for a lost SUNY book") is not
+        # taken as explained
+        self._parts: list[tuple[frozenset[str], ...]] = [self._topic_parts(t) for t in self.topics]
         # where each indexed section sits: its own place in the heading tree and the places above it
         self._place = [(t.path, (*t.trail, t.title)) if t.from_docs else None for t in self.topics]
         self._above = [{(t.path, t.trail[:k]) for k in range(1, len(t.trail) + 1)} if t.from_docs else set()
@@ -175,6 +191,14 @@ class AnswerEngine:
                             for term, p in self._postings.items()}
 
     @staticmethod
+    def _topic_parts(t: Topic) -> tuple[frozenset[str], ...]:
+        if t.from_docs:  # an indexed section is one part already
+            return ()
+        core = set(terms(prepare(" . ".join([t.title, *t.keywords, t.id.replace("-", " "), t.question, *t.asks,
+                                             t.intro]))))
+        return tuple(frozenset(core | set(terms(prepare(f"{sec.heading} . {sec.text}")))) for sec in t.sections)
+
+    @staticmethod
     def _fields(t: Topic) -> dict[str, str]:
         if t.from_docs:  # a section of the library's own pages: its heading, the headings above it, its text
             # the headings above a section name its chapter, not its subject: every part of "How to process
@@ -182,7 +206,7 @@ class AnswerEngine:
             # one right above it, which says what it is the background of.
             bare = len(content_words(t.title)) <= 2
             return {k: prepare(v) for k, v in {
-                "title": t.title, "keywords": "", "question": "",  # an FAQ's question is its heading already
+                "title": t.title, "keywords": "", "question": "", "asks": "",  # an FAQ's question is its heading already
                 "headings": " . ".join([*(t.trail[-1:] if bare else ()), *(s.text.split("\n")[0] for s in t.steps)]),
                 "body": t.search_text or t.body}.items()}
         headings = [s.heading for s in t.sections if s.heading.lower() not in ("steps", "answer")]
@@ -191,6 +215,7 @@ class AnswerEngine:
             "title": t.title,
             "keywords": " . ".join(t.keywords) + " . " + t.id.replace("-", " "),
             "question": t.question,
+            "asks": " . ".join(t.asks),
             "headings": " . ".join(headings),
             "body": "\n".join(body),
         }
@@ -217,6 +242,8 @@ class AnswerEngine:
             cutoff = 0.78 if len(word) >= 6 else 0.74
             match = process.extractOne(word, candidates, scorer=OSA.normalized_similarity, score_cutoff=cutoff)
             if match is not None:
+                if len(word) == 4 and len(match[0]) == 4 and sorted(match[0]) != sorted(word):
+                    return None  # one letter changed in a four-letter word is as likely another word ("cafe", "case")
                 return match[0], min(1.0, float(match[1]) + 0.1)
         longer = [c for c in candidates if len(c) > len(word) and c.startswith(word)]
         if longer:
@@ -322,7 +349,15 @@ class AnswerEngine:
                 scores[d] += BIGRAM_WEIGHT * bg_idf * sat
         return scores
 
-    def _coverage(self, qwords: list[_QueryWord], doc_terms: frozenset[str], procedure: bool = False) -> float:
+    def _coverage(self, qwords: list[_QueryWord], d: int) -> float:
+        """The IDF-weighted share of the question's words that the topic explains, in its best part."""
+        weak, procedure = self._asks_only[d], self.topics[d].is_procedure
+        parts = self._parts[d] or (self._doc_terms[d],)
+        return max(self._coverage_in(qwords, part, weak, procedure) for part in parts)
+
+    @staticmethod
+    def _coverage_in(qwords: list[_QueryWord], doc_terms: frozenset[str], weak: frozenset[str],
+                     procedure: bool) -> float:
         total = sum(q.importance for q in qwords)
         if total <= 0:
             return 0.0
@@ -333,8 +368,8 @@ class AnswerEngine:
                 # scope, whichever section answers it; "steps" is what any procedure is made of
                 got += q.importance
                 continue
-            best = max((min(1.0, w / 0.9) if w >= 0.7 else w for s, w in q.stems.items() if s in doc_terms),
-                       default=0.0)
+            best = max(((min(1.0, w / 0.9) if w >= 0.7 else w) * (ASKS_CREDIT if s in weak else 1.0)
+                        for s, w in q.stems.items() if s in doc_terms), default=0.0)
             got += q.importance * best
         return got / total
 
@@ -353,7 +388,7 @@ class AnswerEngine:
             if answer in shown:
                 continue
             shown.add(answer)
-            hits.append(Hit(topic, sc, self._coverage(qwords, self._doc_terms[d], topic.is_procedure), answer, heading))
+            hits.append(Hit(topic, sc, self._coverage(qwords, d), answer, heading))
             if len(hits) == want:
                 break
         confidence = hits[0].coverage if hits else 0.0

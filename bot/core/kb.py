@@ -1,6 +1,6 @@
 """The knowledge base: markdown topics in ``knowledge/`` loaded into typed topics.
 
-Each file has YAML front matter (``id``, ``title``, ``kind``, ``roles``, ``keywords``, ``related``,
+Each file has YAML front matter (``id``, ``title``, ``kind``, ``roles``, ``keywords``, ``related``, optional ``asks``,
 optional ``question`` for FAQs and ``source``) and a markdown body. markdown-it-py parses the body; every
 step and section keeps the source line it came from, so errors and answers can point at it.
 
@@ -76,6 +76,9 @@ class Topic:
     trail: tuple[str, ...] = ()  # the headings above this section, outermost first
     body: str = ""  # the section as shown (docs only)
     search_text: str = ""  # what is indexed when it differs from the body (navigation lists left out)
+    # other ways staff ask for this topic ("book came in from another library, what now"), like a
+    # LibAnswers FAQ's alternate questions: searched, never shown
+    asks: tuple[str, ...] = ()
 
     @property
     def is_procedure(self) -> bool:
@@ -185,6 +188,7 @@ def parse_file(path: Path) -> Topic:
         kind=kind,
         roles=_str_list(path, lines, data, "roles"),
         keywords=_str_list(path, lines, data, "keywords"),
+        asks=_str_list(path, lines, data, "asks"),
         related=_str_list(path, lines, data, "related"),
         path=str(path),
         line=_key_line(lines, "id"),
