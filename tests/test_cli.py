@@ -184,3 +184,27 @@ def test_eval_and_ask_refuse_bad_input_in_a_sentence(tmp_path: Path, capsys: pyt
     with pytest.raises(SystemExit) as exc:
         main(["ask", "--top", "0", "returns"])
     assert exc.value.code == 2 and "less than 1" in capsys.readouterr().err
+
+
+def test_a_knowledge_file_changed_with_its_time_kept_is_read_again(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """cp -p, rsync -t and tar keep a file's modification time: the cached answer index must still notice a
+    same-size change (its key holds the change time too, which no copy tool can set back)."""
+    import os
+
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    page = folder / "t.md"
+    text = "---\nid: t\ntitle: Quokka care\nkind: reference\nkeywords: [quokka]\n---\nFeed the quokka daily.\n"
+    page.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("P2PBOT_KNOWLEDGE_DIR", str(folder))
+    monkeypatch.setenv("P2PBOT_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["ask", "--json", "quokka"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "t"
+    before = page.stat()
+    page.write_text(text.replace("quokka", "wombat").replace("Quokka", "Wombat"), encoding="utf-8")
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert page.stat().st_mtime_ns == before.st_mtime_ns and page.stat().st_size == before.st_size
+    assert main(["ask", "--json", "wombat"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "t"

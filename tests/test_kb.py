@@ -221,3 +221,31 @@ def test_every_shipped_topic_has_alternate_phrasings(topics: list[kb.Topic]) -> 
     for t in topics:
         assert len(t.asks) >= 8, t.id
         assert all(2 <= len(a.split()) <= 30 for a in t.asks), t.id
+
+
+@pytest.mark.parametrize(
+    ("asks", "phrase"),
+    [
+        ("asks: [true, 42]\n", "'asks' must be a list of phrases"),
+        ("asks: [[a, b]]\n", "'asks' must be a list of phrases"),
+        ("asks: [" + ", ".join(f'"phrase {i}"' for i in range(61)) + "]\n", "keep it to the 60 best"),
+        ('asks: ["' + "word " * 31 + '"]\n', "has 31 words"),
+    ],
+)
+def test_alternate_phrasings_in_a_bad_shape_are_a_sentence(tmp_path: Path, asks: str, phrase: str) -> None:
+    write(tmp_path, "a.md", GOOD.format(id="a", related="a").replace("keywords: [test]\n", "keywords: [test]\n" + asks))
+    with pytest.raises(kb.KnowledgeError) as info:
+        kb.load_dir(tmp_path)
+    assert info.value.line == 6 and phrase in str(info.value)
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    text = GOOD.format(id="a", related="a").replace("Intro line.", "Intro line, café.")
+    (tmp_path / "a.md").write_bytes(text.encode("latin-1"))
+    with pytest.raises(kb.KnowledgeError) as info:
+        kb.load_dir(tmp_path)
+    assert info.value.line == 8 and "not UTF-8" in str(info.value)
+    # a byte-order mark (Windows editors write one) is not part of the text
+    (tmp_path / "a.md").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    (topic,) = kb.load_dir(tmp_path)
+    assert topic.id == "a" and topic.intro == "Intro line, café."

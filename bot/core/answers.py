@@ -27,11 +27,12 @@ from rapidfuzz.distance import OSA
 from bot.core.kb import Section, Topic
 from bot.core.textnorm import GENERIC, STOPWORDS, common_english_words, content_words, expansions, prepare, stem, terms, words
 
-# alternate phrasings are ours, not the documentation's: they weigh less than its keywords and text, and a
-# question word found only there counts half towards confidence (an out-of-scope question must not borrow
-# coverage from the casual words they add)
+# alternate phrasings are ours, not the documentation's: they weigh less than its keywords and text, a
+# question word found only there counts about a third towards confidence (an out-of-scope question must not
+# borrow coverage from the casual words they add), and a phrase (bigram) only they contain scores a third
 ASKS_WEIGHT = 0.35
 ASKS_CREDIT = 0.35
+ASKS_PHRASE_CREDIT = 0.35
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "asks": ASKS_WEIGHT,
                                    "headings": 1.5, "body": 1.0}
@@ -119,6 +120,7 @@ class AnswerEngine:
         self._doc_terms: list[frozenset[str]] = []
         self._asks_only: list[frozenset[str]] = []
         surface: dict[str, str] = {}
+        documented: set[str] = set()
         for t in self.topics:
             fields = self._fields(t)
             per_field: dict[str, dict[str, int]] = {}
@@ -143,6 +145,7 @@ class AnswerEngine:
             self._doc_terms.append(frozenset(all_terms))
             rest = set().union(*(tf for f, tf in per_field.items() if f != "asks"))
             self._asks_only.append(frozenset(per_field.get("asks", {}).keys() - rest))
+            documented.update(rest)
         avg = {f: (sum(v) / len(v) if v and sum(v) else 1.0) for f, v in field_len.items()}
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for d, per_field in enumerate(field_tf):
@@ -152,9 +155,18 @@ class AnswerEngine:
                 fw = FIELD_WEIGHTS[f]
                 for term, c in tf.items():
                     acc[term] += fw * c / norm
+            weak = self._asks_only[d]
             for term, wtf in acc.items():
-                postings[term].append((d, wtf / (K1 + wtf)))
+                sat = wtf / (K1 + wtf)
+                if " " in term and term in weak:
+                    # a phrase only our phrasings use is rare, so its IDF is high: without this, "alma says no
+                    # match when I return a book" made "return book" outrank the return procedure itself
+                    sat *= ASKS_PHRASE_CREDIT
+                postings[term].append((d, sat))
         self._postings = dict(postings)
+        # words only our phrasings use ("consortial"): a question's word may still be a variant or typo of a
+        # documented one ("consortia"), so it is also corrected
+        self._asks_vocab = frozenset(postings.keys() - documented)
         self._idf = {term: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5) if n else 1.0
         # typo candidates by (length, first letter) and (length, first two letters), kept in vocabulary order
@@ -177,7 +189,7 @@ class AnswerEngine:
         # question, phrasings, intro) with one of its sections at a time, so that a question whose words are
         # scattered over unrelated sections of a long topic ("replacement fee for a lost SUNY book") is not
         # taken as explained
-        self._parts: list[tuple[frozenset[str], ...]] = [self._topic_parts(t) for t in self.topics]
+        self._parts: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [self._topic_parts(t) for t in self.topics]
         # where each indexed section sits: its own place in the heading tree and the places above it
         self._place = [(t.path, (*t.trail, t.title)) if t.from_docs else None for t in self.topics]
         self._above = [{(t.path, t.trail[:k]) for k in range(1, len(t.trail) + 1)} if t.from_docs else set()
@@ -191,12 +203,18 @@ class AnswerEngine:
                             for term, p in self._postings.items()}
 
     @staticmethod
-    def _topic_parts(t: Topic) -> tuple[frozenset[str], ...]:
-        if t.from_docs:  # an indexed section is one part already
+    def _topic_parts(t: Topic) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+        """(terms, the terms only the phrasings give) of each part; () for an indexed section (one part)."""
+        if t.from_docs:
             return ()
-        core = set(terms(prepare(" . ".join([t.title, *t.keywords, t.id.replace("-", " "), t.question, *t.asks,
-                                             t.intro]))))
-        return tuple(frozenset(core | set(terms(prepare(f"{sec.heading} . {sec.text}")))) for sec in t.sections)
+        core = set(terms(prepare(" . ".join([t.title, *t.keywords, t.id.replace("-", " "), t.question, t.intro]))))
+        asks = set(terms(prepare(" . ".join(t.asks))))
+        out = []
+        for sec in t.sections:
+            part = core | set(terms(prepare(f"{sec.heading} . {sec.text}")))
+            # a phrasing's word that this part does not hold stays weak here even when another section has it
+            out.append((frozenset(part | asks), frozenset(asks - part)))
+        return tuple(out)
 
     @staticmethod
     def _fields(t: Topic) -> dict[str, str]:
@@ -257,6 +275,8 @@ class AnswerEngine:
             stems: dict[str, float] = {}
             if s in self._idf:
                 stems[s] = GENERIC_WEIGHT if w in GENERIC else 1.0
+                if s in self._asks_vocab and (fixed := self._correct(w)) is not None and stem(fixed[0]) != s:
+                    stems[stem(fixed[0])] = fixed[1]
             else:
                 fixed = self._correct(w)
                 if fixed is not None:
@@ -351,9 +371,9 @@ class AnswerEngine:
 
     def _coverage(self, qwords: list[_QueryWord], d: int) -> float:
         """The IDF-weighted share of the question's words that the topic explains, in its best part."""
-        weak, procedure = self._asks_only[d], self.topics[d].is_procedure
-        parts = self._parts[d] or (self._doc_terms[d],)
-        return max(self._coverage_in(qwords, part, weak, procedure) for part in parts)
+        parts = self._parts[d] or ((self._doc_terms[d], self._asks_only[d]),)
+        procedure = self.topics[d].is_procedure
+        return max(self._coverage_in(qwords, part, weak, procedure) for part, weak in parts)
 
     @staticmethod
     def _coverage_in(qwords: list[_QueryWord], doc_terms: frozenset[str], weak: frozenset[str],

@@ -151,6 +151,31 @@ def _str_list(path: Path, lines: list[str], data: dict[str, Any], key: str) -> t
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
+MAX_ASKS = 60
+MAX_ASK_WORDS = 30
+
+
+def _phrasings(path: Path, lines: list[str], data: dict[str, Any]) -> tuple[str, ...]:
+    """``asks``: a list of phrases, each a short question as staff would type it (at most 60 of them, each
+    at most 30 words: they are searched for every question, and a huge one would slow every answer)."""
+    value = data.get("asks", [])
+    line = _key_line(lines, "asks")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise KnowledgeError(path, line, "'asks' must be a list of phrases (each a question in quotes)")
+    out = tuple(v.strip() for v in value if v.strip())
+    if len(out) > MAX_ASKS:
+        raise KnowledgeError(path, line, f"'asks' has {len(out)} phrases; keep it to the {MAX_ASKS} best")
+    for v in out:
+        if len(v.split()) > MAX_ASK_WORDS:
+            raise KnowledgeError(path, line, f"a phrase in 'asks' has {len(v.split())} words; keep each to "
+                                             f"{MAX_ASK_WORDS} or fewer: {v[:60]}…")
+    return out
+
+
 _BLOCK_START = re.compile(r"^\s*(\d+[.)]\s|[-*+]\s|\||#)")
 
 
@@ -171,9 +196,22 @@ def _strip_marker(text: str) -> str:
     return re.sub(r"^\s*(\d+[.)]|[-*+])\s+", "", text, count=1)
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a byte-order mark is skipped); anything else is a sentence naming the line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise KnowledgeError(path, 0, f"the file cannot be read ({exc.strerror or exc.__class__.__name__})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise KnowledgeError(path, line, "the file is not UTF-8 text (save it as UTF-8)") from None
+
+
 def parse_file(path: Path) -> Topic:
     """Parse one knowledge file; raise :class:`KnowledgeError` on the first problem."""
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     data, body_start, lines = _split_front_matter(path, text)
     topic_id, kind = _check_header(path, data, lines)
     intro, sections, steps = _parse_body(path, lines[body_start:], body_start)
@@ -188,7 +226,7 @@ def parse_file(path: Path) -> Topic:
         kind=kind,
         roles=_str_list(path, lines, data, "roles"),
         keywords=_str_list(path, lines, data, "keywords"),
-        asks=_str_list(path, lines, data, "asks"),
+        asks=_phrasings(path, lines, data),
         related=_str_list(path, lines, data, "related"),
         path=str(path),
         line=_key_line(lines, "id"),

@@ -45,14 +45,15 @@ def knowledge_folders(settings: Settings) -> list[Path]:
     return [first, *(Path(p) for p in settings.extra_knowledge)]
 
 
-def _stamp(paths: list[Path]) -> list[tuple[str, int, int]]:
+def _stamp(paths: list[Path]) -> list[tuple[str, int, int, int]]:
     out = []
     for p in paths:
         try:
             st = p.stat()
-            out.append((str(p), st.st_mtime_ns, st.st_size))
+            # ctime too: copying with kept times (cp -p, rsync -t, tar) can change a file and leave its mtime
+            out.append((str(p), st.st_mtime_ns, st.st_ctime_ns, st.st_size))
         except OSError:
-            out.append((str(p), 0, -1))
+            out.append((str(p), 0, 0, -1))
     return out
 
 
