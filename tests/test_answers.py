@@ -116,7 +116,7 @@ def test_near_misses_abstain_and_their_neighbours_answer(engine: AnswerEngine) -
 
 def test_held_out_phrasings_whose_misses_were_read(engine: AnswerEngine) -> None:
     rep = evaluate(lambda q: engine.ask(q, top=10), read_items(DATA / "heldout-dev.jsonl"))
-    assert rep.top1 >= 0.93 and rep.recall_at_3 >= 0.97 and rep.abstention_oos == 1.0, rep.misses
+    assert rep.top1 >= 0.95 and rep.recall_at_3 >= 0.99 and rep.abstention_oos == 1.0, rep.misses
 
 
 def test_alternate_phrasings_are_never_shown(engine: AnswerEngine) -> None:

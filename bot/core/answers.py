@@ -13,6 +13,7 @@ offering the closest three topics instead of guessing.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import re
 from collections import defaultdict
@@ -25,7 +26,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.core.kb import Section, Topic
+from bot.core.semantic import IntentModel
 from bot.core.textnorm import GENERIC, STOPWORDS, common_english_words, content_words, expansions, prepare, stem, terms, words
+
+log = logging.getLogger(__name__)
 
 # alternate phrasings are ours, not the documentation's: they weigh less than its keywords and text, a
 # question word found only there counts about a third towards confidence (an out-of-scope question must not
@@ -33,6 +37,9 @@ from bot.core.textnorm import GENERIC, STOPWORDS, common_english_words, content_
 ASKS_WEIGHT = 0.35
 ASKS_CREDIT = 0.35
 ASKS_PHRASE_CREDIT = 0.35
+# how much the intent model (bot.core.semantic) adds, as a share of the best lexical score; chosen on the
+# read question sets (0.3-0.5 all help; beyond, it starts to override clear lexical evidence)
+SEMANTIC_WEIGHT = 0.4
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "asks": ASKS_WEIGHT,
                                    "headings": 1.5, "body": 1.0}
@@ -190,6 +197,7 @@ class AnswerEngine:
         # scattered over unrelated sections of a long topic ("replacement fee for a lost SUNY book") is not
         # taken as explained
         self._parts: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [self._topic_parts(t) for t in self.topics]
+        self._intent = self._train_intent()
         # where each indexed section sits: its own place in the heading tree and the places above it
         self._place = [(t.path, (*t.trail, t.title)) if t.from_docs else None for t in self.topics]
         self._above = [{(t.path, t.trail[:k]) for k in range(1, len(t.trail) + 1)} if t.from_docs else set()
@@ -201,6 +209,22 @@ class AnswerEngine:
             self._arrays = {term: (np.fromiter((d for d, _ in p), dtype=np.int32, count=len(p)),
                                    np.fromiter((v for _, v in p), dtype=np.float32, count=len(p)))
                             for term, p in self._postings.items()}
+
+    def _train_intent(self) -> IntentModel | None:
+        """The intent model over the topics that have alternate phrasings (their titles, FAQ questions and
+        keywords are examples too); None without phrasings or without the token vectors."""
+        examples = [(d, text) for d, t in enumerate(self.topics) if t.asks and not t.from_docs
+                    for text in (*t.asks, t.title, t.question, *t.keywords) if text]
+        if not examples:
+            return None
+        try:
+            return IntentModel.train(examples)
+        except (OSError, ValueError, KeyError, ImportError) as exc:  # a broken install answers lexically
+            log.warning("semantic ranking off: %s", exc)
+            return None
+
+    def _semantic(self, query: str) -> dict[int, float]:
+        return self._intent.probabilities(query) if self._intent is not None and query else {}
 
     @staticmethod
     def _topic_parts(t: Topic) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
@@ -297,13 +321,20 @@ class AnswerEngine:
             out.append(_QueryWord(w, stems, importance))
         return out
 
-    def _top(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
-        """The k best (section, score), best first; ties go to the earlier section."""
+    def _top(self, qwords: list[_QueryWord], k: int, query: str = "") -> list[tuple[int, float]]:
+        """The k best (section, score), best first; ties go to the earlier section. With the question's text,
+        the intent model's probability (times SEMANTIC_WEIGHT and the best lexical score) is added to each
+        topic the words already matched."""
         wide = k + 5
+        meaning = self._semantic(query)
         if self._arrays is not None:
-            ranked = self._top_sparse(qwords, wide)
+            ranked = self._top_sparse(qwords, wide, meaning)
         else:
             scores = self._score(qwords)
+            if meaning and scores:
+                lift = SEMANTIC_WEIGHT * max(scores.values())
+                for d, delta in _centred({d: p for d, p in meaning.items() if d in scores}).items():
+                    scores[d] += lift * delta
             ranked = heapq.nsmallest(wide, scores.items(), key=lambda kv: (-kv[1], kv[0]))
         # a section with parts under it is an overview (what the page or chapter is for); when a question
         # matches an overview and one of its own parts, the part holds the answer
@@ -313,7 +344,8 @@ class AnswerEngine:
                             key=lambda kv: (-kv[1], kv[0]))
         return ranked[:k]
 
-    def _top_sparse(self, qwords: list[_QueryWord], k: int) -> list[tuple[int, float]]:
+    def _top_sparse(self, qwords: list[_QueryWord], k: int, meaning: dict[int, float] | None = None
+                    ) -> list[tuple[int, float]]:
         import numpy as np
 
         arrays = self._arrays
@@ -340,6 +372,10 @@ class AnswerEngine:
                 scores[docs] += BIGRAM_WEIGHT * self._idf[bg] * sat
         if not touched:
             return []
+        if meaning:
+            lift = SEMANTIC_WEIGHT * float(scores.max())
+            for d, delta in _centred({d: p for d, p in meaning.items() if scores[d] > 0}).items():
+                scores[d] += lift * delta
         nz = int(np.count_nonzero(scores))
         k = min(k, nz)
         if k <= 0:
@@ -399,7 +435,7 @@ class AnswerEngine:
             return Result(query, False, 0.0, ())
         want = max(top, 1)
         # a page's FAQ repeated under two headings is one answer: ask for a few more, drop the repeats
-        ranked = self._top(qwords, want + 3)
+        ranked = self._top(qwords, want + 3, query)
         hits: list[Hit] = []
         shown: set[str] = set()
         for d, sc in ranked:
@@ -444,6 +480,16 @@ class AnswerEngine:
                 total += q.importance * best
             scores[id(topic.sections[k])] = total
         return answer_text(topic, lambda sec: scores.get(id(sec), 0.0))
+
+
+def _centred(probs: dict[int, float]) -> dict[int, float]:
+    """Each matched topic's probability minus their mean: meaning reorders the topics it knows (the shipped
+    ones with phrasings) among themselves without lifting them as a group above the library's own sections,
+    which it knows nothing about."""
+    if not probs:
+        return {}
+    mean = sum(probs.values()) / len(probs)
+    return {d: p - mean for d, p in probs.items()}
 
 
 def answer_text(topic: Topic, rank: object = None) -> tuple[str, str]:

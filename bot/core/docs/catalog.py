@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.core import kb
+from bot.core import kb, semantic
 from bot.core.answers import AnswerEngine
 from bot.edges import peek
 from bot.edges.settings import Settings
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 GENERATION_KEY = "docs.generation"  # kept in the store's cache table by the indexer
 SOURCES_KEY = "docs.sources"
-_CODE = ("answers.py", "kb.py", "textnorm.py", "docs/sections.py", "docs/readers.py", "docs/catalog.py")
+_CODE = ("answers.py", "semantic.py", "kb.py", "textnorm.py", "docs/sections.py", "docs/readers.py",
+         "docs/catalog.py")
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -93,7 +94,9 @@ def load_engine(settings: Settings, store: Callable[[], Store], use_cache: bool 
             index_now(settings, store())
         generation, _ = docs_state(settings, store)
     here = Path(__file__).resolve().parents[1]
+    model = semantic.model_files()  # an upgraded or removed token-vector package means a new index
     key_data = {"kb": _stamp(files), "code": _stamp([here / c for c in _CODE]), "docs": list(settings.docs),
+                "model": _stamp(list(model)) if model else [],
                 "gen": generation, "db": settings.database_url if settings.docs else ""}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
     path = cache_dir(settings) / f"answers-{key}.pickle"

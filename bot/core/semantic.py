@@ -1,0 +1,219 @@
+"""Meaning as well as words: a small intent model learnt from the topics' alternate phrasings.
+
+The lexical engine (:mod:`bot.core.answers`) only sees words a question shares with a topic. Staff say
+"can we toss it" where the documentation says "throw away". Here every phrasing of a topic (its ``asks``,
+title, FAQ question and keywords) becomes a vector: the mean of WordLlama's static token embeddings (256
+dimensions, MIT licence, shipped inside the ``wordllama`` wheel, so nothing is downloaded), and a
+multinomial logistic regression learns which topic each vector belongs to. At question time the model's
+probabilities are added to the lexical scores of the topics the lexical engine already matched: it reorders
+candidates, it never brings in a topic that shares no word with the question, and confidence (so abstention)
+stays the lexical coverage.
+
+Training needs numpy and runs when the answer index is built (then it is cached with it); answering does
+not import numpy: the tokenizer (byte-pair encoding, as the model's own) and the weights are plain Python,
+and each token's vector is read from the weights file by its offset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import mmap
+import struct
+from array import array
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "weights/l2_supercat_256.safetensors"
+TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
+# L2 strength (sklearn's C) and passes of full-batch Adam: chosen on the read question sets
+C = 100.0
+ITERATIONS = 120
+LEARNING_RATE = 0.1
+FIRST_REAL_ID = 3  # 0 <unk>, 1 <s>, 2 </s> carry no meaning
+
+
+def model_files() -> tuple[Path, Path] | None:
+    """(weights, tokenizer) inside the installed ``wordllama`` package, found without importing it (its
+    ``__init__`` loads much more than two data files); None when the package or a file is missing."""
+    try:
+        spec = importlib.util.find_spec("wordllama")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    weights, tokenizer = root / WEIGHTS, root / TOKENIZER
+    return (weights, tokenizer) if weights.is_file() and tokenizer.is_file() else None
+
+
+class Embedder:
+    """Text -> unit vector: byte-pair tokens (Llama's SentencePiece vocabulary), their vectors averaged."""
+
+    def __init__(self, weights: Path, tokenizer: Path) -> None:
+        spec = json.loads(tokenizer.read_text(encoding="utf-8"))["model"]
+        self.vocab: dict[str, int] = dict(spec["vocab"])
+        merges = spec["merges"]
+        self.ranks: dict[str, int] = {(m if isinstance(m, str) else " ".join(m)): k for k, m in enumerate(merges)}
+        self.weights = str(weights)
+        with open(weights, "rb") as fh:
+            head_len = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(head_len))
+        (name,) = [k for k in header if k != "__metadata__"]
+        info = header[name]
+        if info["dtype"] != "F16" or len(info["shape"]) != 2:
+            raise ValueError(f"unexpected embedding layout in {weights.name}: {info['dtype']} {info['shape']}")
+        self.rows, self.dim = int(info["shape"][0]), int(info["shape"][1])
+        self.offset = 8 + head_len + int(info["data_offsets"][0])
+        self._row = struct.Struct(f"<{self.dim}e")
+        self._map: mmap.mmap | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_map"] = None  # an open file is not pickled; it is opened again on first use
+        state.pop("_row", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._row = struct.Struct(f"<{self.dim}e")
+
+    def _bpe(self, word: str) -> list[str]:
+        parts = list(word)
+        ranks = self.ranks
+        while len(parts) > 1:
+            best, at = None, -1
+            for i in range(len(parts) - 1):
+                r = ranks.get(parts[i] + " " + parts[i + 1])
+                if r is not None and (best is None or r < best):
+                    best, at = r, i
+            if best is None:
+                break
+            parts[at:at + 2] = [parts[at] + parts[at + 1]]
+        return parts
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids as the model's tokenizer gives them (a space becomes '▁'; pieces the vocabulary lacks fall
+        back to their UTF-8 bytes)."""
+        norm = "▁" + " ".join(text.split()).replace(" ", "▁")
+        out: list[int] = []
+        start = 0
+        for i in range(1, len(norm) + 1):  # a word starts at each '▁'; merges never cross one
+            if i == len(norm) or norm[i] == "▁":
+                for piece in self._bpe(norm[start:i]):
+                    got = self.vocab.get(piece)
+                    if got is not None:
+                        out.append(got)
+                    else:
+                        out.extend(self.vocab[b] for b in (f"<0x{x:02X}>" for x in piece.encode()) if b in self.vocab)
+                start = i
+        return out
+
+    def _open(self) -> mmap.mmap:
+        if self._map is None:
+            with open(self.weights, "rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return self._map
+
+    def table(self) -> NDArray[np.float16]:
+        """Every token's vector as one (read-only) numpy array over the file; for training only."""
+        import numpy as np
+
+        return np.frombuffer(self._open(), dtype="<f2", count=self.rows * self.dim,
+                             offset=self.offset).reshape(self.rows, self.dim)
+
+    def embed(self, text: str) -> list[float] | None:
+        """The unit mean vector of the text's tokens, or None when it has none."""
+        ids = [i for i in self.ids(text) if FIRST_REAL_ID <= i < self.rows]
+        if not ids:
+            return None
+        data = self._open()
+        size = self.dim * 2
+        acc = [0.0] * self.dim
+        for i in ids:
+            row = self._row.unpack_from(data, self.offset + i * size)
+            acc = [a + b for a, b in zip(acc, row, strict=True)]
+        norm = math.sqrt(sum(a * a for a in acc))
+        return [a / norm for a in acc] if norm else None
+
+
+class IntentModel:
+    """Which topic a question is about, learnt from (topic index, phrasing) examples."""
+
+    def __init__(self, embedder: Embedder, classes: list[int], weights: list[array[float]], bias: list[float]) -> None:
+        self.embedder = embedder
+        self.classes = classes
+        self.weights = weights  # one array of dim floats per class
+        self.bias = bias
+
+    @classmethod
+    def train(cls, examples: Sequence[tuple[int, str]], files: tuple[Path, Path] | None = None
+              ) -> IntentModel | None:
+        """A model for these examples, or None (no model files, or fewer than two topics with phrasings)."""
+        files = files or model_files()
+        if files is None:
+            log.info("semantic ranking off: the wordllama package (token vectors) is not installed")
+            return None
+        import numpy as np
+
+        embedder = _embedder(*files)
+        table = embedder.table()
+        rows: list[object] = []
+        labels: list[int] = []
+        for label, text in examples:  # as embed() does, with numpy
+            ids = [i for i in embedder.ids(text) if FIRST_REAL_ID <= i < embedder.rows]
+            if ids:
+                vec = table[ids].astype(np.float64).mean(axis=0)
+                norm = float(np.linalg.norm(vec))
+                if norm:
+                    rows.append(vec / norm)
+                    labels.append(label)
+        classes = sorted(set(labels))
+        if len(classes) < 2:
+            return None
+        index = {c: k for k, c in enumerate(classes)}
+        x = np.hstack([np.asarray(rows, dtype=np.float32), np.ones((len(rows), 1), dtype=np.float32)])
+        y = np.zeros((len(rows), len(classes)), dtype=np.float32)
+        y[np.arange(len(rows)), [index[c] for c in labels]] = 1.0
+        w = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
+        m, v = np.zeros_like(w), np.zeros_like(w)
+        reg = np.ones((x.shape[1], 1), dtype=np.float32)
+        reg[-1] = 0.0  # the bias is not shrunk
+        for t in range(1, ITERATIONS + 1):  # full-batch Adam on cross-entropy + |w|^2 / 2C
+            z = x @ w
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            g = x.T @ (p - y) + w * reg / C
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            w -= LEARNING_RATE * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        weights = [array("d", w[:-1, k].tolist()) for k in range(len(classes))]
+        bias = [float(b) for b in w[-1]]
+        return cls(embedder, classes, weights, bias)
+
+    def probabilities(self, text: str) -> dict[int, float]:
+        """{topic index: probability}; empty when the text has no token with a vector."""
+        vec = self.embedder.embed(text)
+        if vec is None:
+            return {}
+        logits = [sum(a * b for a, b in zip(w, vec, strict=True)) + b0 for w, b0 in zip(self.weights, self.bias, strict=True)]
+        top = max(logits)
+        exps = [math.exp(z - top) for z in logits]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+
+@lru_cache(maxsize=2)
+def _embedder(weights: Path, tokenizer: Path) -> Embedder:
+    return Embedder(weights, tokenizer)
