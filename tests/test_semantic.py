@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import pickle
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +43,6 @@ def test_the_model_learns_meaning_beyond_shared_words() -> None:
     for question, right in (("a hound and a kitty", 0), ("the lorry's engine and wheels", 1)):
         p = model.probabilities(question)
         assert p[right] > 0.6, (question, p)
-    assert model.probabilities("🙂") == {} or sum(model.probabilities("🙂").values()) == pytest.approx(1.0)
 
 
 def test_meaning_reorders_matched_topics_but_never_brings_in_one_that_shares_no_word(
@@ -78,3 +79,81 @@ def test_a_pickled_engine_answers_the_same(engine: AnswerEngine) -> None:
     for q in ("can we toss the old slip", "book came in what now", "partner not in the rota"):
         assert [h.topic.id for h in again.ask(q).hits] == [h.topic.id for h in engine.ask(q).hits]
         assert again._semantic(q) == pytest.approx(engine._semantic(q))
+
+
+def test_any_text_is_tokenized_quickly_and_without_error() -> None:
+    """Undecodable command-line bytes arrive as lone surrogates; a pasted URL is one 4,000-character word. Byte
+    pairs merge in quadratic time, so a question's first 100 words, each cut at 40 characters, are read."""
+    files = semantic.model_files()
+    assert files is not None
+    emb = semantic.Embedder(*files)
+    assert emb.ids("renew \udcff loan")  # no UnicodeEncodeError
+    assert len(emb.ids("a" * 10_000)) <= semantic.MAX_WORD_CHARS
+    assert len(emb.ids("word " * 5_000)) <= semantic.MAX_WORDS * 2
+    assert emb.ids("toss▁it") == emb.ids("toss it")
+
+
+def _package_copy(tmp_path: Path, damage: str) -> tuple[Path, Path]:
+    files = semantic.model_files()
+    assert files is not None
+    weights, tokenizer = tmp_path / "w.safetensors", tmp_path / "t.json"
+    shutil.copyfile(files[1], tokenizer)
+    data = files[0].read_bytes()
+    if damage == "empty":
+        data = b""
+    elif damage == "header":
+        data = b"\xff" * 8 + data[8:]
+    elif damage == "short":
+        data = data[: len(data) // 2]
+    weights.write_bytes(data)
+    return weights, tokenizer
+
+
+@pytest.mark.parametrize("damage", ["empty", "header", "short"])
+def test_damaged_vectors_cost_meaning_never_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    files = _package_copy(tmp_path, damage)
+    monkeypatch.setattr(semantic, "model_files", lambda: files)
+    semantic._embedder.cache_clear()
+    engine = AnswerEngine([_topic("a", "Receiving", "Scan the item.", asks=("book came in",)),
+                           _topic("b", "Returning", "Send it back.", asks=("send the book home",))])
+    semantic._embedder.cache_clear()
+    assert engine._intent is None and "semantic ranking off" in caplog.text
+    assert engine.ask("receiving").hits[0].topic.id == "a"
+
+
+def test_vectors_replaced_after_the_index_was_built_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade of the vectors' package while a cached index is in use: the file is not the one the model
+    learnt from, so it answers lexically (and says so) instead of reading other vectors or failing."""
+    files = _package_copy(tmp_path, "none")
+    monkeypatch.setattr(semantic, "model_files", lambda: files)
+    semantic._embedder.cache_clear()
+    topics = [_topic("a", "Receiving", "Scan the item.", asks=("book came in",)),
+              _topic("b", "Returning", "Send it back.", asks=("send the book home",))]
+    engine = pickle.loads(pickle.dumps(AnswerEngine(topics)))  # as a new process loads the cached index
+    semantic._embedder.cache_clear()
+    assert engine._intent is not None
+    files[0].write_bytes(files[0].read_bytes()[:-512])  # a different file
+    assert engine.ask("receiving the book").hits[0].topic.id == "a"
+    assert engine._intent is None and "changed since the answer index was built" in caplog.text
+
+
+def test_meaning_never_lifts_a_shipped_topic_above_the_librarys_own_section() -> None:
+    """With the library's pages indexed beside the shipped topics, the model (which knows only the shipped
+    ones) may hold a shipped topic back but never push it past a section of the library's own pages."""
+    shipped = _topic("reuse", "Reusing pull slips", "Old pull slips go in the recycling.",
+                     asks=("can we use yesterday's pull slips", "reuse old slips", "print slips again?"))
+    other = _topic("keep", "Slips to keep", "Keep the slip that travels with the book.",
+                   asks=("which slip stays in the book", "hold on to the slip"))
+    local = Topic(id="ours#pull-slips", title="Pull slips", kind="reference", roles=(), keywords=(), related=(),
+                  path="ours.html", line=1, origin="docs", body="Our pull slips are printed each morning; "
+                  "reuse old slips only for scrap paper.")
+    engine = AnswerEngine([shipped, other, local])
+    assert engine._intent is not None
+    for q in ("can i reuse old slips", "reuse yesterday's pull slips", "old pull slips"):
+        lexical = dict(engine._top(engine._query_words(q), 3))
+        with_meaning = dict(engine._top(engine._query_words(q), 3, q))
+        assert with_meaning[2] == pytest.approx(lexical[2])  # the library's section keeps its score
+        for d in (0, 1):
+            assert with_meaning.get(d, 0.0) <= lexical.get(d, 0.0) + 1e-9  # shipped ones only held back

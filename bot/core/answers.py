@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 ASKS_WEIGHT = 0.35
 ASKS_CREDIT = 0.35
 ASKS_PHRASE_CREDIT = 0.35
-# how much the intent model (bot.core.semantic) adds, as a share of the best lexical score; chosen on the
+# how much the intent model (bot.core.semantic) weighs, as a share of the best lexical score; chosen on the
 # read question sets (0.3-0.5 all help; beyond, it starts to override clear lexical evidence)
 SEMANTIC_WEIGHT = 0.4
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
@@ -219,12 +219,19 @@ class AnswerEngine:
             return None
         try:
             return IntentModel.train(examples)
-        except (OSError, ValueError, KeyError, ImportError) as exc:  # a broken install answers lexically
-            log.warning("semantic ranking off: %s", exc)
+        except Exception as exc:  # a damaged install must cost meaning, never answers
+            log.warning("semantic ranking off: %s: %s", type(exc).__name__, exc)
             return None
 
     def _semantic(self, query: str) -> dict[int, float]:
-        return self._intent.probabilities(query) if self._intent is not None and query else {}
+        if self._intent is None or not query:
+            return {}
+        try:
+            return self._intent.probabilities(query)
+        except Exception as exc:  # e.g. the vectors file replaced since the index was built
+            log.warning("semantic ranking off for this index: %s: %s", type(exc).__name__, exc)
+            self._intent = None
+            return {}
 
     @staticmethod
     def _topic_parts(t: Topic) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
@@ -323,8 +330,9 @@ class AnswerEngine:
 
     def _top(self, qwords: list[_QueryWord], k: int, query: str = "") -> list[tuple[int, float]]:
         """The k best (section, score), best first; ties go to the earlier section. With the question's text,
-        the intent model's probability (times SEMANTIC_WEIGHT and the best lexical score) is added to each
-        topic the words already matched."""
+        each topic the words already matched loses its shortfall from the intent model's likeliest topic
+        (times SEMANTIC_WEIGHT and the best lexical score); confidence is then the lexical coverage of the
+        topic that comes first."""
         wide = k + 5
         meaning = self._semantic(query)
         if self._arrays is not None:
@@ -483,13 +491,13 @@ class AnswerEngine:
 
 
 def _centred(probs: dict[int, float]) -> dict[int, float]:
-    """Each matched topic's probability minus their mean: meaning reorders the topics it knows (the shipped
-    ones with phrasings) among themselves without lifting them as a group above the library's own sections,
-    which it knows nothing about."""
+    """Each matched topic's probability minus the highest: meaning reorders the topics it knows (the shipped
+    ones with phrasings) among themselves by holding back the less likely ones; it never lifts one above the
+    library's own sections, which it knows nothing about."""
     if not probs:
         return {}
-    mean = sum(probs.values()) / len(probs)
-    return {d: p - mean for d, p in probs.items()}
+    top = max(probs.values())
+    return {d: p - top for d, p in probs.items()}
 
 
 def answer_text(topic: Topic, rank: object = None) -> tuple[str, str]:

@@ -21,7 +21,9 @@ import json
 import logging
 import math
 import mmap
+import os
 import struct
+import threading
 from array import array
 from collections.abc import Sequence
 from functools import lru_cache
@@ -41,6 +43,10 @@ C = 100.0
 ITERATIONS = 120
 LEARNING_RATE = 0.1
 FIRST_REAL_ID = 3  # 0 <unk>, 1 <s>, 2 </s> carry no meaning
+# byte-pair merging is quadratic in a word's length: a question's first 100 words, each cut at 40 characters,
+# carry its meaning (Slack allows 4,000 characters and a pasted URL is one "word")
+MAX_WORDS = 100
+MAX_WORD_CHARS = 40
 
 
 def model_files() -> tuple[Path, Path] | None:
@@ -66,8 +72,14 @@ class Embedder:
         merges = spec["merges"]
         self.ranks: dict[str, int] = {(m if isinstance(m, str) else " ".join(m)): k for k, m in enumerate(merges)}
         self.weights = str(weights)
+        st = weights.stat()
         with open(weights, "rb") as fh:
-            head_len = struct.unpack("<Q", fh.read(8))[0]
+            first = fh.read(8)
+            if len(first) != 8:
+                raise ValueError(f"{weights.name} is too short to hold token vectors")
+            head_len = struct.unpack("<Q", first)[0]
+            if head_len > min(st.st_size - 8, 1 << 20):
+                raise ValueError(f"{weights.name} has a damaged header")
             header = json.loads(fh.read(head_len))
         (name,) = [k for k in header if k != "__metadata__"]
         info = header[name]
@@ -75,18 +87,25 @@ class Embedder:
             raise ValueError(f"unexpected embedding layout in {weights.name}: {info['dtype']} {info['shape']}")
         self.rows, self.dim = int(info["shape"][0]), int(info["shape"][1])
         self.offset = 8 + head_len + int(info["data_offsets"][0])
+        if self.offset + self.rows * self.dim * 2 > st.st_size:
+            raise ValueError(f"{weights.name} is shorter than its header says")
+        # the file this model was trained on: a different one later (an upgrade) must not be read as it
+        self.stamp = (st.st_size, st.st_mtime_ns)
         self._row = struct.Struct(f"<{self.dim}e")
         self._map: mmap.mmap | None = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state["_map"] = None  # an open file is not pickled; it is opened again on first use
         state.pop("_row", None)
+        state.pop("_lock", None)
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._row = struct.Struct(f"<{self.dim}e")
+        self._lock = threading.Lock()
 
     def _bpe(self, word: str) -> list[str]:
         parts = list(word)
@@ -105,7 +124,8 @@ class Embedder:
     def ids(self, text: str) -> list[int]:
         """Token ids as the model's tokenizer gives them (a space becomes '▁'; pieces the vocabulary lacks fall
         back to their UTF-8 bytes)."""
-        norm = "▁" + " ".join(text.split()).replace(" ", "▁")
+        words = [w[:MAX_WORD_CHARS] for w in text.replace("▁", " ").split()[:MAX_WORDS]]
+        norm = "▁" + "▁".join(words)
         out: list[int] = []
         start = 0
         for i in range(1, len(norm) + 1):  # a word starts at each '▁'; merges never cross one
@@ -115,15 +135,20 @@ class Embedder:
                     if got is not None:
                         out.append(got)
                     else:
-                        out.extend(self.vocab[b] for b in (f"<0x{x:02X}>" for x in piece.encode()) if b in self.vocab)
+                        raw = piece.encode("utf-8", "replace")  # a lone surrogate (undecodable input) is a '?'
+                        out.extend(self.vocab[b] for b in (f"<0x{x:02X}>" for x in raw) if b in self.vocab)
                 start = i
         return out
 
     def _open(self) -> mmap.mmap:
-        if self._map is None:
-            with open(self.weights, "rb") as fh:
-                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._map
+        with self._lock:
+            if self._map is None:
+                with open(self.weights, "rb") as fh:
+                    st = os.fstat(fh.fileno())
+                    if (st.st_size, st.st_mtime_ns) != self.stamp:
+                        raise ValueError(f"{Path(self.weights).name} changed since the answer index was built")
+                    self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            return self._map
 
     def table(self) -> NDArray[np.float16]:
         """Every token's vector as one (read-only) numpy array over the file; for training only."""
@@ -162,7 +187,7 @@ class IntentModel:
         """A model for these examples, or None (no model files, or fewer than two topics with phrasings)."""
         files = files or model_files()
         if files is None:
-            log.info("semantic ranking off: the wordllama package (token vectors) is not installed")
+            log.warning("semantic ranking off: the wordllama package (token vectors) is not installed")
             return None
         import numpy as np
 
