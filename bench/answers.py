@@ -297,7 +297,7 @@ def bench_answers(args: argparse.Namespace) -> int:
     reps = max(1, args.reps)
     qfile = Path(args.questions) if args.questions else DEFAULT_QUESTIONS
     print(f"# Answer benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-          f"Python {sys.version.split()[0]}); timings are median (min–max) over {reps} repetitions\n")
+          f"Python {sys.version.split()[0]}); timings are median (min–max) over {reps} repetition{'s' if reps != 1 else ''}\n")
     print("## Quality (top-1, recall@3, MRR over in-scope questions; OOS = out-of-scope questions abstained; "
           "facts@1 = the shown answer holds every expected fact; chars = median length of the shown answer)\n")
     print("| corpus                 | questions                  | ranker                 | top-1 | recall@3 |  MRR  | OOS   "

@@ -118,6 +118,9 @@ def test_lookup_from_the_cli_against_a_sandbox_process(tmp_path: object, monkeyp
         # a miss says the borrowing side is not indexed when no Analytics report is configured (the shortcut)
         assert main(["lookup", "NO-SUCH-ID-77", "--json"]) == 1
         assert any("no Analytics report is configured" in n for n in json.loads(capsys.readouterr().out)["not_indexed"])
+        assert main(["lookup", "NO-SUCH-ID-77"]) == 1  # in words: "not found" only of what could be searched
+        first, second = capsys.readouterr().out.splitlines()[:2]
+        assert "NO-SUCH-ID-77 in what I can search of" in first and second.startswith("Not indexed yet")
         # an institution that is not configured is said, not silently skipped
         assert main(["sync", "--institution", "XYZ"]) == 2
         assert "no institution XYZ is configured" in capsys.readouterr().err

@@ -192,7 +192,7 @@ def test_a_local_folder_is_checked_and_loaded_on_top_of_the_shipped_topics(
     local = tmp_path / "ours"
     write(local, "hold-shelf.md", GOOD.format(id="local-hold-shelf", related="borrow-receive"))
     assert main(["check-knowledge", str(local)]) == 0  # `related` may point at a shipped topic
-    assert "ok: 1 topics" in capsys.readouterr().out
+    assert "ok: 1 topic (" in capsys.readouterr().out
     assert main(["check-knowledge", str(local), "--alone"]) == 1  # by itself that link is broken
     write(local, "clash.md", GOOD.format(id="borrow-receive", related="local-hold-shelf"))
     assert main(["check-knowledge", str(local)]) == 1

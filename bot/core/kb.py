@@ -37,7 +37,8 @@ class KnowledgeError(ValueError):
         self.path = str(path)
         self.line = line
         self.reason = message
-        super().__init__(f"{self.path}, line {line}: {message}")
+        # line 0: the problem is the folder or the whole file, not a line of it
+        super().__init__(f"{self.path}, line {line}: {message}" if line > 0 else f"{self.path}: {message}")
 
 
 @dataclass(frozen=True)

@@ -253,6 +253,7 @@ def lookup_message(result: LookupResult, procedures: frozenset[str] = frozenset(
         blocks: list[Block] = [*section(text)]
     elif not result.found:
         text = (f"No request with External Identifier `{ext}` in "
+                + ("what I can search of " if result.not_indexed else "")
                 + (neutral(", ".join(result.searched)) or "any institution")
                 + (" (I also searched Alma live)." if result.live_scan else ".")
                 + "\nCheck the identifier on the slip. Borrowing requests created today reach me after the nightly "

@@ -111,29 +111,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_check_knowledge(args: argparse.Namespace) -> int:
     from bot.core import kb
 
-    folder = args.dir or str(kb.default_dir())
-    shipped = kb.default_dir()
-    # a library's own folder is checked on top of the shipped topics (its `related` may point at them,
-    # and its ids must not collide with them), unless --alone
-    on_top = not args.alone and Path(folder).resolve() != shipped.resolve()
-    topics, errors = kb.validate_dir(shipped, folder) if on_top else kb.validate_dir(folder)
-    if on_top:
-        topics = [t for t in topics if Path(t.path).resolve().is_relative_to(Path(folder).resolve())]
+    if not args.dir:  # what the bot would load: the knowledge folder and every P2PBOT_EXTRA_KNOWLEDGE one
+        from bot.core.docs.catalog import knowledge_folders
+        from bot.edges import settings
+
+        folders = knowledge_folders(settings.load())
+        topics, errors = kb.validate_dir(*folders)
+        where = ", ".join(str(f) for f in folders)
+    else:
+        folder = args.dir
+        shipped = kb.default_dir()
+        # a library's own folder is checked on top of the shipped topics (its `related` may point at them,
+        # and its ids must not collide with them), unless --alone
+        on_top = not args.alone and Path(folder).resolve() != shipped.resolve()
+        topics, errors = kb.validate_dir(shipped, folder) if on_top else kb.validate_dir(folder)
+        if on_top:
+            topics = [t for t in topics if Path(t.path).resolve().is_relative_to(Path(folder).resolve())]
+        where = folder
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if errors:
-        print(f"{len(errors)} problem(s) in {folder}; nothing was loaded.", file=sys.stderr)
+        print(f"{_count(len(errors), 'problem')} in {where}; nothing was loaded.", file=sys.stderr)
         return 1
     procs = sum(t.is_procedure for t in topics)
     steps = sum(len(t.steps) for t in topics)
-    print(f"ok: {len(topics)} topics ({procs} procedures, {steps} steps) in {folder}")
+    print(f"ok: {_count(len(topics), 'topic')} ({_count(procs, 'procedure')}, {_count(steps, 'step')}) in {where}")
     return 0
+
+
+def _count(n: int, word: str) -> str:
+    """'1 topic', '3 topics'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.frontends.chat import run_chat
 
-    return run_chat(_services(), sys.stdin, sys.stdout)
+    services = _services()
+    services.engine  # noqa: B018 - a broken knowledge folder is said now, not at the first question
+    return run_chat(services, sys.stdin, sys.stdout)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -149,11 +149,14 @@ def lookup_text(result: LookupResult) -> str:
                  *result.could_not_check]
     elif not result.found:
         where = ", ".join(result.searched) or "no institution"
-        lines = [f"No request with External Identifier {result.external_id} in {where}"
+        # with a part not indexed (borrowing requests without an Analytics report), "not found" covers only
+        # what could be searched: say so first, not after a plain "no request"
+        scope = f"in what I can search of {where}" if result.not_indexed else f"in {where}"
+        lines = [f"No request with External Identifier {result.external_id} {scope}"
                  + (" (searched Alma live too)." if result.live_scan else ".")]
+        lines += [f"Not indexed yet, so it may be there: {n}" for n in result.not_indexed]
         lines.append("Check the identifier on the slip; borrowing requests created today reach the index "
                      "after the nightly Analytics refresh.")
-        lines += [f"Not indexed yet, so it may be there: {n}" for n in result.not_indexed]
     else:
         head = f"Request {result.external_id}"
         if result.both_sides:
