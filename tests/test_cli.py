@@ -211,3 +211,25 @@ def test_a_knowledge_file_changed_with_its_time_kept_is_read_again(monkeypatch: 
     assert page.stat().st_mtime_ns == before.st_mtime_ns and page.stat().st_size == before.st_size
     assert main(["ask", "--json", "wombat"]) == 0
     assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "t"
+
+
+def test_chat_says_a_broken_knowledge_folder_before_the_first_question(tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "P2PBOT_EXTRA_KNOWLEDGE": str(tmp_path / "nope"),
+           "P2PBOT_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "bot", "chat"], input="quit\n", capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'nope'}: this folder does not exist" in done.stderr and "line 0" not in done.stderr
+    assert "you>" not in done.stdout  # nothing was asked of the person first
+
+
+def test_check_knowledge_without_a_folder_checks_what_the_bot_loads(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("P2PBOT_EXTRA_KNOWLEDGE", str(tmp_path / "nope"))
+    assert main(["check-knowledge"]) == 1
+    err = capsys.readouterr().err
+    assert "nope: this folder does not exist" in err and "1 problem in" in err
+    monkeypatch.delenv("P2PBOT_EXTRA_KNOWLEDGE")
+    assert main(["check-knowledge"]) == 0
+    assert capsys.readouterr().out.startswith("ok: 38 topics (22 procedures, ")
