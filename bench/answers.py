@@ -310,7 +310,8 @@ def bench_answers(args: argparse.Namespace) -> int:
     # the engine: the dev half's failures were read (to find general weaknesses), the final half's never
     heldout = {label: read_items(DATA / name) for name, label in (("heldout-dev.jsonl", "heldout-dev (read)"),
                ("heldout-final.jsonl", "heldout-final (never read)"),
-               ("heldout3.jsonl", "heldout3 (never read)"), ("nearmiss.jsonl", "nearmiss (read, tuning)"))
+               ("heldout3.jsonl", "heldout3 (never read)"), ("heldout4.jsonl", "heldout4 (read)"),
+               ("nearmiss.jsonl", "nearmiss (read, tuning)"))
                if (DATA / name).exists()}
     quality({**files, **heldout}, "shipped knowledge/", shipped, ablate=True)
     for note in ABLATION_NOTES:

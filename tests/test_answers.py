@@ -178,3 +178,10 @@ def test_a_phrase_only_the_phrasings_hold_scores_a_third(monkeypatch: pytest.Mon
     monkeypatch.setattr(answers, "ASKS_PHRASE_CREDIT", 1.0)
     full = dict(AnswerEngine(topics)._postings["return book"])
     assert weak[0] == pytest.approx(full[0] * 0.35)
+
+
+def test_the_plural_of_an_abbreviation_is_the_abbreviation() -> None:
+    from bot.core.textnorm import expansions
+
+    assert stem("tous") == stem("tou") and stem("fus") == stem("fu") and stem("psbs") == stem("psb")
+    assert "terms" in expansions("tous") and stem("bus") == "bus"  # only known abbreviations lose their s

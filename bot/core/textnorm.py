@@ -202,6 +202,9 @@ def common_english_words() -> frozenset[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
+    # the plural of an abbreviation is the abbreviation ("TOUs", "FUs", "PSBs"): the stemmer does not know them
+    if len(word) > 2 and word.endswith("s") and word[:-1] in ABBREVIATIONS:
+        word = word[:-1]
     return str(_stemmer.stemWord(word))
 
 
@@ -237,5 +240,7 @@ def content_words(text: str) -> list[str]:
 
 def expansions(word: str) -> list[str]:
     """Extra words for one query word from the abbreviation and synonym tables."""
+    if word not in ABBREVIATIONS and len(word) > 2 and word.endswith("s") and word[:-1] in ABBREVIATIONS:
+        word = word[:-1]  # "TOUs" are terms of use too
     extra = ABBREVIATIONS.get(word, "") + " " + SYNONYMS.get(word, "")
     return [w for w in words(extra) if w not in STOPWORDS and w != word]
