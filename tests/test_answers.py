@@ -185,3 +185,22 @@ def test_the_plural_of_an_abbreviation_is_the_abbreviation() -> None:
 
     assert stem("tous") == stem("tou") and stem("fus") == stem("fu") and stem("psbs") == stem("psb")
     assert "terms" in expansions("tous") and stem("bus") == "bus"  # only known abbreviations lose their s
+
+
+def test_the_librarys_own_section_comes_before_a_shipped_topic_that_matches_about_as_well() -> None:
+    other = _topic("other", "Temporary locations", "Set up the borrowing location.")
+
+    def section(title: str, body: str) -> Topic:
+        return Topic(id="ours#slips", title=title, kind="reference", roles=(), keywords=(), related=(),
+                     path="ours.md", line=1, origin="docs", body=body)
+
+    q = "printing pull slips in the morning"
+    # the shipped topic matches a little better (1.17 against 1.12): the library's own section comes first
+    alike = AnswerEngine([_topic("ship", "Pull slips", "Print the pull slips each morning."), other,
+                          section("Pull slips", "We print pull slips each morning at the circulation desk.")])
+    assert alike.ask(q).hits[0].topic.id == "ours#slips"
+    # a shipped topic that matches clearly better still comes first; without docs nothing is weighed
+    ship = _topic("ship", "Printing pull slips", "Print the pull slips each morning from the lending task list.")
+    unlike = AnswerEngine([ship, other, section("Morning routine", "Print the pull slips each morning at the desk.")])
+    assert unlike.ask(q).hits[0].topic.id == "ship"
+    assert not AnswerEngine([ship, other])._mixed
