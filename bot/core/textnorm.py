@@ -30,7 +30,7 @@ STOPWORDS = frozenset(
     between screen screens page window happen happens happened started figure supervisor boss colleague
     coworker student worker workers
     thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort much many
-    safe fine alright allowed acceptable""".split()  # "is it safe / fine / allowed to ...": the asking, not the topic
+    safe alright allowed acceptable""".split()  # "is it safe / allowed to ...": the asking, not the topic ("fine" may be a fee)
 )
 
 # Words that name the whole domain rather than a topic ("how do I receive an ILL item"): they say the
