@@ -204,3 +204,41 @@ def test_the_librarys_own_section_comes_before_a_shipped_topic_that_matches_abou
     unlike = AnswerEngine([ship, other, section("Morning routine", "Print the pull slips each morning at the desk.")])
     assert unlike.ask(q).hits[0].topic.id == "ship"
     assert not AnswerEngine([ship, other])._mixed
+
+
+def test_chat_words_do_not_count_against_a_question_unless_the_documentation_uses_them() -> None:
+    """'what even is', 'I think', 'dumb q but': how people talk in chat. A chat word the documentation never
+    uses is dropped; one it does use still finds its topic, at a third of a word's weight in confidence."""
+    topics = [_topic("extid", "External identifier", "The external identifier is the partner's request number."),
+              _topic("afn", "AFN default location", "AFN libraries already have CLS as their default location.")]
+    eng = AnswerEngine(topics)
+    plain, chatty = eng.ask("what is the external identifier"), eng.ask("dumb q but what even is the external identifier lol")
+    assert chatty.answered and chatty.hits[0].topic.id == "extid"
+    assert chatty.confidence == pytest.approx(plain.confidence)
+    # the most frequent English words ("made", "everything", "back") build a sentence; they do not name its topic
+    assert eng.ask("made everything back: what is the external identifier").confidence == pytest.approx(plain.confidence)
+    got = eng.ask("location already")  # "already" is chat, but this documentation uses it: it still points
+    assert got.hits[0].topic.id == "afn"
+    words = {q.word: q for q in eng._query_words("we already have a default location")}
+    assert words["already"].importance < words["default"].importance
+
+
+@pytest.mark.parametrize(("word", "variant"), [("shoud", True), ("yesterdays", True), ("whered", True),
+                                               ("form", False), ("printer", False), ("rota", False)])
+def test_a_misspelt_or_inflected_stop_word_is_a_stop_word(word: str, variant: bool) -> None:
+    from bot.core.textnorm import is_stopword_variant
+
+    assert is_stopword_variant(word) is variant
+
+
+def test_alternatives_from_a_phrase_are_one_word() -> None:
+    """'came in' means arrived or received: a section that says either explains it, and the two alternatives
+    do not count as two words the section must both hold."""
+    eng = AnswerEngine([_topic("rec", "Receiving", "Receive the item in Alma and print the hold slip."),
+                        _topic("ship", "Shipping", "Ship the item back to the partner.")])
+    qw = eng._query_words("a book came in")
+    assert [q.word for q in qw] == ["book", "arrived"] and "receiv" in qw[1].stems
+    res = eng.ask("the book came in")
+    assert res.hits[0].topic.id == "rec" and res.answered
+    shelf = AnswerEngine([_topic("hold", "Hold shelf", "Items wait on the hold shelf for 10 days."), *eng.topics])
+    assert shelf.ask("how long on the hold shelf").confidence == pytest.approx(1.0)  # "how long" is asked in days

@@ -95,6 +95,28 @@ def test_plain_text_headings_are_short_lines_without_end_punctuation() -> None:
     assert faq.id == "guide#is-the-float-always-the-same"
 
 
+def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
+    """One paragraph a line (a wiki or word-processor export): a bare line up to 80 characters followed by
+    its text is a heading. In a text wrapped at a fixed width such a line may be a sentence cut short."""
+    para = "What to do: check the request, then call the lender and ask them to confirm the shipment date. " * 2
+    text = (f"Troubleshooting\n\nFirst problem\n{para}\n\n"
+            f"Pick list is empty but partners say they sent requests\n{para}\n")
+    heads = [b.text for b in readers.read_text("t.txt", text).blocks if b.kind == "heading"]
+    assert heads == ["Troubleshooting", "First problem", "Pick list is empty but partners say they sent requests"]
+    wrapped = ("Troubleshooting\n\nFirst problem\nWhat to do: check the request, then call the lender.\n\n"
+               "The desk keeps a log of every parcel that leaves the building so\nWe can answer lenders later.\n")
+    heads = [b.text for b in readers.read_text("t.txt", wrapped).blocks if b.kind == "heading"]
+    assert "The desk keeps a log of every parcel that leaves the building so" not in heads
+
+
+def test_a_markdown_checklist_is_a_procedure() -> None:
+    page = readers.read_markdown("c.md", "# Adding a partner\n\n## Copy it\n\n- [ ] Open the Community tab.\n"
+                                 "- [x] Tick the profile and click Copy.\n- [ ] Save.\n")
+    (copy,) = [t for t in topics_for(page, "c", "c.md", "/docs/c.md") if t.title == "Copy it"]
+    assert copy.is_procedure
+    assert [s.text for s in copy.steps] == ["Open the Community tab.", "Tick the profile and click Copy.", "Save."]
+
+
 def test_the_raw_seed_becomes_sections_with_heading_paths_procedures_and_faqs() -> None:
     seed = shared_file("seed", "000_2bf0e7b1c971e324.txt")
     page = readers.read_text(str(seed), seed.read_text(encoding="utf-8"))

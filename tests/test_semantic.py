@@ -78,7 +78,7 @@ def test_a_pickled_engine_answers_the_same(engine: AnswerEngine) -> None:
     again = pickle.loads(pickle.dumps(engine))
     for q in ("can we toss the old slip", "book came in what now", "partner not in the rota"):
         assert [h.topic.id for h in again.ask(q).hits] == [h.topic.id for h in engine.ask(q).hits]
-        assert again._semantic(q) == pytest.approx(engine._semantic(q))
+        assert again._meaning(q)[0] == pytest.approx(engine._meaning(q)[0])
 
 
 def test_any_text_is_tokenized_quickly_and_without_error() -> None:
@@ -157,3 +157,64 @@ def test_meaning_never_lifts_a_shipped_topic_above_the_librarys_own_section() ->
         assert with_meaning[2] == pytest.approx(lexical[2])  # the library's section keeps its score
         for d in (0, 1):
             assert with_meaning.get(d, 0.0) <= lexical.get(d, 0.0) + 1e-9  # shipped ones only held back
+
+
+def _section(sid: str, title: str, body: str) -> Topic:
+    return Topic(id=f"ours#{sid}", title=title, kind="reference", roles=(), keywords=(), related=(),
+                 path="ours.html", line=1, origin="docs", body=body)
+
+
+LOCAL = [
+    _section("damaged", "Damaged books", "If a book comes back torn, stained or soaked by rain, tell the lending "
+             "library and follow the billing steps."),
+    _section("lost", "Lost books", "If a book never comes back or cannot be found on the shelf, tell the lending "
+             "library and follow the billing steps."),
+]
+
+
+def test_the_librarys_sections_are_ordered_by_meaning_among_those_the_words_match(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's pages have no phrasings to learn from: a section is compared with the question directly.
+    Here the words tie ("book" is in both sections); the meaning decides."""
+    engine = AnswerEngine(LOCAL)
+    assert engine._sections is not None
+    for q, right in (("book is missing, nobody can locate it", "ours#lost"),
+                     ("the book came back all ripped and wet", "ours#damaged")):
+        qw = engine._query_words(q)
+        lexical = dict(engine._top(qw, 2))
+        assert lexical[0] == pytest.approx(lexical[1])  # a tie for the words alone
+        assert engine.ask(q).hits[0].topic.id == right, q
+        with_meaning = dict(engine._top(qw, 2, q))
+        best = engine.topics.index(engine.by_id[right])
+        assert with_meaning[best] == pytest.approx(lexical[best])  # the closest in meaning keeps its score
+        assert with_meaning[1 - best] < lexical[1 - best]  # the other is held back
+    assert engine.ask("how do I renew a parking permit").hits == ()  # no shared word, no candidate
+    monkeypatch.setattr(semantic, "model_files", lambda: None)
+    semantic._embedder.cache_clear()
+    plain = AnswerEngine(LOCAL)
+    assert plain._sections is None
+    assert [h.topic.id for h in plain.ask("book is missing, nobody can locate it").hits] == ["ours#damaged", "ours#lost"]
+
+
+def test_section_meaning_survives_the_cached_index_and_a_damaged_file_costs_only_meaning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    real = semantic.model_files()
+    assert real is not None
+    files = (tmp_path / "w.safetensors", tmp_path / "t.json")
+    shutil.copyfile(real[0], files[0])
+    shutil.copyfile(real[1], files[1])
+    monkeypatch.setattr(semantic, "model_files", lambda: files)
+    semantic._embedder.cache_clear()
+    built = pickle.dumps(AnswerEngine(LOCAL))
+    q = "book is missing, nobody can locate it"
+    semantic._embedder.cache_clear()
+    engine = pickle.loads(built)  # as a new process loads the cached index
+    assert engine._sections is not None and engine.ask(q).hits[0].topic.id == "ours#lost"
+    new = tmp_path / "new.safetensors"
+    new.write_bytes(files[0].read_bytes()[:-512])
+    new.replace(files[0])  # an upgrade puts a different file in its place
+    semantic._embedder.cache_clear()
+    engine = pickle.loads(built)  # the next process
+    with caplog.at_level(logging.WARNING):
+        assert [h.topic.id for h in engine.ask(q).hits] == ["ours#damaged", "ours#lost"]  # words alone
+    assert engine._sections is None and "changed since the answer index was built" in caplog.text

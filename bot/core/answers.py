@@ -26,8 +26,22 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.core.kb import Section, Topic
-from bot.core.semantic import IntentModel
-from bot.core.textnorm import GENERIC, STOPWORDS, common_english_words, content_words, expansions, prepare, stem, terms, words
+from bot.core.semantic import Embedder, IntentModel, SectionVectors
+from bot.core.textnorm import (
+    CHATTER,
+    GENERIC,
+    STOPWORDS,
+    alternatives,
+    common_english_words,
+    content_words,
+    everyday_english_words,
+    expansions,
+    is_stopword_variant,
+    prepare,
+    stem,
+    terms,
+    words,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +54,13 @@ ASKS_PHRASE_CREDIT = 0.35
 # how much the intent model (bot.core.semantic) weighs, as a share of the best lexical score; chosen on the
 # read question sets (0.3-0.5 all help; beyond, it starts to override clear lexical evidence)
 SEMANTIC_WEIGHT = 0.4
+# the library's own sections have no phrasings to learn from: among the candidates a question's words matched,
+# each section is held back by how much less similar in meaning (heading + the start of its text) it is than
+# the most similar one, times this share of the best score (chosen on the read documentation sets, 0.5-1.5 all
+# help; measured on pages of two libraries and the raw seed), among at least SECTION_POOL candidates
+SECTION_WEIGHT = 1.0
+SECTION_POOL = 20
+SECTION_TEXT = 600
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "asks": ASKS_WEIGHT,
                                    "headings": 1.5, "body": 1.0}
@@ -189,6 +210,8 @@ class AnswerEngine:
                 by_two[(len(w), w[:2])].append((k, w))
         # ordinary English words the documentation never uses: unknown words, never typos of known ones
         self._common = common_english_words() - surface.keys()
+        # the most frequent English words the documentation never uses: how a question is built, not its topic
+        self._everyday = everyday_english_words() - surface.keys() - self._asks_vocab
         self._by_first = dict(by_first)
         self._by_two = dict(by_two)
         # each section's terms, computed once (choosing the part of a topic to show needs them per question)
@@ -202,6 +225,7 @@ class AnswerEngine:
         # taken as explained
         self._parts: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [self._topic_parts(t) for t in self.topics]
         self._intent = self._train_intent()
+        self._sections = self._section_vectors()
         self._mixed = any(t.from_docs for t in self.topics) and not all(t.from_docs for t in self.topics)
         # where each indexed section sits: its own place in the heading tree and the places above it
         self._place = [(t.path, (*t.trail, t.title)) if t.from_docs else None for t in self.topics]
@@ -228,15 +252,59 @@ class AnswerEngine:
             log.warning("semantic ranking off: %s: %s", type(exc).__name__, exc)
             return None
 
-    def _semantic(self, query: str) -> dict[int, float]:
-        if self._intent is None or not query:
-            return {}
+    def _section_vectors(self) -> SectionVectors | None:
+        """Meaning vectors for the indexed sections (and the shipped topics beside them); None when no
+        documentation is indexed or without the token vectors."""
+        if not any(t.from_docs for t in self.topics):
+            return None
+        texts = []
+        for d, t in enumerate(self.topics):
+            if t.from_docs:
+                bare = len(content_words(t.title)) <= 2  # "Steps", "Background": the heading above says of what
+                head = " ".join([*(t.trail[-1:] if bare else ()), t.title])
+                texts.append((d, f"{head}. {(t.search_text or t.body)[:SECTION_TEXT]}"))
+            else:  # beside the library's pages a shipped topic is held back like them, never lifted past them
+                body = " ".join([t.question, t.intro, *(sec.text for sec in t.sections)])
+                texts.append((d, f"{t.title}. {body[:SECTION_TEXT]}"))
         try:
-            return self._intent.probabilities(query)
+            return SectionVectors.build(texts)
+        except Exception as exc:  # a damaged install must cost meaning, never answers
+            log.warning("semantic ranking off: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _meaning(self, query: str) -> tuple[dict[int, float], list[float] | None]:
+        """(the intent model's topic probabilities, the question's vector) for the question; empty when
+        semantic ranking is off."""
+        embedder: Embedder | None = (self._intent.embedder if self._intent is not None else
+                                     self._sections.embedder if self._sections is not None else None)
+        if embedder is None or not query:
+            return {}, None
+        try:
+            vec = embedder.embed(query)
+            if vec is None:
+                return {}, None
+            return (self._intent.probabilities_of(vec) if self._intent is not None else {}), vec
         except Exception as exc:  # e.g. the vectors file replaced since the index was built
             log.warning("semantic ranking off for this index: %s: %s", type(exc).__name__, exc)
             self._intent = None
-            return {}
+            self._sections = None
+            return {}, None
+
+    def _by_section_meaning(self, ranked: list[tuple[int, float]], vec: list[float], overviews: set[int]
+                            ) -> list[tuple[int, float]]:
+        """Hold back each candidate by how much less similar in meaning it is than the most similar indexed
+        section (which keeps its score: a shipped topic is never lifted above the library's own). An overview
+        of other candidates is like all of them at once: it is not the measure, and the rule that its parts
+        come first decides about it."""
+        assert self._sections is not None
+        sims = {d: sim for d, _ in ranked if (sim := self._sections.similarity(vec, d)) is not None}
+        measure = [sim for d, sim in sims.items() if d not in overviews and self.topics[d].from_docs]
+        if not measure:
+            return ranked
+        top = max(measure)
+        lift = SECTION_WEIGHT * max(v for _, v in ranked)
+        return sorted(((d, v + lift * min(0.0, sims[d] - top) if d in sims else v) for d, v in ranked),
+                      key=lambda kv: (-kv[1], kv[0]))
 
     @staticmethod
     def _topic_parts(t: Topic) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
@@ -306,8 +374,15 @@ class AnswerEngine:
 
     def _query_words(self, query: str) -> list[_QueryWord]:
         out: list[_QueryWord] = []
-        for w in content_words(prepare(query)):
+        prepared = prepare(query)
+        groups = alternatives(prepared)
+        others = {o for alts in groups.values() for o in alts}
+        for w in content_words(prepared):
+            if w in others and w not in groups:
+                continue  # an alternative of the word before it ("came in" -> arrived|receive)
             s = stem(w)
+            if (w in CHATTER or w in self._everyday) and s not in self._idf:
+                continue
             stems: dict[str, float] = {}
             if s in self._idf:
                 stems[s] = GENERIC_WEIGHT if w in GENERIC else 1.0
@@ -317,6 +392,12 @@ class AnswerEngine:
                 fixed = self._correct(w)
                 if fixed is not None:
                     stems[stem(fixed[0])] = fixed[1]
+                elif w not in self._common and not groups.get(w) and not expansions(w) and is_stopword_variant(w):
+                    continue  # "shoud", "yesterdays": the asking, misspelt
+            for alt in groups.get(w, ()):
+                alt_stem = stem(alt)
+                if alt_stem in self._idf and stems.get(alt_stem, 0.0) < 1.0:
+                    stems[alt_stem] = 1.0
             for e in expansions(w):
                 es = stem(e)
                 if es in self._idf and es not in stems:
@@ -324,7 +405,7 @@ class AnswerEngine:
             if stems:
                 best = max(stems, key=lambda k: stems[k])
                 importance = self._idf[best] if stems[best] >= 0.7 or w in GENERIC else self._max_idf
-                if w in GENERIC:
+                if w in GENERIC or w in CHATTER:
                     importance *= GENERIC_WEIGHT
             else:
                 importance = self._max_idf
@@ -338,8 +419,8 @@ class AnswerEngine:
         each topic the words already matched loses its shortfall from the intent model's likeliest topic
         (times SEMANTIC_WEIGHT and the best lexical score); confidence is then the lexical coverage of the
         topic that comes first."""
-        wide = k + 5
-        meaning = self._semantic(query)
+        wide = k + 5 if self._sections is None else max(k + 5, SECTION_POOL)
+        meaning, vec = self._meaning(query)
         if self._arrays is not None:
             ranked = self._top_sparse(qwords, wide, meaning)
         else:
@@ -352,6 +433,8 @@ class AnswerEngine:
         # a section with parts under it is an overview (what the page or chapter is for); when a question
         # matches an overview and one of its own parts, the part holds the answer
         above = set().union(*(self._above[d] for d, _ in ranked)) if ranked else set()
+        if vec is not None and self._sections is not None:
+            ranked = self._by_section_meaning(ranked, vec, {d for d, _ in ranked if self._place[d] in above})
         if above:
             ranked = sorted(((d, v * PARENT_WEIGHT if self._place[d] in above else v) for d, v in ranked),
                             key=lambda kv: (-kv[1], kv[0]))

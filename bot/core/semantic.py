@@ -47,6 +47,8 @@ FIRST_REAL_ID = 3  # 0 <unk>, 1 <s>, 2 </s> carry no meaning
 # carry its meaning (Slack allows 4,000 characters and a pasted URL is one "word")
 MAX_WORDS = 100
 MAX_WORD_CHARS = 40
+# words already split into tokens (indexing thousands of sections repeats the same few thousand words)
+WORD_CACHE = 50_000
 
 
 def model_files() -> tuple[Path, Path] | None:
@@ -94,18 +96,21 @@ class Embedder:
         self._row = struct.Struct(f"<{self.dim}e")
         self._map: mmap.mmap | None = None
         self._lock = threading.Lock()
+        self._words: dict[str, list[int]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state["_map"] = None  # an open file is not pickled; it is opened again on first use
         state.pop("_row", None)
         state.pop("_lock", None)
+        state.pop("_words", None)
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._row = struct.Struct(f"<{self.dim}e")
         self._lock = threading.Lock()
+        self._words = {}
 
     def _bpe(self, word: str) -> list[str]:
         parts = list(word)
@@ -124,20 +129,27 @@ class Embedder:
     def ids(self, text: str) -> list[int]:
         """Token ids as the model's tokenizer gives them (a space becomes '▁'; pieces the vocabulary lacks fall
         back to their UTF-8 bytes)."""
-        words = [w[:MAX_WORD_CHARS] for w in text.replace("▁", " ").split()[:MAX_WORDS]]
-        norm = "▁" + "▁".join(words)
         out: list[int] = []
-        start = 0
-        for i in range(1, len(norm) + 1):  # a word starts at each '▁'; merges never cross one
-            if i == len(norm) or norm[i] == "▁":
-                for piece in self._bpe(norm[start:i]):
-                    got = self.vocab.get(piece)
-                    if got is not None:
-                        out.append(got)
-                    else:
-                        raw = piece.encode("utf-8", "replace")  # a lone surrogate (undecodable input) is a '?'
-                        out.extend(self.vocab[b] for b in (f"<0x{x:02X}>" for x in raw) if b in self.vocab)
-                start = i
+        cache = self._words
+        for w in text.replace("▁", " ").split()[:MAX_WORDS]:
+            word = "▁" + w[:MAX_WORD_CHARS]  # a word starts at each '▁'; merges never cross one
+            got = cache.get(word)
+            if got is None:
+                got = self._word_ids(word)
+                if len(cache) < WORD_CACHE:
+                    cache[word] = got
+            out.extend(got)
+        return out
+
+    def _word_ids(self, word: str) -> list[int]:
+        out: list[int] = []
+        for piece in self._bpe(word):
+            got = self.vocab.get(piece)
+            if got is not None:
+                out.append(got)
+            else:
+                raw = piece.encode("utf-8", "replace")  # a lone surrogate (undecodable input) is a '?'
+                out.extend(self.vocab[b] for b in (f"<0x{x:02X}>" for x in raw) if b in self.vocab)
         return out
 
     def _open(self) -> mmap.mmap:
@@ -230,13 +242,72 @@ class IntentModel:
     def probabilities(self, text: str) -> dict[int, float]:
         """{topic index: probability}; empty when the text has no token with a vector."""
         vec = self.embedder.embed(text)
-        if vec is None:
-            return {}
+        return self.probabilities_of(vec) if vec is not None else {}
+
+    def probabilities_of(self, vec: Sequence[float]) -> dict[int, float]:
+        """{topic index: probability} for a text already embedded."""
         logits = [sum(a * b for a, b in zip(w, vec, strict=True)) + b0 for w, b0 in zip(self.weights, self.bias, strict=True)]
         top = max(logits)
         exps = [math.exp(z - top) for z in logits]
         total = sum(exps)
         return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+
+class SectionVectors:
+    """What each indexed section is about, as one unit vector: its heading and the start of its text.
+
+    The library's own pages have no phrasings to learn from, so a question's meaning is compared with each
+    candidate section's directly. Vectors are kept as half floats in one block of bytes (512 bytes a section)
+    and read back by row, so answering needs no numpy."""
+
+    def __init__(self, embedder: Embedder, rows: dict[int, int], blob: bytes) -> None:
+        self.embedder = embedder
+        self.rows = rows  # topic index -> row in blob
+        self.blob = blob
+        self._row = struct.Struct(f"<{embedder.dim}e")
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_row", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._row = struct.Struct(f"<{self.embedder.dim}e")
+
+    @classmethod
+    def build(cls, texts: Sequence[tuple[int, str]], files: tuple[Path, Path] | None = None) -> SectionVectors | None:
+        """Vectors for (topic index, text) pairs; None without the token vectors or without any text."""
+        files = files or model_files()
+        if files is None:
+            log.warning("semantic ranking off: the wordllama package (token vectors) is not installed")
+            return None
+        import numpy as np
+
+        embedder = _embedder(*files)
+        table = embedder.table()
+        rows: dict[int, int] = {}
+        vecs: list[NDArray[np.float32]] = []
+        for d, text in texts:
+            ids = [i for i in embedder.ids(text) if FIRST_REAL_ID <= i < embedder.rows]
+            if not ids:
+                continue
+            vec = table[ids].astype(np.float32).mean(axis=0)
+            norm = float(np.linalg.norm(vec))
+            if norm:
+                rows[d] = len(vecs)
+                vecs.append(vec / norm)
+        if not vecs:
+            return None
+        return cls(embedder, rows, np.asarray(vecs, dtype="<f2").tobytes())
+
+    def similarity(self, vec: Sequence[float], d: int) -> float | None:
+        """Cosine similarity of an embedded question with topic d; None when d has no vector."""
+        row = self.rows.get(d)
+        if row is None:
+            return None
+        values: tuple[float, ...] = self._row.unpack_from(self.blob, row * self._row.size)
+        return sum(a * b for a, b in zip(vec, values, strict=True))
 
 
 @lru_cache(maxsize=2)

@@ -33,6 +33,17 @@ STOPWORDS = frozenset(
     safe alright allowed acceptable""".split()  # "is it safe / allowed to ...": the asking, not the topic ("fine" may be a fee)
 )
 
+# How people talk in chat ("what even is ...", "I think I scanned ...", "dumb q but"): in a question these are
+# dropped when the documentation never uses them and count little when it does ("AFN libraries already
+# have ..."); documents keep them, since they are not stop words there.
+CHATTER = frozenset(
+    """even like maybe perhaps probably possibly though although already anyway anyways anywhere somewhere
+    everywhere nowhere ones plus whole every each lol lmao haha idk btw fyi tbh imo yeah yep nope yes sorry
+    think thinking thought guess guessing seem seems seemed see seeing saw ours theirs mine dumb silly stupid
+    bother whatever whenever wherever sometimes weird literally totally kinda sorta gonna wanna gotta til
+    till""".split()
+)
+
 # Words that name the whole domain rather than a topic ("how do I receive an ILL item"): they say the
 # question is in scope but should not pull towards the one page that happens to repeat them.
 GENERIC = frozenset("ill rs p2p ptp peer alma wrlc loannetwork".split())
@@ -60,6 +71,8 @@ ABBREVIATIONS: dict[str, str] = {
     "lr": "lending request",
     "lrs": "lending request",
     "circ": "circulation",
+    "stats": "statistics reports",
+    "stat": "statistics reports",
     "config": "configuration",
     "conf": "configuration",
     "temp": "temporary",
@@ -145,6 +158,16 @@ SYNONYMS: dict[str, str] = {
     "checkbox": "tick boxes",
     "checkboxes": "tick boxes",
     "needed": "required requir",
+    "necessary": "required requir",
+    "hit": "click select",
+    "press": "click select",
+    "call": "name",
+    "against": "match compare",
+    "upside": "benefits recommended advantages",
+    "lent": "lend lending loaned",
+    "owner": "lending owning",
+    "parcel": "package ship",
+    "gone": "missing lost",
     "home": "return lending",
     "mailed": "ship",
     "package": "ship",
@@ -153,16 +176,19 @@ SYNONYMS: dict[str, str] = {
 }
 
 
-# Phrases whose meaning is more than their words; applied to documents and questions alike.
+# Phrases whose meaning is more than their words; applied to documents and questions alike. Words joined by
+# "|" are alternatives: in a question they are one word that any of them explains ("came in" is explained by a
+# section about receiving as well as by one where an item arrived).
 PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     # upper-case LOAN is the network; the word stays too, since staff type "loan partner" in lower case
     (re.compile(r"\bLOAN\b"), "loannetwork LOAN"),
-    (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive receiving"),
+    (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive|receiving"),
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
-    (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived receive"),
+    (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
+    (re.compile(r"\bhow long\b", re.I), "how long|days|period|duration"),
     (re.compile(r"\bun(shipped|received|returned|printed)\b", re.I), r"not \1"),
-    (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship shipping"),
+    (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship|shipping"),
     (re.compile(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|isn'?t|is not|not) print(?:ing|ed)?\b", re.I),
      "no slip not printing"),
     (re.compile(r"\b(?:isn'?t|is not|doesn'?t|does not) (?:the same as|the one on|match)\b|\bdifferent from\b", re.I),
@@ -179,6 +205,18 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_ALTERNATIVES = re.compile(r"[\w']+(?:\|[\w']+)+")
+
+
+def alternatives(text: str) -> dict[str, list[str]]:
+    """In a prepared text, the first word of each group of alternatives -> the others."""
+    out: dict[str, list[str]] = {}
+    for m in _ALTERNATIVES.finditer(text.lower()):
+        first, *rest = m.group().split("|")
+        out.setdefault(first, []).extend(rest)
+    return out
+
+
 def prepare(text: str) -> str:
     for pattern, replacement in PHRASES:
         text = pattern.sub(replacement, text)
@@ -190,14 +228,30 @@ def prepare(text: str) -> str:
 COMMON_WORD_COUNT = 1000
 
 
+# a word English uses this often ("made", "else", "nothing", "keep", "back": the top two hundred of the
+# list) says how a sentence is built, not what it is about; "room" (~400k) or "wants" are below it
+EVERYDAY_WORD_COUNT = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def _english_counts() -> Mapping[str, int]:
+    from spellchecker import SpellChecker
+
+    counts: Mapping[str, int] = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return counts
+
+
 @lru_cache(maxsize=1)
 def common_english_words() -> frozenset[str]:
     """Ordinary English words (so an unknown one is unknown, not misspelt). Loading the list takes ~0.2 s:
     the answer engine asks once when it is built and keeps the set (its cached pickle holds it)."""
-    from spellchecker import SpellChecker
+    return frozenset(w for w, c in _english_counts().items() if c >= COMMON_WORD_COUNT and len(w) >= 3 and w.isascii())
 
-    counts: Mapping[str, int] = SpellChecker(language="en", distance=1).word_frequency.dictionary
-    return frozenset(w for w, c in counts.items() if c >= COMMON_WORD_COUNT and len(w) >= 3 and w.isascii())
+
+@lru_cache(maxsize=1)
+def everyday_english_words() -> frozenset[str]:
+    """The most frequent English words: in a question, one the documentation never uses is phrasing."""
+    return frozenset(w for w, c in _english_counts().items() if c >= EVERYDAY_WORD_COUNT and w.isascii())
 
 
 @lru_cache(maxsize=65536)
@@ -231,11 +285,34 @@ def content_words(text: str) -> list[str]:
     seen: set[str] = set()
     out: list[str] = []
     for w in words(text):
-        if w in STOPWORDS or w in seen:
+        if w in STOPWORDS or w in seen or (len(w) == 1 and not w.isdigit()):  # "dumb q": a lone letter says nothing
             continue
         seen.add(w)
         out.append(w)
     return out
+
+
+@lru_cache(maxsize=1)
+def _stop_stems() -> frozenset[str]:
+    return frozenset(stem(w) for w in STOPWORDS)
+
+
+@lru_cache(maxsize=1)
+def _long_stopwords() -> tuple[str, ...]:
+    return tuple(sorted(w for w in STOPWORDS if len(w) >= 4))
+
+
+def is_stopword_variant(word: str) -> bool:
+    """A form ("yesterdays") or a one-letter slip ("shoud", "whered") of a stop word. Only asked about words
+    neither the documentation nor ordinary English knows, so "form" is never taken for "from"."""
+    if stem(word) in _stop_stems():
+        return True
+    if len(word) < 5:
+        return False
+    from rapidfuzz.distance import OSA
+
+    return any(abs(len(s) - len(word)) <= 1 and s[0] == word[0] and OSA.distance(word, s, score_cutoff=1) <= 1
+               for s in _long_stopwords())
 
 
 def expansions(word: str) -> list[str]:

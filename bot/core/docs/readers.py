@@ -629,6 +629,9 @@ def read_text(location: str, text: str) -> Page:
     inner = text.strip().splitlines()
     blanks = sum(1 for ln in inner if not ln.strip())
     spaced = blanks >= 2 and blanks >= 0.1 * (len(inner) - blanks)
+    # a text wrapped at a fixed width has many lines near one length: a long bare line there may be a paragraph
+    # cut mid-sentence; in a text with one paragraph a line, a bare line up to 80 characters is a heading
+    unwrapped = max((len(ln) for ln in inner), default=0) > 120
     n = 0
     listing = False  # after "…the following:" the items may come as a bare "-" line, then the item
     while n < len(lines):
@@ -679,7 +682,8 @@ def read_text(location: str, text: str) -> Page:
         elif question_line(s) and _next_content(lines, n) is not None:
             raw.append(("heading", question_line(s) or s, n + 1, []))
         elif (_is_heading(s) or _is_question(s)) and _next_content(lines, n) is not None and (not spaced or (
-                after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()))):
+                after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()
+                                 or (unwrapped and lines[n + 1].strip()[:1].isupper())))):
             raw.append(("heading", s, n + 1, []))
             listing = False
         else:

@@ -106,6 +106,7 @@ def split_sections(page: Page) -> list[_Sec]:
     return [s for s in secs if s.blocks]
 
 
+_TASK = re.compile(r"^\s*\[[ xX✓]?\]\s*")
 _ANSWER = re.compile(r"^\s*(?:A|Answer)\s*[:.)–-]\s*", re.I)
 
 
@@ -126,6 +127,8 @@ def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
             flat.append((int(m.group(1)), m.group(2).strip()))
         elif b.kind == "list" and b.ordered and len(b.items) >= 1:
             flat.extend((0, item) for item in b.items)
+        elif b.kind == "list" and len(b.items) >= 2 and all(_TASK.match(i) for i in b.items):
+            flat.extend((0, _TASK.sub("", item)) for item in b.items)  # a checklist ("- [ ] Copy the partner")
         else:
             flat.append(b)
     step_idx = [k for k, f in enumerate(flat) if isinstance(f, tuple)]
