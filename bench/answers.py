@@ -370,7 +370,10 @@ def bench_answers(args: argparse.Namespace) -> int:
                             ("otherdocs3", "otherdocs3 (7 pages, never read)")):
             if (DATA / name).is_dir():
                 eng, _ = docs_engine([str(DATA / name)], Path(tmp) / name)
-                quality({f"{name}-questions": read_items(DATA / f"{name}-questions.jsonl")}, label, eng)
+                sets = {f"{name}-questions": read_items(DATA / f"{name}-questions.jsonl")}
+                if (DATA / f"{name}-dev.jsonl").exists():  # a second writer's questions on the same pages, read
+                    sets[f"{name}-dev (read)"] = read_items(DATA / f"{name}-dev.jsonl")
+                quality(sets, label, eng)
 
     if getattr(args, "quality", False):
         return 0

@@ -242,3 +242,14 @@ def test_alternatives_from_a_phrase_are_one_word() -> None:
     assert res.hits[0].topic.id == "rec" and res.answered
     shelf = AnswerEngine([_topic("hold", "Hold shelf", "Items wait on the hold shelf for 10 days."), *eng.topics])
     assert shelf.ask("how long on the hold shelf").confidence == pytest.approx(1.0)  # "how long" is asked in days
+
+
+def test_a_pronoun_contraction_is_not_a_word() -> None:
+    """"I'd" is not "ID" (an abbreviation of identifier), "they'll" is no unknown word."""
+    from bot.core.textnorm import words
+
+    assert words("I'd say they'll know, we've got the partner's book; it hadn't come") == \
+        ["say", "know", "got", "the", "partner", "book", "it", "hadnt", "come"]
+    eng = AnswerEngine([_topic("extid", "External identifier", "Type the partner's request number."),
+                        _topic("ship", "Shipping", "Pack the book and ship it.")])
+    assert [q.word for q in eng._query_words("I'd ship it, they'll wait, hadn't they")] == ["ship", "wait"]

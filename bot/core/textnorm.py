@@ -23,7 +23,8 @@ STOPWORDS = frozenset(
     of off on once only or other our out over own please really same she should so some still such than
     that the their them then there these they this those through to too under until up us very via want
     was we were what when where which while who whom why will with would you your yours im ive dont cant
-    doesnt isnt whats hows wheres thats theres whos another wont didnt arent instead
+    doesnt isnt whats hows wheres thats theres whos another wont didnt arent instead hadnt hasnt havent wasnt
+    werent shouldnt couldnt wouldnt mustnt
     morning afternoon evening today tonight tomorrow yesterday currently usually normally actually
     hello supposed asked ask asking wondering wonder question questions tell explain remind know knows
     sure just exactly basically anyway somebody everybody everyone something anything able start
@@ -262,10 +263,17 @@ def stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
+_PRONOUNS = frozenset("i you we they he she it that there who what where how here".split())
+_CONTRACTED = frozenset("d ll re ve m s".split())
+
+
 def words(text: str) -> list[str]:
     """Lower-case words; 'rs_auto_request_lending' stays whole and also yields its parts."""
     out: list[str] = []
     for w in _WORD.findall(text.lower().replace("’", "'")):
+        head, _, tail = w.partition("'")
+        if tail in _CONTRACTED and head in _PRONOUNS:
+            continue  # "I'd", "they'll", "we've": no topic in them ("I'd" is not "ID")
         if w.endswith("'s"):
             w = w[:-2]  # "yesterday's" is "yesterday", "partner's" is "partner"
         w = w.replace("'", "")
