@@ -26,7 +26,7 @@ from bot.core.services import Services
 from bot.edges.alma.client import make_http_client
 from bot.edges.settings import Settings
 from bot.edges.store import walkthroughs
-from bot.frontends.web import build_app, make_wsgi
+from bot.frontends.web import build_app, make_wsgi, warm_up
 from tests.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.xdist_group("postgres")  # one worker, one throwaway server (make test: --dist loadgroup)
@@ -39,6 +39,7 @@ class Replica:
 
     def __init__(self, settings: Settings) -> None:
         self.services = Services(settings)
+        warm_up(self.services)  # as `serve` does before it listens: the first command must not wait for the engine
         self.server = create_server(make_wsgi(build_app(self.services), self.services), host="127.0.0.1", port=0,
                                     threads=4)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
