@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -443,6 +444,13 @@ def test_a_long_running_process_sees_a_reindex_made_by_another(monkeypatch: pyte
     assert services.engine.ask("where do evening staff park").answered is False
     (folder / "parking.md").write_text("# Staff parking\n\n## Evening permits\n\nEvening staff park in lot C.\n")
     assert run_cli(capsys, "docs", "index")[0] == 0  # as another process would
+    old = services.engine
+    # the old engine answers at once (a Slack request must be acknowledged within 3 s) while the new one is
+    # built in the background and then takes its place
+    assert old.ask("where do evening staff park").answered is False
+    deadline = time.monotonic() + 30
+    while services.engine is old and time.monotonic() < deadline:
+        time.sleep(0.05)
     best = services.engine.ask("where do evening staff park").best
     assert best is not None and best.topic.id == "parking#evening-permits"
     services.close()
@@ -568,3 +576,31 @@ def test_a_wiki_export_without_semantic_tags_loses_its_chrome() -> None:
     checking = next(t for t in topics if t.title == "Checking in")
     assert [s.text for s in checking.steps] == ["Open Receiving Items.", "Scan the band."]
     assert checking.link == "https://wiki/x#ILLReceiving-Checkingin"
+
+
+def test_a_failed_engine_refresh_keeps_the_old_engine_answering(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    import bot.core.services as services_mod
+    from bot.core.docs import catalog
+
+    folder = tmp_path / "docs"
+    shutil.copytree(DOCS, folder)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    monkeypatch.setattr(services_mod, "DOCS_RECHECK_S", 0.0)
+    services = Services(settings_mod.load())
+    old = services.engine
+    (folder / "parking.md").write_text("# Staff parking\n\nEvening staff park in lot C.\n")
+    assert run_cli(capsys, "docs", "index")[0] == 0
+
+    def broken(*_a: object, **_k: object) -> object:
+        raise MemoryError("no room for a new engine")
+
+    monkeypatch.setattr(catalog, "load_engine", broken)
+    assert services.engine is old  # starts the refresh in the background
+    deadline = time.monotonic() + 30
+    while services._refreshing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert services._engine is old and not services._refreshing  # (asking .engine again would retry at once here)
+    assert "could not build the answer engine" in caplog.text
+    services.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from bot.edges.store import Store
 
 
+log = logging.getLogger(__name__)
 DOCS_RECHECK_S = 30.0  # how often a long-running process looks for a newer documentation index
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -80,6 +82,7 @@ class Services:
     _walks: Walkthroughs | None = None
     _docs_generation: str | None = None
     _docs_check_at: float = 0.0
+    _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # set by a clock running in this process, so a reminder added from Slack is scheduled at once
     on_reminders_changed: Callable[[], object] | None = None
@@ -92,10 +95,14 @@ class Services:
 
         with self._lock:
             if self._engine is not None and self.settings.docs and time.monotonic() >= self._docs_check_at:
-                # another process (the clock, `p2p-bot docs index`) may have re-indexed the documentation
+                # another process (the clock, `p2p-bot docs index`) may have re-indexed the documentation: the
+                # new engine is built in the background while this one keeps answering, so no Slack request
+                # waits for a build (it must be acknowledged within 3 s)
                 self._docs_check_at = time.monotonic() + DOCS_RECHECK_S
-                if catalog.docs_state(self.settings, self._store_unlocked)[0] != self._docs_generation:
-                    self._engine = self._walks = None
+                if (catalog.docs_state(self.settings, self._store_unlocked)[0] != self._docs_generation
+                        and not self._refreshing):
+                    self._refreshing = True
+                    threading.Thread(target=self._refresh_quietly, name="engine-refresh", daemon=True).start()
             if self._engine is None:
                 self._engine = catalog.load_engine(self.settings, self._store_unlocked)
                 if self.settings.docs:
@@ -108,6 +115,27 @@ class Services:
         with self._lock:
             self._engine = None
             self._walks = None
+
+    def refresh_engine(self) -> None:
+        """Build the engine over the current documentation index, then put it in place of the old one (which
+        answers until then); walkthroughs then see the new sections."""
+        from bot.core.docs import catalog
+
+        generation = catalog.docs_state(self.settings, lambda: self.store)[0] if self.settings.docs else None
+        engine = catalog.load_engine(self.settings, lambda: self.store)  # outside the lock: this takes a while
+        with self._lock:
+            self._engine, self._walks = engine, None
+            self._docs_generation = generation
+            self._docs_check_at = time.monotonic() + DOCS_RECHECK_S
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh_engine()
+        except Exception:  # the old engine keeps answering; the next check tries again
+            log.exception("could not build the answer engine over the re-indexed documentation")
+        finally:
+            with self._lock:
+                self._refreshing = False
 
     @property
     def http(self) -> httpx.Client:

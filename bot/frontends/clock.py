@@ -63,7 +63,7 @@ def reindex_docs(services: Services) -> None:
         if src.status != "ok":
             log.warning("docs index: could not read %s: %s", src.source, src.detail)
     if report.added or report.changed or report.removed:
-        services.reload_engine()
+        services.refresh_engine()  # built here, in the clock's thread; the old engine answers until then
     log.info("docs index: %s added, %s changed, %s removed", report.added, report.changed, report.removed)
 
 
