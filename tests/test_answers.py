@@ -206,21 +206,38 @@ def test_the_librarys_own_section_comes_before_a_shipped_topic_that_matches_abou
     assert not AnswerEngine([ship, other])._mixed
 
 
-def test_chat_words_do_not_count_against_a_question_unless_the_documentation_uses_them() -> None:
+def test_chat_words_do_not_count_against_a_question() -> None:
     """'what even is', 'I think', 'dumb q but': how people talk in chat. A chat word the documentation never
-    uses is dropped; one it does use still finds its topic, at a third of a word's weight in confidence."""
+    uses is dropped, one it uses counts a third; among enough other words, so does one of the most frequent
+    English words the documentation never uses."""
     topics = [_topic("extid", "External identifier", "The external identifier is the partner's request number."),
               _topic("afn", "AFN default location", "AFN libraries already have CLS as their default location.")]
     eng = AnswerEngine(topics)
     plain, chatty = eng.ask("what is the external identifier"), eng.ask("dumb q but what even is the external identifier lol")
     assert chatty.answered and chatty.hits[0].topic.id == "extid"
     assert chatty.confidence == pytest.approx(plain.confidence)
-    # the most frequent English words ("made", "everything", "back") build a sentence; they do not name its topic
-    assert eng.ask("made everything back: what is the external identifier").confidence == pytest.approx(plain.confidence)
+    # among enough other words, the most frequent English words ("made", "everything") count a third too
+    everyday = eng.ask("made everything: what is the external identifier").confidence
+    assert everyday > eng.ask("zebra giraffe: what is the external identifier").confidence + 0.15
     got = eng.ask("location already")  # "already" is chat, but this documentation uses it: it still points
     assert got.hits[0].topic.id == "afn"
     words = {q.word: q for q in eng._query_words("we already have a default location")}
     assert words["already"].importance < words["default"].importance
+
+
+def test_a_short_question_of_frequent_words_is_not_explained_by_one_of_them() -> None:
+    """'can I work from home': two words, neither chat; the documentation saying "send it home" does not make
+    the question one it answers."""
+    eng = AnswerEngine([_topic("ret", "Returning", "Scan the book in Return Items to send it home."),
+                        _topic("ship", "Shipping", "Ship the item back to the partner.")])
+    assert not eng.ask("can I work from home").answered
+    assert not eng.ask("how do I stop getting so many emails").answered
+
+
+def test_a_pipe_in_a_question_is_a_separator_not_our_alternatives_syntax() -> None:
+    eng = AnswerEngine([_topic("rec", "Receiving", "Receive the item in Alma.")])
+    assert all(q.group == -1 for q in eng._query_words("xyzzyq|receive"))
+    assert not eng.ask("xyzzyq|receive").answered
 
 
 @pytest.mark.parametrize(("word", "variant"), [("shoud", True), ("yesterdays", True), ("whered", True),
@@ -237,11 +254,10 @@ def test_alternatives_from_a_phrase_are_one_word() -> None:
     eng = AnswerEngine([_topic("rec", "Receiving", "Receive the item in Alma and print the hold slip."),
                         _topic("ship", "Shipping", "Ship the item back to the partner.")])
     qw = eng._query_words("a book came in")
-    assert [q.word for q in qw] == ["book", "arrived"] and "receiv" in qw[1].stems
+    assert [q.word for q in qw] == ["book", "arrived", "receive"] and qw[1].group == qw[2].group >= 0
     res = eng.ask("the book came in")
     assert res.hits[0].topic.id == "rec" and res.answered
-    shelf = AnswerEngine([_topic("hold", "Hold shelf", "Items wait on the hold shelf for 10 days."), *eng.topics])
-    assert shelf.ask("how long on the hold shelf").confidence == pytest.approx(1.0)  # "how long" is asked in days
+    assert res.confidence == pytest.approx(eng.ask("the book was received").confidence)  # one word, not two
 
 
 def test_a_pronoun_contraction_is_not_a_word() -> None:

@@ -108,6 +108,15 @@ def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
                "The desk keeps a log of every parcel that leaves the building so\nWe can answer lenders later.\n")
     heads = [b.text for b in readers.read_text("t.txt", wrapped).blocks if b.kind == "heading"]
     assert "The desk keeps a log of every parcel that leaves the building so" not in heads
+    # lines a long heading is not: a list of bare statements, a date line, a signature
+    lines = ("Borrowing requests that arrive after 3pm go into the blue bin\n"
+             "Lending requests that arrive before noon go on the grey cart\n"
+             "Returned items from partner libraries wait on the top shelf\n")
+    other = (f"Workroom\n\n{para}\n\n{lines}\n"
+             f"Updated 14 March 2026 by the resource sharing team at Hartwell\n{para}\n\n"
+             f"Jane Smith, Resource Sharing Coordinator, Hartwell College\nPlease write to her for anything else.\n")
+    heads = [b.text for b in readers.read_text("w.txt", other).blocks if b.kind == "heading"]
+    assert heads == ["Workroom"]
 
 
 def test_a_markdown_checklist_is_a_procedure() -> None:

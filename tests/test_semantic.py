@@ -218,3 +218,28 @@ def test_section_meaning_survives_the_cached_index_and_a_damaged_file_costs_only
     with caplog.at_level(logging.WARNING):
         assert [h.topic.id for h in engine.ask(q).hits] == ["ours#damaged", "ours#lost"]  # words alone
     assert engine._sections is None and "changed since the answer index was built" in caplog.text
+
+
+DESK = [
+    _section("receive", "Receiving a borrowed book", "When a courier bag arrives, open it and check each book against "
+             "the paperwork.\n1. Go to Receive Items in the Resource Sharing menu.\n2. Scan the barcode printed on "
+             "the partner's slip.\n3. Put the book on the hold shelf.\nThe patron is emailed once the book is received."),
+    _section("return", "Returning a borrowed book to its owner", "When the patron brings the book back, check it in, "
+             "then use Return Items to send it home.\n1. Scan the book in Return Items.\n2. Pack it for the courier."),
+    _section("wrong", "Wrong book received", "If the book in the bag is not the one the patron asked for, do not "
+             "receive it. Contact the lender by email and send the book back with a note."),
+    _section("ship", "Shipping loaned items", "1. Scan the item barcode in Ship Item.\n2. Wrap the book in a padded "
+             "envelope or a courier bag.\n3. Put the package in the courier bin by the loading dock before 2pm."),
+]
+
+
+@pytest.mark.parametrize("question", ["book came in", "the courier bag just showed up", "omg the book came in what now",
+                                      "a bag came from the courier"])
+def test_meaning_never_puts_first_a_section_whose_words_explain_the_question_clearly_less(question: str) -> None:
+    """'came in' / 'showed up' is receiving: the receive section explains every word. Meaning may reorder
+    sections that explain the question about as well, never lift one that explains it clearly less (the
+    shipping section is about courier bags too)."""
+    engine = AnswerEngine(DESK)
+    assert engine._sections is not None
+    res = engine.ask(question)
+    assert res.hits[0].topic.id == "ours#receive" and res.answered, [(h.topic.id, h.coverage) for h in res.hits]

@@ -61,6 +61,8 @@ SEMANTIC_WEIGHT = 0.4
 SECTION_WEIGHT = 1.0
 SECTION_POOL = 20
 SECTION_TEXT = 600
+MEANING_COVERAGE_MARGIN = 0.2
+CHATTY_FROM = 4
 # keywords are phrase lists: one word of "book arrived" is weak evidence, the phrase (a bigram) is strong
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "keywords": 1.5, "question": 2.5, "asks": ASKS_WEIGHT,
                                    "headings": 1.5, "body": 1.0}
@@ -122,6 +124,7 @@ class _QueryWord:
     word: str
     stems: dict[str, float]  # stem -> how strongly it stands for the word (1 direct, <1 fuzzy/expansion)
     importance: float
+    group: int = -1  # words from one phrase's alternatives ("came in" -> arrived, receive) share a group
 
 
 def _bigrams(stems: Sequence[str]) -> list[str]:
@@ -210,7 +213,7 @@ class AnswerEngine:
                 by_two[(len(w), w[:2])].append((k, w))
         # ordinary English words the documentation never uses: unknown words, never typos of known ones
         self._common = common_english_words() - surface.keys()
-        # the most frequent English words the documentation never uses: how a question is built, not its topic
+        # the most frequent English words the documentation never uses: mostly how a question is built
         self._everyday = everyday_english_words() - surface.keys() - self._asks_vocab
         self._by_first = dict(by_first)
         self._by_two = dict(by_two)
@@ -290,14 +293,13 @@ class AnswerEngine:
             self._sections = None
             return {}, None
 
-    def _by_section_meaning(self, ranked: list[tuple[int, float]], vec: list[float], overviews: set[int]
-                            ) -> list[tuple[int, float]]:
+    def _by_section_meaning(self, sections: SectionVectors, ranked: list[tuple[int, float]], vec: list[float],
+                            overviews: set[int]) -> list[tuple[int, float]]:
         """Hold back each candidate by how much less similar in meaning it is than the most similar indexed
         section (which keeps its score: a shipped topic is never lifted above the library's own). An overview
         of other candidates is like all of them at once: it is not the measure, and the rule that its parts
         come first decides about it."""
-        assert self._sections is not None
-        sims = {d: sim for d, _ in ranked if (sim := self._sections.similarity(vec, d)) is not None}
+        sims = {d: sim for d, _ in ranked if (sim := sections.similarity(vec, d)) is not None}
         measure = [sim for d, sim in sims.items() if d not in overviews and self.topics[d].from_docs]
         if not measure:
             return ranked
@@ -374,51 +376,55 @@ class AnswerEngine:
 
     def _query_words(self, query: str) -> list[_QueryWord]:
         out: list[_QueryWord] = []
-        prepared = prepare(query)
+        # "|" joins alternatives in our own phrase table only: a question's pipe is a separator
+        prepared = prepare(query.replace("|", " "))
         groups = alternatives(prepared)
-        others = {o for alts in groups.values() for o in alts}
-        for w in content_words(prepared):
-            if w in others and w not in groups:
-                continue  # an alternative of the word before it ("came in" -> arrived|receive)
+        member = {w: k for k, (first, rest) in enumerate(groups.items()) for w in (first, *rest)}
+        asked = content_words(prepared)
+        # in a short question every word may be the point ("can I work from home"): frequent words only count
+        # less among enough others
+        chatty = len(asked) >= CHATTY_FROM
+        for w in asked:
             s = stem(w)
-            if (w in CHATTER or w in self._everyday) and s not in self._idf:
-                continue
+            if w in CHATTER and s not in self._idf:
+                continue  # "even", "lol", "omg": never what a question is about
             stems: dict[str, float] = {}
             if s in self._idf:
                 stems[s] = GENERIC_WEIGHT if w in GENERIC else 1.0
                 if s in self._asks_vocab and (fixed := self._correct(w)) is not None and stem(fixed[0]) != s:
                     stems[stem(fixed[0])] = fixed[1]
-            else:
-                fixed = self._correct(w)
-                if fixed is not None:
-                    stems[stem(fixed[0])] = fixed[1]
-                elif w not in self._common and not groups.get(w) and not expansions(w) and is_stopword_variant(w):
-                    continue  # "shoud", "yesterdays": the asking, misspelt
-            for alt in groups.get(w, ()):
-                alt_stem = stem(alt)
-                if alt_stem in self._idf and stems.get(alt_stem, 0.0) < 1.0:
-                    stems[alt_stem] = 1.0
+            elif (fixed := self._correct(w)) is not None:
+                stems[stem(fixed[0])] = fixed[1]
+            elif w not in member and w not in self._common and not expansions(w) and is_stopword_variant(w):
+                continue  # "shoud", "yesterdays": the asking, misspelt
             for e in expansions(w):
                 es = stem(e)
                 if es in self._idf and es not in stems:
                     stems[es] = EXPANSION_WEIGHT * (GENERIC_WEIGHT if w in GENERIC else 1.0)
+            chat = w in CHATTER or (chatty and w in self._everyday and not stems)  # CHATTER: one the docs use
             if stems:
                 best = max(stems, key=lambda k: stems[k])
                 importance = self._idf[best] if stems[best] >= 0.7 or w in GENERIC else self._max_idf
-                if w in GENERIC or w in CHATTER:
-                    importance *= GENERIC_WEIGHT
             else:
                 importance = self._max_idf
+            if w in GENERIC or chat:
+                # a chat word the documentation uses ("already") or, in a longer question, one of the most
+                # frequent English words it never uses ("made", "everything") is mostly how the question is
+                # put: it counts a third, so it neither sinks a clear question nor vanishes from an
+                # out-of-scope one
+                importance *= GENERIC_WEIGHT
             # smoothing: very common words (library, request) still count a little
             importance += IMPORTANCE_FLOOR
-            out.append(_QueryWord(w, stems, importance))
+            out.append(_QueryWord(w, stems, importance, member.get(w, -1)))
         return out
 
     def _top(self, qwords: list[_QueryWord], k: int, query: str = "") -> list[tuple[int, float]]:
         """The k best (section, score), best first; ties go to the earlier section. With the question's text,
         each topic the words already matched loses its shortfall from the intent model's likeliest topic
-        (times SEMANTIC_WEIGHT and the best lexical score); confidence is then the lexical coverage of the
-        topic that comes first."""
+        (times SEMANTIC_WEIGHT and the best lexical score), and each indexed section its shortfall in meaning
+        from the most similar one (times SECTION_WEIGHT; see _by_section_meaning); then the structural rules
+        (an overview after its parts, the library's own pages before shipped topics). Confidence is the lexical
+        coverage of the topic that comes first."""
         wide = k + 5 if self._sections is None else max(k + 5, SECTION_POOL)
         meaning, vec = self._meaning(query)
         if self._arrays is not None:
@@ -433,8 +439,17 @@ class AnswerEngine:
         # a section with parts under it is an overview (what the page or chapter is for); when a question
         # matches an overview and one of its own parts, the part holds the answer
         above = set().union(*(self._above[d] for d, _ in ranked)) if ranked else set()
-        if vec is not None and self._sections is not None:
-            ranked = self._by_section_meaning(ranked, vec, {d for d, _ in ranked if self._place[d] in above})
+        sections = self._sections  # (another thread may switch meaning off meanwhile)
+        if vec is not None and sections is not None and ranked:
+            lexical_first = ranked[0][0]
+            ranked = self._by_section_meaning(sections, ranked, vec, {d for d, _ in ranked if self._place[d] in above})
+            if ranked[0][0] != lexical_first and (self._coverage(qwords, ranked[0][0])
+                                                  < self._coverage(qwords, lexical_first) - MEANING_COVERAGE_MARGIN):
+                # meaning reorders sections that explain the question about as well; it does not put first one
+                # whose words explain it clearly less than the words' own choice
+                lead = ranked[0][1] + 1e-9
+                ranked = sorted(((d, lead if d == lexical_first else v) for d, v in ranked),
+                                key=lambda kv: (-kv[1], kv[0]))
         if above:
             ranked = sorted(((d, v * PARENT_WEIGHT if self._place[d] in above else v) for d, v in ranked),
                             key=lambda kv: (-kv[1], kv[0]))
@@ -515,20 +530,28 @@ class AnswerEngine:
     @staticmethod
     def _coverage_in(qwords: list[_QueryWord], doc_terms: frozenset[str], weak: frozenset[str],
                      procedure: bool) -> float:
-        total = sum(q.importance for q in qwords)
-        if total <= 0:
-            return 0.0
-        got = 0.0
+        total = got = 0.0
+        grouped: dict[int, tuple[float, float]] = {}  # group -> (importance, explained): alternatives count once
         for q in qwords:
             if (q.word in GENERIC and q.stems) or (procedure and q.word in PROCEDURE_WORDS):
                 # a domain-wide word (ILL, P2P, LOAN) the documentation uses somewhere says the question is in
                 # scope, whichever section answers it; "steps" is what any procedure is made of
-                got += q.importance
-                continue
-            best = max(((min(1.0, w / 0.9) if w >= 0.7 else w) * (ASKS_CREDIT if s in weak else 1.0)
-                        for s, w in q.stems.items() if s in doc_terms), default=0.0)
-            got += q.importance * best
-        return got / total
+                explained = q.importance
+            else:
+                best = max(((min(1.0, w / 0.9) if w >= 0.7 else w) * (ASKS_CREDIT if s in weak else 1.0)
+                            for s, w in q.stems.items() if s in doc_terms), default=0.0)
+                explained = q.importance * best
+            if q.group >= 0:  # the alternative that explains most stands for the group
+                imp, exp = grouped.get(q.group, (0.0, 0.0))
+                if (explained / q.importance, q.importance) > ((exp / imp if imp else -1.0), imp):
+                    grouped[q.group] = (q.importance, explained)
+            else:
+                total += q.importance
+                got += explained
+        for imp, exp in grouped.values():
+            total += imp
+            got += exp
+        return got / total if total > 0 else 0.0
 
     def ask(self, query: str, top: int = 3) -> Result:
         qwords = self._query_words(query)

@@ -617,6 +617,14 @@ def _is_heading(line: str) -> bool:
     return not _NOT_HEADING_START.match(s)
 
 
+def _long_heading(line: str, following: str) -> bool:
+    """A bare line of 50-80 characters in a text with one paragraph a line is a heading when what follows
+    is a paragraph (a capitalised sentence, or a label such as "What to do:"), and the line itself reads like
+    a title: no comma (a signature, an address) and no digit (a date line, "Updated 14 March")."""
+    return (following[:1].isupper() and (following.endswith((".", ":", "!", "?")) or len(following) >= 100)
+            and "," not in line and not any(ch.isdigit() for ch in line))
+
+
 def read_text(location: str, text: str) -> Page:
     """Plain text: bare short lines without end punctuation are headings; the first one is the title.
 
@@ -683,7 +691,7 @@ def read_text(location: str, text: str) -> Page:
             raw.append(("heading", question_line(s) or s, n + 1, []))
         elif (_is_heading(s) or _is_question(s)) and _next_content(lines, n) is not None and (not spaced or (
                 after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()
-                                 or (unwrapped and lines[n + 1].strip()[:1].isupper())))):
+                                 or (unwrapped and _long_heading(s, lines[n + 1].strip()))))):
             raw.append(("heading", s, n + 1, []))
             listing = False
         else:
