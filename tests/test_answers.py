@@ -281,3 +281,13 @@ def test_a_framing_word_can_still_be_the_librarys_topic() -> None:
     ])
     assert eng.ask("can the student workers receive books").hits[0].topic.id == "students"
     assert eng.ask("my student worker asked: nothing printed after receiving").hits[0].topic.id == "printing"
+
+
+def test_how_long_asks_for_a_period_and_a_dropped_chat_word_does_not_make_a_question_longer() -> None:
+    eng = AnswerEngine([_topic("loan", "Loan periods", "Partners keep our books for a six week loan period."),
+                        _topic("renew", "Renewals", "A lender may refuse a renewal; tell the patron the date.")])
+    assert eng.ask("how long").hits == ()  # only the frame: nothing to answer
+    assert eng.ask("how long is the loan period").confidence == pytest.approx(eng.ask("loan period").confidence)
+    # "hmm" is dropped; the question is as short as without it, so "said" (frequent, unknown) counts in full
+    assert eng.ask("hmm lender said no to the renewal").confidence == pytest.approx(
+        eng.ask("lender said no to the renewal").confidence)

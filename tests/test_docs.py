@@ -117,6 +117,13 @@ def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
              f"Jane Smith, Resource Sharing Coordinator, Hartwell College\nPlease write to her for anything else.\n")
     heads = [b.text for b in readers.read_text("w.txt", other).blocks if b.kind == "heading"]
     assert heads == ["Workroom"]
+    # ... but a list in a heading is a heading, and so is a long one over steps
+    legit = (f"Handbook\n\n{para}\n\nSUNY P2P partners Stony Brook, Binghamton, Albany, and Buffalo\n{para}\n\n"
+             "Receiving a borrowed book when the courier bag arrives at the desk\n1. Go to Receive Items.\n"
+             "2. Scan the barcode.\n")
+    heads = [b.text for b in readers.read_text("h.txt", legit).blocks if b.kind == "heading"]
+    assert heads == ["Handbook", "SUNY P2P partners Stony Brook, Binghamton, Albany, and Buffalo",
+                     "Receiving a borrowed book when the courier bag arrives at the desk"]
 
 
 def test_a_markdown_checklist_is_a_procedure() -> None:

@@ -278,15 +278,16 @@ class AnswerEngine:
     def _meaning(self, query: str) -> tuple[dict[int, float], list[float] | None]:
         """(the intent model's topic probabilities, the question's vector) for the question; empty when
         semantic ranking is off."""
-        embedder: Embedder | None = (self._intent.embedder if self._intent is not None else
-                                     self._sections.embedder if self._sections is not None else None)
+        intent, sections = self._intent, self._sections  # read once: another thread may switch them off
+        embedder: Embedder | None = (intent.embedder if intent is not None else
+                                     sections.embedder if sections is not None else None)
         if embedder is None or not query:
             return {}, None
         try:
             vec = embedder.embed(query)
             if vec is None:
                 return {}, None
-            return (self._intent.probabilities_of(vec) if self._intent is not None else {}), vec
+            return (intent.probabilities_of(vec) if intent is not None else {}), vec
         except Exception as exc:  # e.g. the vectors file replaced since the index was built
             log.warning("semantic ranking off for this index: %s: %s", type(exc).__name__, exc)
             self._intent = None
@@ -382,8 +383,8 @@ class AnswerEngine:
         member = {w: k for k, (first, rest) in enumerate(groups.items()) for w in (first, *rest)}
         asked = content_words(prepared)
         # in a short question every word may be the point ("can I work from home"): frequent words only count
-        # less among enough others
-        chatty = len(asked) >= CHATTY_FROM
+        # less among enough others (chat words that are dropped are not counted)
+        chatty = sum(1 for w in asked if w not in CHATTER or stem(w) in self._idf) >= CHATTY_FROM
         for w in asked:
             s = stem(w)
             if w in CHATTER and s not in self._idf:
@@ -401,7 +402,9 @@ class AnswerEngine:
                 es = stem(e)
                 if es in self._idf and es not in stems:
                     stems[es] = EXPANSION_WEIGHT * (GENERIC_WEIGHT if w in GENERIC else 1.0)
-            chat = w in CHATTER or (chatty and w in self._everyday and not stems)  # CHATTER: one the docs use
+            # CHATTER here is one the documentation uses; an everyday word counts as chat unless the
+            # documentation has it (a synonym it has, "came" -> receive, is only a hint)
+            chat = w in CHATTER or (chatty and w in self._everyday and max(stems.values(), default=0.0) < 0.7)
             if stems:
                 best = max(stems, key=lambda k: stems[k])
                 importance = self._idf[best] if stems[best] >= 0.7 or w in GENERIC else self._max_idf
@@ -440,16 +443,23 @@ class AnswerEngine:
         # matches an overview and one of its own parts, the part holds the answer
         above = set().union(*(self._above[d] for d, _ in ranked)) if ranked else set()
         sections = self._sections  # (another thread may switch meaning off meanwhile)
-        if vec is not None and sections is not None and ranked:
-            lexical_first = ranked[0][0]
-            ranked = self._by_section_meaning(sections, ranked, vec, {d for d, _ in ranked if self._place[d] in above})
-            if ranked[0][0] != lexical_first and (self._coverage(qwords, ranked[0][0])
-                                                  < self._coverage(qwords, lexical_first) - MEANING_COVERAGE_MARGIN):
-                # meaning reorders sections that explain the question about as well; it does not put first one
-                # whose words explain it clearly less than the words' own choice
-                lead = ranked[0][1] + 1e-9
-                ranked = sorted(((d, lead if d == lexical_first else v) for d, v in ranked),
-                                key=lambda kv: (-kv[1], kv[0]))
+        if vec is None or sections is None or not ranked:
+            return self._structure(ranked, above)[:k]
+        by_words = self._structure(ranked, above)
+        ranked = self._structure(
+            self._by_section_meaning(sections, ranked, vec, {d for d, _ in ranked if self._place[d] in above}), above)
+        first = by_words[0][0]
+        if ranked[0][0] != first and (self._coverage(qwords, ranked[0][0])
+                                      < self._coverage(qwords, first) - MEANING_COVERAGE_MARGIN):
+            # meaning reorders sections that explain the question about as well; it does not put first one
+            # whose words explain it clearly less than the words' own choice
+            lead = ranked[0][1] + abs(ranked[0][1]) * 1e-9 + 1e-12
+            ranked = sorted(((d, lead if d == first else v) for d, v in ranked), key=lambda kv: (-kv[1], kv[0]))
+        return ranked[:k]
+
+    def _structure(self, ranked: list[tuple[int, float]], above: set[tuple[str, tuple[str, ...]]]
+                   ) -> list[tuple[int, float]]:
+        """The structural rules: an overview after its own parts, the library's own pages before shipped topics."""
         if above:
             ranked = sorted(((d, v * PARENT_WEIGHT if self._place[d] in above else v) for d, v in ranked),
                             key=lambda kv: (-kv[1], kv[0]))
@@ -458,7 +468,7 @@ class AnswerEngine:
             # sections to come before it (the library's practice may differ from the consortium's)
             ranked = sorted(((d, v if self.topics[d].from_docs else v * SHIPPED_BESIDE_DOCS) for d, v in ranked),
                             key=lambda kv: (-kv[1], kv[0]))
-        return ranked[:k]
+        return ranked
 
     def _top_sparse(self, qwords: list[_QueryWord], k: int, meaning: dict[int, float] | None = None
                     ) -> list[tuple[int, float]]:

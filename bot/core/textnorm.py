@@ -41,7 +41,7 @@ CHATTER = frozenset(
     everywhere nowhere ones plus whole every each lol lmao haha idk btw fyi tbh imo yeah yep nope yes sorry
     think thinking thought guess guessing seem seems seemed see seeing saw ours theirs mine dumb silly stupid
     bother whatever whenever wherever sometimes weird literally totally kinda sorta gonna wanna gotta til
-    till hmm hmmm um umm uh uhh ugh omg thx dunno welp yall ya
+    till hmm hmmm um umm uh uhh ugh omg thx dunno welp yall ya erm uhm ahh lmk
     morning afternoon evening today tonight tomorrow yesterday question questions start started screen
     screens page window supervisor boss colleague coworker student students worker workers safe allowed""".split()
     # the last two lines frame most questions ("my student worker asked ...", "is it safe to ...", "this
@@ -191,6 +191,8 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
     (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
+    # "how long ...?" asks for a period; "long" is not what it is about
+    (re.compile(r"\bhow long\b", re.I), "how"),
     (re.compile(r"\bun(shipped|received|returned|printed)\b", re.I), r"not \1"),
     (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship|shipping"),
     (re.compile(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|isn'?t|is not|not) print(?:ing|ed)?\b", re.I),

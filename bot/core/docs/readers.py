@@ -619,10 +619,24 @@ def _is_heading(line: str) -> bool:
 
 def _long_heading(line: str, following: str) -> bool:
     """A bare line of 50-80 characters in a text with one paragraph a line is a heading when what follows
-    is a paragraph (a capitalised sentence, or a label such as "What to do:"), and the line itself reads like
-    a title: no comma (a signature, an address) and no digit (a date line, "Updated 14 March")."""
-    return (following[:1].isupper() and (following.endswith((".", ":", "!", "?")) or len(following) >= 100)
-            and "," not in line and not any(ch.isdigit() for ch in line))
+    is a paragraph (a capitalised sentence, or a label such as "What to do:") or a list (its steps)."""
+    if _STEP.match(following) or _BULLET.match(following):
+        return True
+    return following[:1].isupper() and (following.endswith((".", ":", "!", "?")) or len(following) >= 100)
+
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE_LINE = re.compile(rf"^(?:last\s+)?(?:updated|revised|posted|created|edited|reviewed|published)\b|"
+                        rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b|\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b", re.I)
+
+
+def _byline(line: str) -> bool:
+    """A signature ("Jane Smith, Coordinator, Hartwell College": parts without an "and" that would make them
+    a list) or a date line ("Updated 14 March 2026 by ..."): short and bare like a heading, but no heading."""
+    parts = line.count(",") + line.count(" - ") + line.count(" – ") + line.count(" | ")
+    listing = re.search(r"\b(?:and|or)\b|&", line, re.I)  # "Stony Brook, Binghamton, Albany, and Buffalo"
+    return ((parts >= 2 and not listing) or bool(_DATE_LINE.search(line))
+            or line.lower().startswith("sent from my "))
 
 
 def read_text(location: str, text: str) -> Page:
@@ -689,7 +703,7 @@ def read_text(location: str, text: str) -> Page:
             listing = s.endswith(":")
         elif question_line(s) and _next_content(lines, n) is not None:
             raw.append(("heading", question_line(s) or s, n + 1, []))
-        elif (_is_heading(s) or _is_question(s)) and _next_content(lines, n) is not None and (not spaced or (
+        elif (_is_heading(s) or _is_question(s)) and not _byline(s) and _next_content(lines, n) is not None and (not spaced or (
                 after_blank and (len(s) < 50 or n + 1 >= len(lines) or not lines[n + 1].strip()
                                  or (unwrapped and _long_heading(s, lines[n + 1].strip()))))):
             raw.append(("heading", s, n + 1, []))
