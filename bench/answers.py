@@ -110,14 +110,18 @@ def docs_engine(docs: list[str], tmp: Path) -> tuple[AnswerEngine, float]:
     return engine, took
 
 
+def _phrases(rng: random.Random) -> Callable[[int], str]:
+    """phrase(k): k random library-operations words drawn with rng."""
+    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(4000)]
+    return lambda k: " ".join(rng.choice(vocab) for _ in range(k))
+
+
 def synthetic_topics(n: int, seed: int = 7) -> list[kb.Topic]:
     """n plausible library-operations topics with random titles, keywords, steps and prose."""
     rng = random.Random(seed)
-    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(4000)]
+    phrase = _phrases(rng)
     out: list[kb.Topic] = []
     for i in range(n):
-        def phrase(k: int) -> str:
-            return " ".join(rng.choice(vocab) for _ in range(k))
         steps = tuple(kb.Step(j + 1, f"Open {phrase(3)} and set {phrase(4)}.", j + 1) for j in range(rng.randint(3, 8)))
         out.append(kb.Topic(
             id=f"gen-{i}", title=phrase(5).capitalize(), kind="procedure", roles=(), related=(),
@@ -131,12 +135,9 @@ def synthetic_topics(n: int, seed: int = 7) -> list[kb.Topic]:
 def synthetic_sections(n: int, seed: int = 13) -> list[kb.Topic]:
     """n sections of indexed documentation (as the docs readers make them): a heading, the headings above it
     and about 80 words of text, so the engine also builds a meaning vector for each."""
-    rng = random.Random(seed)
-    vocab = _WORDS + [f"{rng.choice(_WORDS)}{k}" for k in range(4000)]
+    phrase = _phrases(random.Random(seed))
     out: list[kb.Topic] = []
     for i in range(n):
-        def phrase(k: int) -> str:
-            return " ".join(rng.choice(vocab) for _ in range(k))
         page = i // 6
         out.append(kb.Topic(
             id=f"page-{page}#s{i}", title=phrase(4).capitalize(), kind="reference", roles=(), related=(),

@@ -197,31 +197,20 @@ class IntentModel:
     def train(cls, examples: Sequence[tuple[int, str]], files: tuple[Path, Path] | None = None
               ) -> IntentModel | None:
         """A model for these examples, or None (no model files, or fewer than two topics with phrasings)."""
-        files = files or model_files()
-        if files is None:
-            log.warning("semantic ranking off: the wordllama package (token vectors) is not installed")
+        embedder = _installed(files)
+        if embedder is None:
             return None
         import numpy as np
 
-        embedder = _embedder(*files)
-        table = embedder.table()
-        rows: list[object] = []
-        labels: list[int] = []
-        for label, text in examples:  # as embed() does, with numpy
-            ids = [i for i in embedder.ids(text) if FIRST_REAL_ID <= i < embedder.rows]
-            if ids:
-                vec = table[ids].astype(np.float64).mean(axis=0)
-                norm = float(np.linalg.norm(vec))
-                if norm:
-                    rows.append(vec / norm)
-                    labels.append(label)
+        kept, x_rows = _unit_means(embedder, [text for _, text in examples])
+        labels = [examples[k][0] for k in kept]
         classes = sorted(set(labels))
         if len(classes) < 2:
             return None
         index = {c: k for k, c in enumerate(classes)}
-        x = np.hstack([np.asarray(rows, dtype=np.float32), np.ones((len(rows), 1), dtype=np.float32)])
-        y = np.zeros((len(rows), len(classes)), dtype=np.float32)
-        y[np.arange(len(rows)), [index[c] for c in labels]] = 1.0
+        x = np.hstack([x_rows, np.ones((len(kept), 1), dtype=np.float32)])
+        y = np.zeros((len(kept), len(classes)), dtype=np.float32)
+        y[np.arange(len(kept)), [index[c] for c in labels]] = 1.0
         w = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
         m, v = np.zeros_like(w), np.zeros_like(w)
         reg = np.ones((x.shape[1], 1), dtype=np.float32)
@@ -278,28 +267,14 @@ class SectionVectors:
     @classmethod
     def build(cls, texts: Sequence[tuple[int, str]], files: tuple[Path, Path] | None = None) -> SectionVectors | None:
         """Vectors for (topic index, text) pairs; None without the token vectors or without any text."""
-        files = files or model_files()
-        if files is None:
-            log.warning("semantic ranking off: the wordllama package (token vectors) is not installed")
+        embedder = _installed(files)
+        if embedder is None:
             return None
-        import numpy as np
-
-        embedder = _embedder(*files)
-        table = embedder.table()
-        rows: dict[int, int] = {}
-        vecs: list[NDArray[np.float32]] = []
-        for d, text in texts:
-            ids = [i for i in embedder.ids(text) if FIRST_REAL_ID <= i < embedder.rows]
-            if not ids:
-                continue
-            vec = table[ids].astype(np.float32).mean(axis=0)
-            norm = float(np.linalg.norm(vec))
-            if norm:
-                rows[d] = len(vecs)
-                vecs.append(vec / norm)
-        if not vecs:
+        kept, vecs = _unit_means(embedder, [text for _, text in texts])
+        if not kept:
             return None
-        return cls(embedder, rows, np.asarray(vecs, dtype="<f2").tobytes())
+        rows = {texts[k][0]: row for row, k in enumerate(kept)}
+        return cls(embedder, rows, vecs.astype("<f2").tobytes())
 
     def similarity(self, vec: Sequence[float], d: int) -> float | None:
         """Cosine similarity of an embedded question with topic d; None when d has no vector."""
@@ -308,6 +283,35 @@ class SectionVectors:
             return None
         values: tuple[float, ...] = self._row.unpack_from(self.blob, row * self._row.size)
         return sum(a * b for a, b in zip(vec, values, strict=True))
+
+
+def _installed(files: tuple[Path, Path] | None) -> Embedder | None:
+    """The embedder over these (or the installed package's) token-vector files; None, with a warning, without."""
+    files = files or model_files()
+    if files is None:
+        log.warning("semantic ranking off: the wordllama package (token vectors) is not installed")
+        return None
+    return _embedder(*files)
+
+
+def _unit_means(embedder: Embedder, texts: Sequence[str]) -> tuple[list[int], NDArray[np.float32]]:
+    """Each text's unit mean token vector, as embed() computes it but with numpy (for building and training):
+    (the positions of the texts that have one, their vectors as rows)."""
+    import numpy as np
+
+    table = embedder.table()
+    kept: list[int] = []
+    rows: list[NDArray[np.float32]] = []
+    for k, text in enumerate(texts):
+        ids = [i for i in embedder.ids(text) if FIRST_REAL_ID <= i < embedder.rows]
+        if not ids:
+            continue
+        vec = table[ids].astype(np.float32).mean(axis=0)
+        norm = float(np.linalg.norm(vec))
+        if norm:
+            kept.append(k)
+            rows.append(vec / norm)
+    return kept, np.asarray(rows, dtype=np.float32).reshape(len(rows), embedder.dim)
 
 
 @lru_cache(maxsize=2)
