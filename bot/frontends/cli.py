@@ -63,7 +63,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         else:
             for src in report.sources:
-                state = "ok" if src.status == "ok" else f"FAILED: {src.detail}"
+                state = ("ok" + (f" ({src.detail})" if src.detail else "")) if src.status == "ok" else \
+                    f"FAILED: {src.detail}"
                 print(f"{src.source}: {state}; {src.pages} pages, {src.sections} sections "
                       f"({src.procedures} procedures, {src.faqs} FAQs)")
             print(f"{report.added} added, {report.changed} changed, {report.removed} removed")

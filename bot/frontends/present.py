@@ -89,7 +89,8 @@ def docs_lines(ov: Overview) -> list[str]:
     lines = []
     for d in ov.docs:
         if d.status == "ok":
-            lines.append(f"🟢 {d.source}: {d.sections} sections, checked {age(d.checked_at)}")
+            note = f" ({d.detail})" if d.detail else ""  # e.g. documents in the folder no reader opens
+            lines.append(f"🟢 {d.source}: {d.sections} sections, checked {age(d.checked_at)}{note}")
         elif d.status == "failed":
             lines.append(f"🔴 {d.source}: last read failed {age(d.checked_at)} ({d.detail}); "
                          f"answering from the copy read well {age(d.ok_at)}")

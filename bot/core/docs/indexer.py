@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.docs import readers
+from bot.core.docs import readers, word
 from bot.core.docs.model import ReadError, slugify
 from bot.core.docs.sections import count, topics_for
 from bot.core.kb import Section, Step, Topic
@@ -36,6 +36,8 @@ GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
 TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
+MAX_WORD_BYTES = 60_000_000  # a Word file carries its screenshots: its text is limited inside (word.MAX_PART_BYTES)
+READABLE = ".md, .html/.htm, .txt or .docx"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
@@ -227,8 +229,10 @@ class DocsIndexer:
                 report: IndexReport) -> SourceReport:
         rep = SourceReport(source)
         problems: list[str] = []
+        skipped: list[str] = []
+        pages: list[tuple[str, str, str]] | None
         try:
-            pages = self._list(source)
+            pages, skipped = self._list(source)
         except ReadError as exc:
             pages = None
             problems.append(str(exc))
@@ -254,11 +258,16 @@ class DocsIndexer:
                 rep.faqs += r.n_faqs
                 rep.pages += 1
         if pages is not None and not pages and not problems:
-            problems.append(f"{source} holds no .md, .html/.htm or .txt pages")
+            problems.append(f"{source} holds no {READABLE} pages")
         now = utcnow()
         if problems:
             rep.status, rep.detail = "failed", "; ".join(problems[:3]) + (
                 f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        if skipped:
+            named = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+            note = (f"{len(skipped)} document{'s' if len(skipped) > 1 else ''} not read ({named}): the bot reads "
+                    f"{READABLE}; save {'them' if len(skipped) > 1 else 'it'} in one of those")
+            rep.detail = f"{rep.detail}; {note}" if rep.detail else note
         values: dict[str, object] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
         if rep.status == "ok":
             values["ok_at"] = now
@@ -273,34 +282,38 @@ class DocsIndexer:
                 continue
         return rep
 
-    def _list(self, source: str) -> list[tuple[str, str, str]]:
-        """(location, name shown to people, link) for every page of a source."""
+    def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """(location, name shown to people, link) for every page of a source; and the documents in a folder
+        that no reader opens (a PDF, an old .doc), to be named rather than passed over in silence."""
         if is_url(source):
-            return [(source, source, source)]
+            return [(source, source, source)], []
         path = Path(os.path.expanduser(source))
         if not path.exists():
             raise ReadError(f"{source} does not exist (check P2PBOT_DOCS)")
         if path.is_file():
             if readers.kind_for(path.name) is None:
-                raise ReadError(f"{source} is not a page the bot can read (use .md, .html/.htm or .txt)")
+                raise ReadError(f"{source} is not a page the bot can read (use {READABLE})")
             full = str(path.resolve())
-            return [(full, path.name, full)]
+            return [(full, path.name, full)], []
         if not os.access(path, os.R_OK | os.X_OK):
             raise ReadError(f"{source} cannot be opened (no permission to read the folder)")
         out = []
         root = path.resolve()
+        skipped: list[str] = []
         for p in sorted(root.rglob("*")):
             rel = p.relative_to(root)
-            if any(part.startswith(".") for part in rel.parts) or not p.is_file():
-                continue
+            if any(part.startswith(".") or part.startswith("~$") for part in rel.parts) or not p.is_file():
+                continue  # hidden files, and the lock files Word keeps beside an open document
             if readers.kind_for(p.name) is not None:
                 out.append((str(p), rel.as_posix(), str(p)))
-        return out
+            elif p.name.lower().endswith(readers.UNREADABLE_DOCS):
+                skipped.append(rel.as_posix())
+        return out, skipped
 
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -369,13 +382,16 @@ class DocsIndexer:
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
-        if st.st_size > MAX_BYTES:
-            raise ReadError(f"{location} is larger than {MAX_BYTES // 1_000_000} MB; split it into smaller pages")
+        limit = MAX_WORD_BYTES if readers.kind_for(path.name) == "docx" else MAX_BYTES
+        if st.st_size > limit:
+            raise ReadError(f"{location} is larger than {limit // 1_000_000} MB; split it into smaller pages")
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
         kind = readers.kind_for(path.name) or "text"
+        if kind == "docx":
+            return _Fetched(word.to_html(data, location), "html", mtime_ns=st.st_mtime_ns, size=st.st_size)
         return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
@@ -410,9 +426,13 @@ class DocsIndexer:
         kind = readers.kind_for(urlsplit(final).path, ctype or "text/html")
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
-                            "the bot reads HTML, markdown and plain text")
-        if len(resp.content) > MAX_BYTES:
-            raise ReadError(f"{url} is larger than {MAX_BYTES // 1_000_000} MB")
+                            "the bot reads HTML, markdown, plain text and Word .docx")
+        limit = MAX_WORD_BYTES if kind == "docx" else MAX_BYTES
+        if len(resp.content) > limit:
+            raise ReadError(f"{url} is larger than {limit // 1_000_000} MB")
+        if kind == "docx":
+            return _Fetched(word.to_html(resp.content, url), "html", etag=resp.headers.get("etag", ""),
+                            last_modified=resp.headers.get("last-modified", ""))
         text = resp.text
         if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):
             raise ReadError(f"{url} shows a login form instead of the page; the bot can only index pages that "

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 MARKDOWN_EXT = (".md", ".markdown")
 HTML_EXT = (".html", ".htm")
 TEXT_EXT = (".txt", ".text")
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT
+WORD_EXT = (".docx",)
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT
+WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# documents someone may keep beside their pages that no reader here opens: named when a folder holds them
+# (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
+UNREADABLE_DOCS = (".pdf", ".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd", ".dotx", ".docm")
 
 
 def parse(location: str, text: str, kind: str) -> Page:
@@ -32,13 +37,16 @@ def parse(location: str, text: str, kind: str) -> Page:
 
 
 def kind_for(name: str, content_type: str = "") -> str | None:
-    """Which reader a file name (or an HTTP content type) needs; None when we cannot read it."""
+    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text' or 'docx', which is
+    read as bytes: see :func:`bot.core.docs.word.to_html`); None when we cannot read it."""
     ct = content_type.split(";")[0].strip().lower()
     if ct:
         if ct in ("text/html", "application/xhtml+xml"):
             return "html"
         if ct in ("text/markdown", "text/x-markdown"):
             return "markdown"
+        if ct == WORD_TYPE or (ct == "application/octet-stream" and name.lower().split("?")[0].endswith(WORD_EXT)):
+            return "docx"
         if ct == "text/plain":
             low = name.lower().split("?")[0]
             return "markdown" if low.endswith(MARKDOWN_EXT) else "text"
@@ -50,6 +58,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
         return "html"
     if low.endswith(TEXT_EXT):
         return "text"
+    if low.endswith(WORD_EXT):
+        return "docx"
     return None
 
 

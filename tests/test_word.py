@@ -1,0 +1,195 @@
+"""Word documents (.docx) as a documentation source: read through the HTML reader, indexed, answered and walked;
+damaged, oversized and hostile files refused with a sentence; documents no reader opens named, not ignored.
+
+``tests/data/word/circ-desk-manual.docx`` was made with Word's default template (python-docx,
+``make_manual.py``): its headings, numbered and bulleted lists take their numbering from the styles, as in
+files people save from Word.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.docs import readers, word
+from bot.core.docs.model import ReadError
+from bot.core.docs.sections import topics_for
+from bot.core.kb import Topic
+from bot.core.services import Services
+from bot.edges import settings as settings_mod
+from tests.conftest import DATA
+from tests.test_docs import _Site, ask, docs_env, run_cli
+
+MANUAL = DATA / "word" / "circ-desk-manual.docx"
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    s = _Site()
+    yield s
+    s.stop()
+
+
+def _docx(body: str, *, numbering: str = "", styles: str = "", extra: dict[str, bytes] | None = None) -> bytes:
+    """A minimal .docx around ``body`` (WordprocessingML paragraphs)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types xmlns='http://schemas.openxmlformats.org/package/2006/content-types'/>")
+        zf.writestr("word/document.xml", f"<?xml version='1.0'?><w:document xmlns:w='{W}'><w:body>{body}</w:body></w:document>")
+        if numbering:
+            zf.writestr("word/numbering.xml", f"<w:numbering xmlns:w='{W}'>{numbering}</w:numbering>")
+        if styles:
+            zf.writestr("word/styles.xml", f"<w:styles xmlns:w='{W}'>{styles}</w:styles>")
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _p(text: str, style: str = "", num: tuple[int, int] | None = None) -> str:
+    ppr = ""
+    if style or num:
+        ppr = "<w:pPr>" + (f"<w:pStyle w:val='{style}'/>" if style else "") + (
+            f"<w:numPr><w:ilvl w:val='{num[1]}'/><w:numId w:val='{num[0]}'/></w:numPr>" if num else "") + "</w:pPr>"
+    return f"<w:p>{ppr}<w:r><w:t xml:space='preserve'>{text}</w:t></w:r></w:p>"
+
+
+def _sections(data: bytes) -> list[Topic]:
+    page = readers.parse("manual.docx", word.to_html(data, "manual.docx"), "html")
+    return list(topics_for(page, "manual", "manual.docx", "manual.docx"))
+
+
+def test_a_word_manual_becomes_sections_procedures_faqs_and_tables() -> None:
+    got = {t.id: t for t in _sections(MANUAL.read_bytes())}
+    receive = got["manual#checking-in-a-book-that-arrived-from-a-partner"]
+    assert receive.kind == "procedure" and receive.trail == ("Borrowed books",)
+    assert receive.steps[0].text == "Open Fulfillment > Resource Sharing > Receiving Items."
+    assert len(receive.steps) == 4 and "ASHG_RS_DESK" in receive.steps[2].text
+    faq = got["manual#what-if-the-band-has-no-barcode"]
+    assert faq.kind == "faq" and "External Identifier" in faq.body
+    pull = got["manual#pulling-and-packing-the-morning-list"]
+    assert len(pull.steps) == 3 and "anything marked NOS after two searches" in pull.body  # the bullets stay
+    assert "Friday | 11:00 am" in got["manual#courier-pickup-days"].body  # a table keeps its rows
+
+
+def test_word_lists_follow_their_number_format_and_nesting() -> None:
+    numbering = ("<w:abstractNum w:abstractNumId='1'><w:lvl w:ilvl='0'><w:numFmt w:val='decimal'/></w:lvl>"
+                 "<w:lvl w:ilvl='1'><w:numFmt w:val='bullet'/></w:lvl></w:abstractNum>"
+                 "<w:abstractNum w:abstractNumId='2'><w:lvl w:ilvl='0'><w:numFmt w:val='bullet'/></w:lvl></w:abstractNum>"
+                 "<w:num w:numId='5'><w:abstractNumId w:val='1'/></w:num><w:num w:numId='6'><w:abstractNumId w:val='2'/></w:num>")
+    styles = ("<w:style w:styleId='Kop2'><w:name w:val='heading 2'/></w:style>"  # a Dutch Word: ids are translated
+              "<w:style w:styleId='MyTitle'><w:name w:val='Section title'/><w:basedOn w:val='Kop2'/></w:style>")
+    body = (_p("Renewing a loan for a partner", "Kop2") + _p("Open the request.", num=(5, 0))
+            + _p("a note under step one", num=(5, 1)) + _p("Press Renew.", num=(5, 0))
+            + _p("Things to remember", "MyTitle") + _p("partners may refuse", num=(6, 0))
+            + _p("numbering switched off", num=(0, 0)))
+    html = word.to_html(_docx(body, numbering=numbering, styles=styles), "x.docx")
+    assert "<h2>Renewing a loan for a partner</h2><ol><li>Open the request.<ul><li>a note under step one</li></ul>" \
+           "</li><li>Press Renew.</li></ol>" in html
+    assert "<h2>Things to remember</h2><ul><li>partners may refuse</li></ul><p>numbering switched off</p>" in html
+
+
+def test_deleted_text_and_field_codes_stay_out_and_hyperlinks_keep_their_words() -> None:
+    body = ("<w:p><w:r><w:t>Keep </w:t></w:r><w:del><w:r><w:delText>old words</w:delText></w:r></w:del>"
+            "<w:ins><w:r><w:t>new words </w:t></w:r></w:ins><w:r><w:instrText> HYPERLINK x </w:instrText></w:r>"
+            "<w:hyperlink><w:r><w:t>the wiki</w:t></w:r></w:hyperlink><w:r><w:tab/><w:t>end</w:t></w:r></w:p>")
+    html = word.to_html(_docx(body), "x.docx")
+    assert "<p>Keep new words the wiki end</p>" in html and "old words" not in html and "HYPERLINK" not in html
+
+
+@pytest.mark.parametrize(("data", "sentence"), [
+    (b"PK\x03\x04 truncated", "is not a Word .docx file the bot can read"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old .doc or an encrypted file", "password-protected or an old .doc"),
+    (_docx("").replace(b"word/document.xml", b"word/documenx.xml"), "has no word/document.xml"),
+])
+def test_a_file_that_is_not_a_readable_docx_is_refused_with_a_sentence(data: bytes, sentence: str) -> None:
+    with pytest.raises(ReadError, match=sentence.replace(".", r"\.")):
+        word.to_html(data, "manual.docx")
+
+
+def test_external_entities_are_not_resolved_and_a_huge_part_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    evil = (f"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM 'file://{secret}'>]>"
+            f"<w:document xmlns:w='{W}'><w:body><w:p><w:r><w:t>before &x; after</w:t></w:r></w:p></w:body></w:document>")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/document.xml", evil)
+    try:
+        html = word.to_html(buf.getvalue(), "evil.docx")
+    except ReadError:
+        html = ""
+    assert "TOP-SECRET-VALUE" not in html
+
+    monkeypatch.setattr(word, "MAX_PART_BYTES", 1000)
+    data = _docx(_p("x" * 5000))  # compresses to a few bytes, unpacks past the limit
+    with pytest.raises(ReadError, match="too large to read"):
+        word.to_html(data, "bomb.docx")
+
+
+def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_a_pdf_beside_it_is_named(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.frontends.chat import run_chat
+
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    shutil.copy(MANUAL, folder / "circ-desk-manual.docx")
+    (folder / "old-policy.pdf").write_bytes(b"%PDF-1.7\n")
+    (folder / "logo.png").write_bytes(b"\x89PNG")  # a page's picture: not a document, not mentioned
+    (folder / "~$rc-desk-manual.docx").write_bytes(b"Word's lock file")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["added"] == 1
+    (src,) = rep["sources"]
+    assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
+    assert "1 document not read (old-policy.pdf)" in src["detail"] and "logo.png" not in src["detail"]
+    code, out, _ = run_cli(capsys, "docs", "index")
+    assert "ok (1 document not read (old-policy.pdf)" in out
+
+    got = ask(capsys, "which days does the courier pick up")
+    assert got["answered"] and got["results"][0]["id"] == "circ-desk-manual#courier-pickup-days"
+    assert got["results"][0]["source"] == "circ-desk-manual.docx#courier-pickup-days"
+    assert "Tuesday | 2:15 pm" in got["results"][0]["answer"]
+    assert not ask(capsys, "what is the wifi password for guests")["answered"]
+
+    out_io = io.StringIO()
+    run_chat(Services(settings_mod.load()), io.StringIO(), out_io,
+             lines=["walk circ-desk-manual#checking-in-a-book-that-arrived-from-a-partner", "next", "back", "quit"])
+    text = out_io.getvalue()
+    assert "Step 1 of 4" in text and "Step 2 of 4" in text and "partner's barcode from the band" in text
+
+
+def test_a_damaged_word_file_is_reported_and_keeps_its_sections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    page = folder / "circ-desk-manual.docx"
+    shutil.copy(MANUAL, page)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    page.write_bytes(MANUAL.read_bytes()[:2000])  # a copy cut short
+    code, _, err = run_cli(capsys, "docs", "index", "--json")
+    assert code == 1 and "is not a Word .docx file the bot can read" in err
+    assert ask(capsys, "which days does the courier pick up")["results"][0]["id"] == \
+        "circ-desk-manual#courier-pickup-days"
+
+
+def test_a_word_file_over_http_is_read_by_its_content_type(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str], site: _Site) -> None:
+    site.pages["/files/manual"] = (200, readers.WORD_TYPE, MANUAL.read_bytes(), {"ETag": '"w1"'})
+    site.pages["/files/desk.docx"] = (200, "application/octet-stream", MANUAL.read_bytes(), {})
+    docs_env(monkeypatch, tmp_path, f"{site.url}/files/manual {site.url}/files/desk.docx")
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0 and json.loads(out)["added"] == 2
+    best = ask(capsys, "what if the band has no barcode")["results"][0]
+    assert best["source"].endswith("#what-if-the-band-has-no-barcode") and "External Identifier" in best["answer"]
+    assert json.loads(run_cli(capsys, "docs", "index", "--json")[1])["changed"] == 0
+    assert site.requests[-2][1].get("If-None-Match") == '"w1"' or site.requests[-1][1].get("If-None-Match") == '"w1"'
