@@ -37,17 +37,20 @@ def site() -> Iterator[_Site]:
     s.stop()
 
 
-def _docx(body: str, *, numbering: str = "", styles: str = "", extra: dict[str, bytes] | None = None) -> bytes:
-    """A minimal .docx around ``body`` (WordprocessingML paragraphs)."""
+def _docx(body: str, *, numbering: str = "", styles: str = "", extra: dict[str, bytes | str] | None = None,
+          ns: str = W) -> bytes:
+    """A minimal .docx around ``body`` (WordprocessingML paragraphs); ``extra`` adds or replaces parts."""
+    parts: dict[str, bytes | str] = {
+        "[Content_Types].xml": "<Types xmlns='http://schemas.openxmlformats.org/package/2006/content-types'/>",
+        "word/document.xml": f"<?xml version='1.0'?><w:document xmlns:w='{ns}'><w:body>{body}</w:body></w:document>"}
+    if numbering:
+        parts["word/numbering.xml"] = f"<w:numbering xmlns:w='{ns}'>{numbering}</w:numbering>"
+    if styles:
+        parts["word/styles.xml"] = f"<w:styles xmlns:w='{ns}'>{styles}</w:styles>"
+    parts.update(extra or {})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("[Content_Types].xml", "<Types xmlns='http://schemas.openxmlformats.org/package/2006/content-types'/>")
-        zf.writestr("word/document.xml", f"<?xml version='1.0'?><w:document xmlns:w='{W}'><w:body>{body}</w:body></w:document>")
-        if numbering:
-            zf.writestr("word/numbering.xml", f"<w:numbering xmlns:w='{W}'>{numbering}</w:numbering>")
-        if styles:
-            zf.writestr("word/styles.xml", f"<w:styles xmlns:w='{W}'>{styles}</w:styles>")
-        for name, data in (extra or {}).items():
+        for name, data in parts.items():
             zf.writestr(name, data)
     return buf.getvalue()
 
@@ -113,25 +116,127 @@ def test_a_file_that_is_not_a_readable_docx_is_refused_with_a_sentence(data: byt
         word.to_html(data, "manual.docx")
 
 
-def test_external_entities_are_not_resolved_and_a_huge_part_is_refused(monkeypatch: pytest.MonkeyPatch,
-                                                                        tmp_path: Path) -> None:
+def test_entities_are_refused_unread_and_a_huge_part_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")
-    evil = (f"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM 'file://{secret}'>]>"
-            f"<w:document xmlns:w='{W}'><w:body><w:p><w:r><w:t>before &x; after</w:t></w:r></w:p></w:body></w:document>")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("word/document.xml", evil)
-    try:
-        html = word.to_html(buf.getvalue(), "evil.docx")
-    except ReadError:
-        html = ""
-    assert "TOP-SECRET-VALUE" not in html
+    for part, prolog in (("word/document.xml", f"<!DOCTYPE d [<!ENTITY x SYSTEM 'file://{secret}'>]>"),
+                         ("word/styles.xml", "<!DOCTYPE d [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;'>]>")):
+        body = "<w:body><w:p><w:r><w:t>before &x; after</w:t></w:r></w:p></w:body>" if part == "word/document.xml" else ""
+        data = _docx(_p("plain text"), extra={part: f"<?xml version='1.0'?>{prolog}<w:x xmlns:w='{W}'>{body}</w:x>"})
+        with pytest.raises(ReadError, match="declares entities") as err:
+            word.to_html(data, "evil.docx")
+        assert "TOP-SECRET-VALUE" not in str(err.value)
 
-    monkeypatch.setattr(word, "MAX_PART_BYTES", 1000)
+    utf16 = (f"<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE d [<!ENTITY x 'boo'>]><w:document xmlns:w='{W}'>"
+             "<w:body><w:p><w:r><w:t>a &x; b</w:t></w:r></w:p></w:body></w:document>").encode("utf-16")
+    with pytest.raises(ReadError, match="declares entities"):  # the bytes hide it from a plain search
+        word.to_html(_docx("", extra={"word/document.xml": utf16}), "evil16.docx")
+
+    monkeypatch.setattr(word, "MAX_XML_BYTES", 1000)
     data = _docx(_p("x" * 5000))  # compresses to a few bytes, unpacks past the limit
     with pytest.raises(ReadError, match="too large to read"):
         word.to_html(data, "bomb.docx")
+
+
+def _flip_compressed_byte(data: bytes) -> bytes:
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("word/document.xml")
+    at = info.header_offset + 30 + len(info.filename) + 5
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+def _encrypted_flag(data: bytes) -> bytes:
+    raw = bytearray(data)
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # set "encrypted" in the local and central headers
+        at = raw.find(sig)
+        while at >= 0:
+            flag = at + (6 if sig == b"PK\x03\x04" else 8)
+            raw[flag] |= 1
+            at = raw.find(sig, at + 4)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("data", [
+    _flip_compressed_byte(_docx(_p("some words that compress " * 40))),
+    _encrypted_flag(_docx(_p("secret"))),
+    _docx(_p("Heading with an odd level", num=None).replace("<w:r>", "<w:pPr><w:outlineLvl w:val='\u00b2'/></w:pPr><w:r>")),
+    _docx(_p("item", num=(1, 0)), numbering="<w:abstractNum w:abstractNumId='1'><w:lvl w:ilvl='x'><w:numFmt "
+          "w:val='bullet'/></w:lvl></w:abstractNum><w:num w:numId='1'><w:abstractNumId w:val='1'/></w:num>"),
+])
+def test_a_broken_or_odd_file_is_one_sentence_or_read_never_a_crash(data: bytes) -> None:
+    try:
+        html = word.to_html(data, "odd.docx")
+    except ReadError as exc:
+        assert "odd.docx" in str(exc) and "\n" not in str(exc)
+    else:
+        assert "<body>" in html
+
+
+def test_strict_open_xml_is_read_and_a_file_without_a_body_is_refused() -> None:
+    strict = _docx(_p("Strict words"), ns=word.STRICT_W.decode())
+    assert "<p>Strict words</p>" in word.to_html(strict, "strict.docx")
+    empty = _docx("", extra={"word/document.xml": f"<w:document xmlns:w='{W}'/>"})
+    with pytest.raises(ReadError, match="has no document body"):
+        word.to_html(empty, "empty.docx")
+
+
+def test_contents_text_boxes_hidden_text_and_placeholders_stay_out_notes_and_merged_cells_stay_in() -> None:
+    styles = ("<w:style w:styleId='Heading1'><w:name w:val='heading 1'/></w:style>"
+              "<w:style w:styleId='TOCHeading'><w:name w:val='TOC Heading'/><w:basedOn w:val='Heading1'/>"
+              "<w:pPr><w:outlineLvl w:val='9'/></w:pPr></w:style>"
+              "<w:style w:styleId='TOC1'><w:name w:val='toc 1'/></w:style>")
+    notes = (f"<w:footnotes xmlns:w='{W}'><w:footnote w:type='separator' w:id='-1'><w:p><w:r><w:t>---</w:t></w:r>"
+             "</w:p></w:footnote><w:footnote w:id='1'><w:p><w:r><w:t>Since March 2025.</w:t></w:r></w:p>"
+             "</w:footnote></w:footnotes>")
+    textbox = ("<mc:AlternateContent xmlns:mc='http://schemas.openxmlformats.org/markup-compatibility/2006'>"
+               "<mc:Choice Requires='wps'><w:txbxContent><w:p><w:r><w:t>Extension 4411</w:t></w:r></w:p>"
+               "</w:txbxContent></mc:Choice><mc:Fallback><w:txbxContent><w:p><w:r><w:t>Extension 4411</w:t>"
+               "</w:r></w:p></w:txbxContent></mc:Fallback></mc:AlternateContent>")
+    merged = ("<w:tbl><w:tr><w:tc><w:tcPr><w:vMerge w:val='restart'/></w:tcPr>" + _p("Tuesday") + "</w:tc><w:tc>"
+              + _p("State courier") + "</w:tc></w:tr><w:tr><w:tc><w:tcPr><w:vMerge/></w:tcPr>" + _p("")
+              + "</w:tc><w:tc>" + _p("UPS") + "</w:tc></w:tr>"
+              "<w:tr><w:tc>" + "<w:tbl><w:tr><w:tc>" + _p("inner") + "</w:tc></w:tr></w:tbl>" + "</w:tc></w:tr></w:tbl>")
+    body = (_p("Contents", "TOCHeading") + _p("Receiving 3", "TOC1") + _p("Receiving", "Heading1")
+            + f"<w:p><w:r><w:t>Call the desk.</w:t></w:r><w:r>{textbox}</w:r></w:p>"
+            + "<w:p><w:r><w:t>Visible.</w:t></w:r><w:r><w:rPr><w:vanish/></w:rPr><w:t>HIDDEN</w:t></w:r>"
+            "<w:r><w:t> Courier runs daily.</w:t></w:r><w:r><w:footnoteReference w:id='1'/></w:r></w:p>"
+            "<w:sdt><w:sdtPr><w:showingPlcHdr/></w:sdtPr><w:sdtContent>" + _p("Click or tap here to enter text.")
+            + "</w:sdtContent></w:sdt>" + merged)
+    html = word.to_html(_docx(body, styles=styles, extra={"word/footnotes.xml": notes}), "x.docx")
+    assert "Contents" not in html and "Receiving 3" not in html and "<h1>Receiving</h1>" in html
+    assert html.count("Extension 4411") == 1 and "Call the desk. Extension 4411" in html
+    assert "HIDDEN" not in html and "Click or tap" not in html and "---" not in html
+    assert "Courier runs daily. [Since March 2025.]" in html
+    assert "<tr><td>Tuesday</td><td>UPS</td></tr>" in html and html.count("inner") == 1
+
+
+def test_list_styles_overrides_and_second_level_list_styles_keep_their_kind_and_depth() -> None:
+    styles = ("<w:style w:styleId='Bullets'><w:name w:val='My bullets'/><w:pPr><w:numPr><w:numId w:val='7'/>"
+              "</w:numPr></w:pPr></w:style>"
+              "<w:style w:styleId='ListNumber'><w:name w:val='List Number'/><w:pPr><w:numPr><w:numId w:val='3'/>"
+              "</w:numPr></w:pPr></w:style>"
+              "<w:style w:styleId='ListNumber2'><w:name w:val='List Number 2'/><w:pPr><w:numPr><w:numId w:val='4'/>"
+              "</w:numPr></w:pPr></w:style>")
+    numbering = ("<w:abstractNum w:abstractNumId='1'><w:lvl w:ilvl='0'><w:numFmt w:val='bullet'/></w:lvl></w:abstractNum>"
+                 "<w:abstractNum w:abstractNumId='2'><w:numStyleLink w:val='Bullets'/></w:abstractNum>"
+                 "<w:abstractNum w:abstractNumId='3'><w:lvl w:ilvl='0'><w:numFmt w:val='decimal'/></w:lvl></w:abstractNum>"
+                 "<w:abstractNum w:abstractNumId='4'><w:lvl w:ilvl='0'><w:numFmt w:val='decimalFullWidth'/></w:lvl>"
+                 "</w:abstractNum>"
+                 "<w:num w:numId='7'><w:abstractNumId w:val='1'/></w:num><w:num w:numId='8'><w:abstractNumId w:val='2'/></w:num>"
+                 "<w:num w:numId='3'><w:abstractNumId w:val='3'/></w:num><w:num w:numId='4'><w:abstractNumId w:val='4'/></w:num>"
+                 "<w:num w:numId='9'><w:abstractNumId w:val='3'/><w:lvlOverride w:ilvl='0'><w:lvl w:ilvl='0'>"
+                 "<w:numFmt w:val='bullet'/></w:lvl></w:lvlOverride></w:num>"
+                 # a list style defined in numbering.xml alone (Word's own way): one list defines it, one uses it
+                 "<w:abstractNum w:abstractNumId='5'><w:styleLink w:val='Dots'/><w:lvl w:ilvl='0'><w:numFmt "
+                 "w:val='bullet'/></w:lvl></w:abstractNum><w:abstractNum w:abstractNumId='6'><w:numStyleLink "
+                 "w:val='Dots'/></w:abstractNum><w:num w:numId='10'><w:abstractNumId w:val='6'/></w:num>")
+    body = (_p("reference books", num=(8, 0)) + _p("rare books", num=(8, 0)) + _p("x", "Heading1")
+            + _p("Open the request.", "ListNumber") + _p("check the band", "ListNumber2") + _p("Press Receive.", "ListNumber")
+            + _p("y", "Heading1") + _p("overridden", num=(9, 0)) + _p("z", "Heading1") + _p("dotted", num=(10, 0)))
+    html = word.to_html(_docx(body, styles=styles, numbering=numbering), "x.docx")
+    assert "<ul><li>reference books</li><li>rare books</li></ul>" in html
+    assert "<ol><li>Open the request.<ol><li>check the band</li></ol></li><li>Press Receive.</li></ol>" in html
+    assert "<ul><li>overridden</li></ul>" in html and "<ul><li>dotted</li></ul>" in html
 
 
 def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_a_pdf_beside_it_is_named(
@@ -150,9 +255,11 @@ def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_a_pdf_beside
     assert code == 0 and rep["added"] == 1
     (src,) = rep["sources"]
     assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
-    assert "1 document not read (old-policy.pdf)" in src["detail"] and "logo.png" not in src["detail"]
+    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt or .docx: old-policy.pdf")
+    assert "logo.png" not in src["detail"]
     code, out, _ = run_cli(capsys, "docs", "index")
-    assert "ok (1 document not read (old-policy.pdf)" in out
+    assert "ok; not read, not being .md, .html/.htm, .txt or .docx: old-policy.pdf" in out
+    assert "(not read, not being" in run_cli(capsys, "docs", "list")[1]
 
     got = ask(capsys, "which days does the courier pick up")
     assert got["answered"] and got["results"][0]["id"] == "circ-desk-manual#courier-pickup-days"

@@ -63,7 +63,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         else:
             for src in report.sources:
-                state = ("ok" + (f" ({src.detail})" if src.detail else "")) if src.status == "ok" else \
+                state = ("ok" + (f"; {src.detail}" if src.detail else "")) if src.status == "ok" else \
                     f"FAILED: {src.detail}"
                 print(f"{src.source}: {state}; {src.pages} pages, {src.sections} sections "
                       f"({src.procedures} procedures, {src.faqs} FAQs)")
@@ -81,7 +81,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         from bot.edges.store import age
 
         for st in states:
-            tail = "" if st["status"] == "ok" else f"  FAILED: {st['detail']}"
+            tail = (f"  ({st['detail']})" if st["detail"] else "") if st["status"] == "ok" else f"  FAILED: {st['detail']}"
             print(f"{st['source']}: checked {age(st['checked_at'])}, last read well {age(st['ok_at'])}{tail}")
         for pg in pages:
             err = f"  (last read failed: {pg['error']})" if pg["error"] else ""

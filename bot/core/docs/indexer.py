@@ -36,7 +36,7 @@ GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
 TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
-MAX_WORD_BYTES = 60_000_000  # a Word file carries its screenshots: its text is limited inside (word.MAX_PART_BYTES)
+MAX_WORD_BYTES = 60_000_000  # a Word file carries its screenshots: its text is limited inside (word.MAX_XML_BYTES)
 READABLE = ".md, .html/.htm, .txt or .docx"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
@@ -257,16 +257,17 @@ class DocsIndexer:
                 rep.procedures += r.n_procedures
                 rep.faqs += r.n_faqs
                 rep.pages += 1
+        named = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
         if pages is not None and not pages and not problems:
-            problems.append(f"{source} holds no {READABLE} pages")
+            problems.append(f"{source} holds no {READABLE} pages" + (f", only {named}" if skipped else ""))
+            skipped = []
         now = utcnow()
         if problems:
             rep.status, rep.detail = "failed", "; ".join(problems[:3]) + (
                 f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
         if skipped:
-            named = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-            note = (f"{len(skipped)} document{'s' if len(skipped) > 1 else ''} not read ({named}): the bot reads "
-                    f"{READABLE}; save {'them' if len(skipped) > 1 else 'it'} in one of those")
+            # named, so a page missing from the answers is no mystery
+            note = f"not read, not being {READABLE}: {named}"
             rep.detail = f"{rep.detail}; {note}" if rep.detail else note
         values: dict[str, object] = {"status": rep.status, "detail": rep.detail, "checked_at": now}
         if rep.status == "ok":
@@ -313,7 +314,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 MARKDOWN_EXT = (".md", ".markdown")
 HTML_EXT = (".html", ".htm")
 TEXT_EXT = (".txt", ".text")
-WORD_EXT = (".docx",)
+WORD_EXT = (".docx", ".docm")  # a macro-enabled document is the same package (its macros are never run)
 EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
-UNREADABLE_DOCS = (".pdf", ".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd", ".dotx", ".docm")
+UNREADABLE_DOCS = (".pdf", ".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd")
 
 
 def parse(location: str, text: str, kind: str) -> Page:
