@@ -300,3 +300,21 @@ def test_a_word_file_over_http_is_read_by_its_content_type(monkeypatch: pytest.M
     assert best["source"].endswith("#what-if-the-band-has-no-barcode") and "External Identifier" in best["answer"]
     assert json.loads(run_cli(capsys, "docs", "index", "--json")[1])["changed"] == 0
     assert site.requests[-2][1].get("If-None-Match") == '"w1"' or site.requests[-1][1].get("If-None-Match") == '"w1"'
+
+
+def test_a_reader_that_slips_on_one_page_costs_that_page_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    shutil.copy(MANUAL, folder / "circ-desk-manual.docx")
+    (folder / "hours.md").write_text("# Desk hours\n\n## Weekend hours\n\nThe borrowing desk opens at noon on Saturdays.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))
+
+    def slip(data: bytes, location: str) -> str:
+        raise IndexError("a bug in a reader")
+
+    monkeypatch.setattr(word, "to_html", slip)
+    code, out, err = run_cli(capsys, "docs", "index", "--json")
+    assert code == 1 and "circ-desk-manual.docx could not be read (IndexError)" in err
+    assert json.loads(out)["added"] == 1  # the markdown page beside it
+    assert ask(capsys, "when does the borrowing desk open on saturday")["results"][0]["id"] == "hours#weekend-hours"

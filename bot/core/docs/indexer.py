@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.core.docs import readers, word
 from bot.core.docs.model import ReadError, slugify
@@ -31,6 +32,8 @@ from bot.edges.store import Store, docs_pages, docs_sources, utcnow
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger(__name__)
 
 GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
@@ -245,6 +248,13 @@ class DocsIndexer:
                 except ReadError as exc:
                     problems.append(str(exc))
                     self._mark_error(source, location, str(exc))
+                except SQLAlchemyError:
+                    raise  # the store itself failing is no page's fault: the run stops and says so
+                except Exception as exc:  # a reader's slip on one page must not stop the others (nor lose them)
+                    log.exception("indexing %s failed", display)
+                    detail = f"{display} could not be read ({type(exc).__name__}); the log has the details"
+                    problems.append(detail)
+                    self._mark_error(source, location, detail)
             stale = [r for (src, loc), r in known.items() if src == source and loc not in seen]
             if stale:
                 with self.store.begin() as conn:
