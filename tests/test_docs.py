@@ -374,7 +374,7 @@ def test_an_html_page_over_http_is_indexed_cited_and_read_again_only_when_change
     (404, "text/html", {}, "was not found (HTTP 404)"),
     (401, "text/html", {}, "asks for a login (HTTP 401)"),
     (302, "text/html", {"Location": "/sso/login?next=/wiki/lending"}, "sends visitors to a login page"),
-    (200, "application/pdf", {}, "is not a web page (it is application/pdf)"),
+    (200, "image/png", {}, "is not a web page (it is image/png)"),
 ])
 def test_a_url_that_cannot_be_read_says_why_and_keeps_its_sections(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site,
@@ -386,7 +386,7 @@ def test_a_url_that_cannot_be_read_says_why_and_keeps_its_sections(
     docs_env(monkeypatch, tmp_path, url)
     assert run_cli(capsys, "docs", "index")[0] == 0
 
-    site.pages["/wiki/lending"] = (status, ctype, b"%PDF-1.7" if ctype == "application/pdf" else b"", headers)
+    site.pages["/wiki/lending"] = (status, ctype, b"\x89PNG" if ctype == "image/png" else b"", headers)
     code, out, err = run_cli(capsys, "docs", "index", "--json")
     assert code == 1
     assert json.loads(out)["sources"][0]["status"] == "failed"

@@ -110,7 +110,7 @@ def test_deleted_text_and_field_codes_stay_out_and_hyperlinks_keep_their_words()
     (b"PK\x03\x04 truncated", "is not a Word .docx file the bot can read"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 an old .doc or an encrypted file", "password-protected or an old .doc"),
     (_docx("").replace(b"word/document.xml", b"word/documenx.xml"), "has no word/document.xml"),
-])
+], ids=["truncated", "ole", "no-document"])
 def test_a_file_that_is_not_a_readable_docx_is_refused_with_a_sentence(data: bytes, sentence: str) -> None:
     with pytest.raises(ReadError, match=sentence.replace(".", r"\.")):
         word.to_html(data, "manual.docx")
@@ -162,7 +162,7 @@ def _encrypted_flag(data: bytes) -> bytes:
     _docx(_p("Heading with an odd level", num=None).replace("<w:r>", "<w:pPr><w:outlineLvl w:val='\u00b2'/></w:pPr><w:r>")),
     _docx(_p("item", num=(1, 0)), numbering="<w:abstractNum w:abstractNumId='1'><w:lvl w:ilvl='x'><w:numFmt "
           "w:val='bullet'/></w:lvl></w:abstractNum><w:num w:numId='1'><w:abstractNumId w:val='1'/></w:num>"),
-])
+], ids=["bad-deflate", "encrypted-entry", "unicode-digit", "letter-level"])
 def test_a_broken_or_odd_file_is_one_sentence_or_read_never_a_crash(data: bytes) -> None:
     try:
         html = word.to_html(data, "odd.docx")
@@ -239,14 +239,14 @@ def test_list_styles_overrides_and_second_level_list_styles_keep_their_kind_and_
     assert "<ul><li>overridden</li></ul>" in html and "<ul><li>dotted</li></ul>" in html
 
 
-def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_a_pdf_beside_it_is_named(
+def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_an_old_doc_beside_it_is_named(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from bot.frontends.chat import run_chat
 
     folder = tmp_path / "manuals"
     folder.mkdir()
     shutil.copy(MANUAL, folder / "circ-desk-manual.docx")
-    (folder / "old-policy.pdf").write_bytes(b"%PDF-1.7\n")
+    (folder / "old-policy.doc").write_bytes(b"\xd0\xcf\x11\xe0 Word 97")
     (folder / "logo.png").write_bytes(b"\x89PNG")  # a page's picture: not a document, not mentioned
     (folder / "~$rc-desk-manual.docx").write_bytes(b"Word's lock file")
     docs_env(monkeypatch, tmp_path, str(folder))
@@ -255,10 +255,10 @@ def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_a_pdf_beside
     assert code == 0 and rep["added"] == 1
     (src,) = rep["sources"]
     assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
-    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt or .docx: old-policy.pdf")
+    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt, .docx or .pdf: old-policy.doc")
     assert "logo.png" not in src["detail"]
     code, out, _ = run_cli(capsys, "docs", "index")
-    assert "ok; not read, not being .md, .html/.htm, .txt or .docx: old-policy.pdf" in out
+    assert "ok; not read, not being .md, .html/.htm, .txt, .docx or .pdf: old-policy.doc" in out
     assert "(not read, not being" in run_cli(capsys, "docs", "list")[1]
 
     got = ask(capsys, "which days does the courier pick up")

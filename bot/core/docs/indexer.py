@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.core.docs import readers, word
+from bot.core.docs import pdf, readers, word
 from bot.core.docs.model import ReadError, slugify
 from bot.core.docs.sections import count, topics_for
 from bot.core.kb import Section, Step, Topic
@@ -39,8 +39,9 @@ GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
 TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
-MAX_WORD_BYTES = 60_000_000  # a Word file carries its screenshots: its text is limited inside (word.MAX_XML_BYTES)
-READABLE = ".md, .html/.htm, .txt or .docx"
+# a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
+MAX_PACKAGE_BYTES = 60_000_000
+READABLE = ".md, .html/.htm, .txt, .docx or .pdf"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
@@ -324,7 +325,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|pdf)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -393,7 +394,7 @@ class DocsIndexer:
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
-        limit = MAX_WORD_BYTES if readers.kind_for(path.name) == "docx" else MAX_BYTES
+        limit = MAX_PACKAGE_BYTES if readers.kind_for(path.name) in ("docx", "pdf") else MAX_BYTES
         if st.st_size > limit:
             raise ReadError(f"{location} is larger than {limit // 1_000_000} MB; split it into smaller pages")
         try:
@@ -403,6 +404,8 @@ class DocsIndexer:
         kind = readers.kind_for(path.name) or "text"
         if kind == "docx":
             return _Fetched(word.to_html(data, location), "html", mtime_ns=st.st_mtime_ns, size=st.st_size)
+        if kind == "pdf":
+            return _Fetched(pdf.to_text(data, location), "text", mtime_ns=st.st_mtime_ns, size=st.st_size)
         return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
@@ -437,12 +440,13 @@ class DocsIndexer:
         kind = readers.kind_for(urlsplit(final).path, ctype or "text/html")
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
-                            "the bot reads HTML, markdown, plain text and Word .docx")
-        limit = MAX_WORD_BYTES if kind == "docx" else MAX_BYTES
+                            "the bot reads HTML, markdown, plain text, Word .docx and PDF")
+        limit = MAX_PACKAGE_BYTES if kind in ("docx", "pdf") else MAX_BYTES
         if len(resp.content) > limit:
             raise ReadError(f"{url} is larger than {limit // 1_000_000} MB")
-        if kind == "docx":
-            return _Fetched(word.to_html(resp.content, url), "html", etag=resp.headers.get("etag", ""),
+        if kind in ("docx", "pdf"):
+            converted = (word.to_html(resp.content, url), "html") if kind == "docx" else (pdf.to_text(resp.content, url), "text")
+            return _Fetched(*converted, etag=resp.headers.get("etag", ""),
                             last_modified=resp.headers.get("last-modified", ""))
         text = resp.text
         if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):

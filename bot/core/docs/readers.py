@@ -20,11 +20,12 @@ MARKDOWN_EXT = (".md", ".markdown")
 HTML_EXT = (".html", ".htm")
 TEXT_EXT = (".txt", ".text")
 WORD_EXT = (".docx", ".docm")  # a macro-enabled document is the same package (its macros are never run)
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT
+PDF_EXT = (".pdf",)
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
-UNREADABLE_DOCS = (".pdf", ".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd")
+UNREADABLE_DOCS = (".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd")
 
 
 def parse(location: str, text: str, kind: str) -> Page:
@@ -37,8 +38,9 @@ def parse(location: str, text: str, kind: str) -> Page:
 
 
 def kind_for(name: str, content_type: str = "") -> str | None:
-    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text' or 'docx', which is
-    read as bytes: see :func:`bot.core.docs.word.to_html`); None when we cannot read it."""
+    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text', or 'docx' and 'pdf',
+    which are read as bytes: see :mod:`bot.core.docs.word` and :mod:`bot.core.docs.pdf`); None when we cannot
+    read it."""
     ct = content_type.split(";")[0].strip().lower()
     if ct:
         if ct in ("text/html", "application/xhtml+xml"):
@@ -47,6 +49,9 @@ def kind_for(name: str, content_type: str = "") -> str | None:
             return "markdown"
         if ct == WORD_TYPE or (ct == "application/octet-stream" and name.lower().split("?")[0].endswith(WORD_EXT)):
             return "docx"
+        if ct in ("application/pdf", "application/x-pdf") or (
+                ct == "application/octet-stream" and name.lower().split("?")[0].endswith(PDF_EXT)):
+            return "pdf"
         if ct == "text/plain":
             low = name.lower().split("?")[0]
             return "markdown" if low.endswith(MARKDOWN_EXT) else "text"
@@ -60,6 +65,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
         return "text"
     if low.endswith(WORD_EXT):
         return "docx"
+    if low.endswith(PDF_EXT):
+        return "pdf"
     return None
 
 
