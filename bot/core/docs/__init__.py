@@ -1,5 +1,6 @@
 """The library's own documentation as it is: readers (markdown, HTML, plain text, Word .docx, PDF; files,
-folders, URLs), sections with their heading path, procedures and FAQ pairs, and the incremental index kept in the store.
+folders, URLs), sections with their heading path, procedures and FAQ pairs, and the incremental index kept in
+the store.
 
 ``readers`` turns a page into :class:`~bot.core.docs.model.Block` s, ``sections`` turns blocks into
 answerable sections (:class:`~bot.core.kb.Topic` with ``origin == "docs"``), ``indexer`` keeps the index
