@@ -620,3 +620,16 @@ def test_a_failed_engine_refresh_keeps_the_old_engine_answering(monkeypatch: pyt
     assert services._engine is old and not services._refreshing  # (asking .engine again would retry at once here)
     assert "could not build the answer engine" in caplog.text
     services.close()
+
+
+def test_a_long_index_run_says_how_far_it_got(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.frontends import cli
+
+    docs_env(monkeypatch, tmp_path, str(DOCS))
+    monkeypatch.setattr(cli, "PROGRESS_EVERY_S", 0.0)  # every page counts as "a few seconds later"
+    code, _, err = run_cli(capsys, "docs", "index")
+    assert code == 0
+    assert f"p2p-bot: {DOCS}: 1 of 3 pages checked…" in err and f"{DOCS}: 2 of 3 pages checked…" in err
+    monkeypatch.setattr(cli, "PROGRESS_EVERY_S", 3600.0)
+    assert "pages checked" not in run_cli(capsys, "docs", "index")[2]  # a quick run says nothing

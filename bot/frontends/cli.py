@@ -9,12 +9,14 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.kb import KnowledgeError
 from bot.edges.settings import ConfigError, Settings
+
+PROGRESS_EVERY_S = 3.0  # how often a long `docs index` says how far it got
 
 if TYPE_CHECKING:
     from bot.core.partners import RegistryEntry
@@ -47,6 +49,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_progress() -> Callable[[str, int, int], None]:
+    """A line on stderr every few seconds while a long index run reads pages (nothing for a quick one)."""
+    import time
+
+    last = [time.monotonic()]
+
+    def say(source: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            print(f"p2p-bot: {source}: {done} of {total} pages checked…", file=sys.stderr, flush=True)
+    return say
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     """`docs index`: re-read what changed in P2PBOT_DOCS; `docs list`: what is indexed and when."""
     from bot.core.docs import indexer
@@ -58,7 +74,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         if not settings.docs:
             raise ConfigError("P2PBOT_DOCS is not set: give it your documentation's files, folders or http(s) URLs, "
                               "separated by spaces")
-        report = index_now(settings, services.store)
+        report = index_now(settings, services.store, progress=_index_progress())
         if args.json:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         else:

@@ -25,7 +25,7 @@ from bot.edges import peek
 from bot.edges.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.core.docs.indexer import IndexReport
+    from bot.core.docs.indexer import IndexReport, Progress
     from bot.edges.store import Store
 
 GENERATION_KEY = "docs.generation"  # kept in the store's cache table by the indexer
@@ -142,11 +142,12 @@ def _save(engine: AnswerEngine, path: Path) -> None:
         pass  # no cache: the next process builds again, nothing is lost
 
 
-def index_now(settings: Settings, store: Store) -> IndexReport:
-    """Index ``P2PBOT_DOCS`` now and return the report."""
+def index_now(settings: Settings, store: Store, progress: Progress | None = None) -> IndexReport:
+    """Index ``P2PBOT_DOCS`` now and return the report; ``progress(source, pages done, pages)`` hears of each
+    page as it is checked."""
     from bot.core.docs.indexer import DocsIndexer
 
-    indexer = DocsIndexer(store)
+    indexer = DocsIndexer(store, progress=progress)
     try:
         return indexer.run(settings.docs)
     finally:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -176,12 +176,17 @@ class _NotModified(Exception):
 
 
 # -- the indexer --------------------------------------------------------------------------------------
+Progress = Callable[[str, int, int], None]  # (source, pages done, pages in the source)
+
+
 class DocsIndexer:
     """Index ``sources`` (files, folders, URLs) into the store. ``http`` is an ``httpx.Client`` (made on
     first use when not given)."""
 
-    def __init__(self, store: Store, http: httpx.Client | None = None, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, store: Store, http: httpx.Client | None = None, timeout: float = TIMEOUT_S,
+                 progress: Progress | None = None) -> None:
         self.store = store
+        self.progress = progress
         self._http = http
         self._own_http = http is None
         self.timeout = timeout
@@ -242,7 +247,9 @@ class DocsIndexer:
             problems.append(str(exc))
         if pages is not None:
             seen = set()
-            for location, display, link in pages:
+            for done, (location, display, link) in enumerate(pages):
+                if self.progress is not None:
+                    self.progress(source, done, len(pages))
                 seen.add(location)
                 try:
                     self._page(source, location, display, link, known.get((source, location)), slugs, report)
