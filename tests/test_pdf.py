@@ -1,5 +1,6 @@
-"""PDF documents as a documentation source: their pages' text without running headers, footers and page
-numbers, read by the plain-text rules; scans, locked and damaged files refused with a sentence.
+"""PDF documents as a documentation source, read by their layout: headings by size and weight, paragraphs,
+lists and tables rebuilt, the page frame (running headers, footers, page numbers) and a table of contents left
+out; scans, locked, damaged and endless files refused with a sentence.
 
 ``tests/data/pdf/lending-guide.pdf`` was made with fpdf2 (``make_guide.py``): a running header and "Page N of
 M" on every page, headings on their own lines, wrapped paragraphs, numbered steps and bullets.
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from bot.core.docs import pdf, readers
 from bot.core.docs.model import ReadError
 from bot.core.docs.sections import topics_for
+from bot.core.kb import Topic
 from bot.core.services import Services
 from bot.edges import settings as settings_mod
 from tests.conftest import DATA
@@ -34,28 +37,91 @@ def site() -> Iterator[_Site]:
     s.stop()
 
 
+def _pdf(pages: list[list[tuple[str, float, float, float, str]]]) -> bytes:
+    """A PDF whose pages draw (font, size, x, y, text): F1 Helvetica, F2 Helvetica-Bold, F3 ZapfDingbats."""
+    w = PdfWriter()
+    for items in pages:
+        page = w.add_blank_page(612, 792)
+        fonts = DictionaryObject()
+        for key, base in (("/F1", "/Helvetica"), ("/F2", "/Helvetica-Bold"), ("/F3", "/ZapfDingbats")):
+            fonts[NameObject(key)] = w._add_object(DictionaryObject({
+                NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject(base)}))
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+        ops = []
+        for font, size, x, y, text in items:
+            escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"BT /{font} {size} Tf {x} {y} Td ({escaped}) Tj ET")
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(ops).encode("latin-1"))
+        page[NameObject("/Contents")] = w._add_object(stream)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def _sections(data: bytes) -> dict[str, Topic]:
+    text, kind = pdf.to_text(data, "guide.pdf")
+    return {t.id: t for t in topics_for(readers.parse("guide.pdf", text, kind), "guide", "guide.pdf", "guide.pdf")}
+
+
 def test_a_pdf_guide_becomes_sections_without_its_running_header_and_page_numbers() -> None:
-    text = pdf.to_text(GUIDE.read_bytes(), "guide.pdf")
-    assert "Interlibrary Services" not in text and "Page 1 of 3" not in text  # the frame of every page
-    got = {t.id: t for t in topics_for(readers.parse("guide.pdf", text, "text"), "guide", "guide.pdf", "guide.pdf")}
+    text, kind = pdf.to_text(GUIDE.read_bytes(), "guide.pdf")
+    assert kind == "markdown" and "Interlibrary Services" not in text and "Page 1 of 3" not in text
+    assert text.startswith("# Lending Guide for P2P Requests\n") and "\n## Morning pick list\n" in text
+    got = _sections(GUIDE.read_bytes())
     pick = got["guide#morning-pick-list"]
-    assert pick.kind == "procedure" and [s.text for s in pick.steps][1] == "Choose the BIRCH_LEND circulation desk."
+    assert pick.kind == "procedure" and pick.steps[1].text == "Choose the BIRCH_LEND circulation desk."
     assert len(pick.steps) == 4 and "8:45 every weekday" in pick.body
+    assert pick.trail == ("Lending Guide for P2P Requests",)
     assert "anything with a loose spine" in got["guide#packing-for-the-state-courier"].body
     assert "Monday and Thursday at 1:30 pm" in got["guide#courier-schedule"].body  # the last page's section
 
 
-def test_running_lines_are_those_at_the_edge_of_most_pages_the_same_or_counting_the_pages() -> None:
-    titles = ("Receiving", "Returning", "Lending", "Shipping")
-    pages = [["ACME Library manual", f"Chapter {n}: {titles[n - 1]}",
-              f"Body text {'abcd'[n - 1]} that mentions ACME Library manual.", f"Staff guide, page {n + 1}",
-              f"- {n} -"] for n in range(1, 5)]
-    pages[2].insert(0, "Revised 2026")  # once only: content
-    kept = pdf._without_running_lines(pages)
-    assert kept[0] == ["Chapter 1: Receiving", "Body text a that mentions ACME Library manual."]
-    assert kept[2][0] == "Revised 2026"
-    two = [["Title line", "Text"], ["Title line", "More"]]
-    assert pdf._without_running_lines(two) == two  # two pages prove nothing
+def test_the_frame_is_the_margins_that_repeat_and_the_body_is_never_dropped() -> None:
+    def page(n: int, title: str) -> list[tuple[str, float, float, float, str]]:
+        return [("F1", 8, 72, 770, "Ashgrove ILL manual - Confidential"), ("F2", 16, 72, 700, f"Chapter {n}: {title}"),
+                ("F1", 10, 72, 680, f"What to do about {title.lower()}."),
+                ("F1", 10, 72, 660, "Questions? Ask in the ILL channel."), ("F1", 8, 72, 40, f"Page {n} of 2"),
+                ("F1", 8, 500, 40, "Updated 2026-03-01")]
+    text, _ = pdf.to_text(_pdf([page(1, "Receiving"), page(2, "Returning")]), "m.pdf")
+    assert "Confidential" not in text and "Page 1" not in text and "Updated" not in text  # two pages suffice
+    assert "# Chapter 1: Receiving" in text and "# Chapter 2: Returning" in text  # numbered headings stay
+    assert text.count("Questions? Ask in the ILL channel.") == 2  # a repeated body line is content
+    one, _ = pdf.to_text(_pdf([page(1, "Receiving")]), "m.pdf")
+    assert "Page 1 of 2" not in one and "Confidential" in one  # one page: only its page number is surely frame
+
+
+def test_lists_bullets_tables_contents_hyphens_and_ligatures_are_rebuilt() -> None:
+    data = _pdf([[
+        ("F2", 18, 72, 740, "Contents"), ("F1", 10, 72, 720, "Receiving ........................ 2"),
+        ("F1", 10, 72, 705, "Returning ........................ 3"),
+        ("F2", 18, 72, 660, "Receiving"), ("F1", 10, 72, 640, "The staff mem-"),
+        ("F1", 10, 72, 628, "ber on duty will \xaend"),  # 0xAE: the "fi" ligature in StandardEncoding
+        ("F1", 10, 72, 616, "the book. Then:"),
+        ("F1", 12, 72, 596, "1."), ("F1", 10, 90, 597, "Open Receiving Items."),
+        ("F1", 12, 72, 582, "2."), ("F1", 10, 90, 583, "Scan the band."),
+        ("F2", 14, 72, 550, "Never ship"), ("F3", 12, 72, 530, "l"), ("F1", 10, 90, 531, "Reference books"),
+        ("F3", 12, 72, 516, "l"), ("F1", 10, 90, 517, "DVDs"),
+        ("F2", 10, 72, 490, "Item type"), ("F2", 10, 200, 490, "Loan days"),
+        ("F1", 10, 72, 476, "Books"), ("F1", 10, 200, 476, "28"), ("F1", 10, 72, 462, "Theses"), ("F1", 10, 200, 462, "14"),
+    ]])
+    text, kind = pdf.to_text(data, "m.pdf")
+    assert kind == "markdown" and "Contents" not in text and "....." not in text
+    assert "The staff member on duty will find the book. Then:" in text  # mended, and NFKC for the ligature
+    assert "1. Open Receiving Items.\n2. Scan the band." in text
+    assert "- Reference books\n- DVDs" in text  # bullets drawn as symbol-font glyphs at another size
+    assert "| Item type | Loan days |" in text and "| Books | 28 |" in text and "# Item" not in text
+    got = _sections(data)
+    assert len(got["guide#receiving"].steps) == 2 and "Theses" in got["guide#never-ship"].body
+
+
+def test_a_pdf_in_one_size_falls_back_to_the_plain_text_rules() -> None:
+    data = _pdf([[("F1", 10, 72, 700, "Courier days"), ("F1", 10, 72, 680, "The courier comes on Tuesdays."),
+                  ("F1", 10, 72, 650, "Step 1: Open the tub."), ("F1", 10, 72, 636, "Step 2: Sort the books.")]])
+    text, kind = pdf.to_text(data, "m.pdf")
+    assert kind == "text" and text.splitlines()[0] == "Courier days"
+    assert _sections(data)["guide#courier-days"].kind == "procedure"
 
 
 def _blank_pdf() -> bytes:
@@ -76,7 +142,7 @@ def _locked_pdf() -> bytes:
 
 @pytest.mark.parametrize(("make", "sentence"), [
     (lambda: b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage", "is a damaged PDF"),
-    (lambda: b"not a pdf at all", "is a damaged PDF"),
+    (lambda: b"<html>not a pdf at all</html>", "is not a PDF"),
     (_blank_pdf, "has no text to read (a scanned PDF"),
     (_locked_pdf, "is password-protected"),
 ], ids=["garbage", "not-pdf", "scan", "locked"])
@@ -86,12 +152,28 @@ def test_a_pdf_that_cannot_be_read_says_why_in_one_sentence(make: Callable[[], b
     assert "guide.pdf" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_pdf_locked_only_against_editing_is_read() -> None:
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_a_pdf_locked_only_against_editing_is_read(algorithm: str) -> None:
     w = PdfWriter(clone_from=PdfReader(GUIDE))
-    w.encrypt(user_password="", owner_password="owner-only")
+    w.encrypt(user_password="", owner_password="owner-only", algorithm=algorithm)
     buf = io.BytesIO()
     w.write(buf)
-    assert "Morning pick list" in pdf.to_text(buf.getvalue(), "guide.pdf")
+    assert "Morning pick list" in pdf.to_text(buf.getvalue(), "guide.pdf")[0]
+
+
+def test_the_work_on_one_pdf_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    two = _pdf([[("F1", 10, 72, 700, "one")], [("F1", 10, 72, 700, "two")]])
+    monkeypatch.setattr(pdf, "MAX_PAGES", 1)
+    with pytest.raises(ReadError, match="has 2 pages, more than 1"):
+        pdf.to_text(two, "big.pdf")
+    monkeypatch.setattr(pdf, "MAX_PAGES", 1000)
+    monkeypatch.setattr(pdf, "MAX_SECONDS", -1.0)  # a page tree that draws forever is cut off between pages
+    with pytest.raises(ReadError, match="takes too long to read"):
+        pdf.to_text(two, "slow.pdf")
+    monkeypatch.setattr(pdf, "MAX_SECONDS", 20.0)
+    monkeypatch.setattr(pdf, "MAX_CHARS", 2)
+    with pytest.raises(ReadError, match="characters of text"):
+        pdf.to_text(two, "long.pdf")
 
 
 def test_a_pdf_in_a_folder_is_indexed_answered_walked_and_kept_when_it_breaks(
@@ -131,3 +213,12 @@ def test_a_pdf_over_http_is_read_by_its_content_type(monkeypatch: pytest.MonkeyP
     assert best["source"] == f"{site.url}/files/guide#packing-for-the-state-courier"
     assert json.loads(run_cli(capsys, "docs", "index", "--json")[1])["changed"] == 0
     assert site.requests[-1][1].get("If-None-Match") == '"p1"'
+
+
+def test_a_pdf_served_as_html_is_still_read_as_a_pdf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str], site: _Site) -> None:
+    site.pages["/d/guide"] = (200, "text/html", GUIDE.read_bytes(), {})
+    docs_env(monkeypatch, tmp_path, f"{site.url}/d/guide")
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert rep["sources"][0]["procedures"] == 1
+    assert "thirty days" in ask(capsys, "partner kept our book past the due date, who do we email")["results"][0]["answer"]

@@ -412,7 +412,7 @@ class DocsIndexer:
         if kind == "docx":
             return _Fetched(word.to_html(data, location), "html", mtime_ns=st.st_mtime_ns, size=st.st_size)
         if kind == "pdf":
-            return _Fetched(pdf.to_text(data, location), "text", mtime_ns=st.st_mtime_ns, size=st.st_size)
+            return _Fetched(*pdf.to_text(data, location), mtime_ns=st.st_mtime_ns, size=st.st_size)
         return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
@@ -445,6 +445,8 @@ class DocsIndexer:
             raise ReadError(f"{url} answered HTTP {resp.status_code}; it will be tried again at the next index run")
         ctype = resp.headers.get("content-type", "")
         kind = readers.kind_for(urlsplit(final).path, ctype or "text/html")
+        if resp.content[:5] == b"%PDF-":
+            kind = "pdf"  # a PDF is a PDF whatever type the server names (text/html and text/plain are common)
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
                             "the bot reads HTML, markdown, plain text, Word .docx and PDF")
@@ -452,7 +454,7 @@ class DocsIndexer:
         if len(resp.content) > limit:
             raise ReadError(f"{url} is larger than {limit // 1_000_000} MB")
         if kind in ("docx", "pdf"):
-            converted = (word.to_html(resp.content, url), "html") if kind == "docx" else (pdf.to_text(resp.content, url), "text")
+            converted = (word.to_html(resp.content, url), "html") if kind == "docx" else pdf.to_text(resp.content, url)
             return _Fetched(*converted, etag=resp.headers.get("etag", ""),
                             last_modified=resp.headers.get("last-modified", ""))
         text = resp.text
