@@ -222,3 +222,67 @@ def test_a_pdf_served_as_html_is_still_read_as_a_pdf(monkeypatch: pytest.MonkeyP
     rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
     assert rep["sources"][0]["procedures"] == 1
     assert "thirty days" in ask(capsys, "partner kept our book past the due date, who do we email")["results"][0]["answer"]
+
+
+def test_a_second_review_numbered_headings_bold_phrases_steps_and_list_ends() -> None:
+    data = _pdf([[
+        ("F2", 18, 72, 700, "Desk guide"), ("F2", 18, 72, 676, "Introduction"),  # two headings, not one
+        ("F1", 10, 72, 656, "Staff read this first."),
+        ("F2", 16, 72, 620, "1. Purpose"), ("F1", 10, 72, 600, "Why the desk exists."),  # a numbered heading
+        ("F1", 10, 72, 570, "We never send rare books, maps or"),
+        ("F2", 10, 72, 558, "anything the curator marked as fragile or unique to"),  # bold words inside a sentence
+        ("F1", 10, 72, 546, "any partner library."),
+        ("F2", 14, 72, 510, "Shipping"), ("F1", 10, 72, 490, "Step 1: Scan the barcode."),
+        ("F1", 10, 72, 478, "Step 2: Print the slip."),
+        ("F2", 14, 72, 440, "Renewing"), ("F1", 10, 72, 420, "1."), ("F1", 10, 86, 420, "Open the request."),
+        ("F1", 10, 72, 408, "2."), ("F1", 10, 86, 408, "Press Renew, then"), ("F1", 10, 86, 396, "close the form."),
+        ("F1", 10, 72, 384, "After that the partner hears from Alma by email."),  # not a step: back at the margin
+        ("F1", 10, 72, 350, "Slips go to the tray, which the desk prints"),
+        ("F1", 10, 72, 338, "- and staff file them by the partner's name."),  # a wrapped line, no list
+    ]])
+    text, kind = pdf.to_text(data, "g.pdf")
+    assert kind == "markdown" and "# Desk guide\n" in text and "# Introduction\n" in text
+    assert "# 1\\. Purpose" in text  # a heading whose number stays a number
+    assert "We never send rare books, maps or anything the curator marked as fragile or unique to any partner" \
+           " library." in text
+    got = _sections(data)
+    assert [s.text for s in got["guide#shipping"].steps] == ["Scan the barcode.", "Print the slip."]
+    renew = got["guide#renewing"]
+    assert [s.text for s in renew.steps] == ["Open the request.", "Press Renew, then close the form."]
+    assert "After that the partner hears from Alma by email." in renew.body
+    assert "Slips go to the tray, which the desk prints - and staff file them by the partner" in got[
+        "guide#renewing"].body
+
+
+def test_pdf_text_is_shown_word_for_word_never_as_markdown() -> None:
+    lines = ["~~~ a divider of tildes", "See [the policy](http://evil.example/p) and <script>x</script>.",
+             "Use _under_ and __init__ &amp; &copy; as typed.", "2024. A year of lending.", "Pipes a | b | c stay text.",
+             "# not a heading", "Self-", "service kiosk and the mem-", "ber on duty."]
+    items = [("F2", 16, 72, 720, "Odd text")] + [("F1", 10, 72, 700 - 14 * k, t) for k, t in enumerate(lines)]
+    got = _sections(_pdf([items]))
+    (section,) = got.values()
+    body = section.body
+    for literal in ("~~~ a divider of tildes", "See [the policy](http://evil.example/p) and <script>x</script>.",
+                    "Use _under_ and __init__ &amp; &copy; as typed.", "2024. A year of lending.",
+                    "Pipes a | b | c stay text.", "# not a heading", "Self-service kiosk and the member on duty."):
+        assert literal in body, literal
+    assert len(got) == 1  # nothing in it made a heading
+
+
+def test_words_drawn_one_by_one_keep_their_spaces_and_a_printers_fake_bold_is_read_once() -> None:
+    from pypdf.generic._font import Font
+
+    helvetica = Font.from_core_font_name("/Helvetica")
+    x, items = 72.0, []
+    for word in "Patrons may borrow WWW items".split():
+        items.append(("F1", 10, x, 700, word))
+        x += helvetica.get_text_width(word + " ") / 100  # each word where the last one and a space end (10 pt)
+    x = 72.0
+    for letter in "Patrons":  # letter by letter, each where the last one ends
+        items.append(("F1", 10, x, 680, letter))
+        x += helvetica.get_text_width(letter) / 100
+    items += [("F2", 14, 72, 660, "Returns policy"), ("F2", 14, 72.4, 660, "Returns policy"),
+              ("F1", 10, 72, 640, "Bring it back.")]
+    text, _ = pdf.to_text(_pdf([items]), "w.pdf")
+    assert "Patrons may borrow WWW items\n\nPatrons\n" in text and "# Returns policy\n" in text
+    assert text.count("Returns policy") == 1

@@ -1,18 +1,25 @@
 """PDF documents, read by their layout.
 
 A PDF keeps no headings, paragraphs or lists, only pieces of text placed on pages in a font of some size.
-From those (pypdf's text visitor, in the order the pages draw them) this module rebuilds what a reader sees:
-- lines: pieces at the same height, in drawing order (so two columns stay two, a table row stays a row);
-- the page's frame: a line in the top or bottom margin that comes back on other pages (the running header,
-  "Page 3 of 9", "Confidential") or is a bare page number is left out; a line in the body never is;
-- headings: a line set larger than the body text, or bold at body size, and short; its level follows its
-  size (the largest is level 1);
+From those (pypdf's text visitor, in the order the pages draw them, with the fonts' own glyph widths) this
+module rebuilds what a reader sees:
+- lines: pieces at the same height, in drawing order (so two columns stay two, a table row stays a row,
+  with " | " where a gap of over an em parts its cells); the same words drawn twice in place (a printer's
+  fake bold) count once;
+- the page's frame: a line at or under the body's size in the top or bottom margin that comes back on
+  other pages (the running header, "Page 3 of 9", "Confidential") or is a bare page number is left out; a
+  line in the body, or a heading, never is;
+- headings: a short line set larger than the body text ("1. Purpose" in 16 pt too), or bold at body size
+  when it stands alone (not a bold phrase wrapped inside a paragraph); its level follows its size;
 - paragraphs: body lines close under each other, joined (a word broken by a hyphen at a line end is
-  mended); numbered and bulleted items (also bullets drawn in a symbol font) become list items;
+  mended, unless the document hyphenates it elsewhere or it is a "self-" compound), also across a page
+  turn mid-sentence; numbered, bulleted (also symbol-font bullets) and "Step N:" lines start items, whose
+  text goes on only under their own indent;
 - a table of contents (lines with dotted leaders and a page number) is left out.
-The result is markdown for the markdown reader, so sections, procedures and FAQ pairs come out of PDFs by
-the same rules as out of pages. A PDF set in one size with no bold (nothing tells a heading by its look)
-falls back to its lines as plain text, for the plain-text rules (a bare short line is a heading).
+The result is markdown with every character of the document escaped, for the markdown reader, so sections,
+procedures and FAQ pairs come out of PDFs by the same rules as out of pages, and a PDF's "# " or "[link]()"
+is shown as typed. A PDF set in one size with no bold (nothing tells a heading by its look) falls back to its
+lines as plain text, for the plain-text rules (a bare short line is a heading).
 
 A PDF with no text layer (a scan) or one locked with a password is refused with a sentence, and so is one
 whose reading would not end: MAX_PAGES, MAX_SECONDS and MAX_CHARS bound the work per document.
@@ -35,10 +42,12 @@ MAX_PAGES = 1000
 MAX_SECONDS = 20.0  # checked between pages
 MAX_CHARS = 5_000_000
 MARGIN = 0.07  # the top and bottom share of a page where running headers and footers sit
-CELL_GAP = 0.8  # a gap wider than this many ems between two pieces of one line separates table cells
+HEADING_SIZE = 1.12  # a line this many times the body's size (or more) is a heading
+CELL_GAP = 1.0  # a gap wider than this many ems between two pieces of one line separates table cells
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
 _LEADERS = re.compile(r"(?:\.\s?){4,}\s*\d{1,4}\s*$|…{2,}\s*\d{1,4}\s*$|\s\.{2,}\s*\d{1,4}\s*$")
-_MARKER = re.compile(r"^\s*(?:(?P<num>\d{1,2}|[a-z])[.)]|(?P<bullet>[•◦▪▫●○■□‣⁃∙·\-–*➢➤►✓✔]))(?:\s+|$)")
+_MARKER = re.compile(r"^\s*(?:step\s*(?P<step>\d{1,2})\s*[:.)\-–]|(?P<num>\d{1,2}|[a-z])[.)]|"
+                     r"(?P<bullet>[•◦▪▫●○■□‣⁃∙·\-–*➢➤►✓✔]))(?:\s+|$)", re.I)
 _DIGITS = re.compile(r"\d+")
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _SYMBOL_FONT = re.compile(r"dingbat|symbol|wingding", re.I)
@@ -53,7 +62,8 @@ class _Line:
     size: float
     bold: bool
     text: str = ""
-    parts: list[tuple[float, str, float]] = field(default_factory=list)  # (x, text, size) as drawn
+    parts: list[tuple[float, str, float, float]] = field(default_factory=list)  # (x, text, size, width) as drawn
+    cells: bool = False  # wide gaps split it into table cells
 
 
 def to_text(data: bytes, location: str) -> tuple[str, str]:
@@ -67,9 +77,9 @@ def to_text(data: bytes, location: str) -> tuple[str, str]:
         raise
     except Exception as exc:  # pypdf's many ways of saying "damaged": one sentence, never a crash
         name = type(exc).__name__
-        if name == "LimitReachedError":  # pypdf's guard against a stream that unpacks to hundreds of MB
-            raise ReadError(f"{location} holds a part too large to read safely (a compressed stream that unpacks "
-                            "past pypdf's limit); export it again from the original document") from None
+        if name == "LimitReachedError":  # pypdf's guards: a stream unpacking to hundreds of MB, a deep tree
+            raise ReadError(f"{location} goes past a safety limit of the PDF reader (a part too large or nested "
+                            "too deep); export it again from the original document") from None
         if name == "DependencyError":  # AES without the cryptography package
             raise ReadError(f"{location} is encrypted in a way this installation cannot open; save a copy "
                             "without protection for the bot") from None
@@ -101,10 +111,12 @@ def _lines(data: bytes, location: str) -> list[tuple[float, list[_Line]]]:
             raise ReadError(f"{location} takes too long to read (more than {MAX_SECONDS:.0f} s by page {number + 1} "
                             f"of {count}); export it again or split it")
         lines: list[_Line] = []
+        widths: dict[int, object] = {}
 
         def visit(text: str, cm: list[float], tm: list[float], font: object, size: float,
-                  lines: list[_Line] = lines, number: int = number) -> None:
-            piece = unicodedata.normalize("NFKC", text.replace("\n", " ").replace("\r", " "))
+                  lines: list[_Line] = lines, number: int = number, widths: dict[int, object] = widths) -> None:
+            # pypdf ends each text object's piece with a line break of its own: not a space of the document's
+            piece = unicodedata.normalize("NFKC", text.strip("\r\n").replace("\n", " ").replace("\r", " "))
             if not piece.strip():
                 return
             a, b, c, d, e, f = (tm[0] * cm[0] + tm[1] * cm[2], tm[0] * cm[1] + tm[1] * cm[3],
@@ -115,21 +127,25 @@ def _lines(data: bytes, location: str) -> list[tuple[float, list[_Line]]]:
             glyph = piece.strip()
             if len(glyph) == 1 and (_SYMBOL_FONT.search(name) or unicodedata.category(glyph) in ("Cc", "Co")):
                 piece = "•"  # a bullet drawn as a glyph of a symbol font, or one no font table names
+            width = _width(font, piece, widths) * eff
             eff = round(eff * 2) / 2
             last = lines[-1] if lines else None
             bold = bool(_BOLD.search(name)) or piece == "•"
             if last is not None and abs(last.y - f) <= max(1.0, 0.45 * min(eff, last.size or eff)):
-                last.parts.append((e, piece, eff))
+                px, ptext, _, _ = last.parts[-1]
+                if ptext == piece and abs(px - e) < 1.5:
+                    return  # the same words drawn again a hair to the side: a printer's fake bold
+                last.parts.append((e, piece, eff, width))
                 last.bold = last.bold and bold
             else:
-                lines.append(_Line(number, f, e, eff, bold, parts=[(e, piece, eff)]))
+                lines.append(_Line(number, f, e, eff, bold, parts=[(e, piece, eff, width)]))
 
         page.extract_text(visitor_text=visit)
         height = float(page.mediabox.height) or 792.0
         for ln in lines:
-            ln.text = _join(ln)
+            ln.text, ln.cells = _join(ln)
             sizes: Counter[float] = Counter()
-            for _x, piece, size in ln.parts:
+            for _x, piece, size, _w in ln.parts:
                 sizes[size] += len(piece.strip())
             ln.size = sizes.most_common(1)[0][0]  # the size most of its letters have (not a bullet's)
             chars += len(ln.text)
@@ -140,22 +156,41 @@ def _lines(data: bytes, location: str) -> list[tuple[float, list[_Line]]]:
     return out
 
 
-def _join(line: _Line) -> str:
-    """A line's pieces, with a space where the drawing left a gap and " | " between table cells."""
+def _join(line: _Line) -> tuple[str, bool]:
+    """A line's pieces, with a space where the drawing left a gap (over 0.15 em) and " | " between table cells
+    (over CELL_GAP ems); and whether it has cells."""
     text = ""
     end = None
-    for x, piece, size in line.parts:
+    cells = False
+    for x, piece, size, width in line.parts:
         if end is not None and text and piece.strip():
             gap = x - end
             if gap > CELL_GAP * size and not text.rstrip().endswith("•"):
                 text = text.rstrip() + " | " + piece.lstrip()
-                end = x + 0.5 * size * len(piece)
+                cells = True
+                end = x + width
                 continue
-            if gap > 0.15 * size and not text.endswith(" ") and not piece.startswith(" "):
-                text += " "
+            if (gap > 0.15 * size or text.endswith("•")) and not text.endswith(" ") and not piece.startswith(" "):
+                text += " "  # (a bullet glyph is always followed by its item's words)
         text += piece
-        end = x + 0.5 * size * len(piece)  # about half an em a letter: the visitor gives no widths
-    return " ".join(text.split())
+        end = x + width
+    return " ".join(text.split()), cells
+
+
+def _width(font: object, piece: str, cache: dict[int, object]) -> float:
+    """The piece's width in ems, from the font's own widths (pypdf's font metrics, the 14 standard fonts
+    included), or half an em a letter when the font says nothing usable."""
+    try:
+        from pypdf.generic._font import Font  # (pypdf 7: its font metrics have no public name yet)
+
+        got = cache.get(id(font))
+        if got is None:
+            got = cache[id(font)] = Font.from_font_resource(font) if isinstance(font, dict) else False  # type: ignore[arg-type]
+        if got:
+            return float(got.get_text_width(piece)) / 1000.0  # type: ignore[attr-defined]
+    except Exception:  # an odd font dictionary: the estimate will do
+        cache[id(font)] = False
+    return 0.5 * len(piece)
 
 
 def _norm(text: str) -> str:
@@ -165,8 +200,11 @@ def _norm(text: str) -> str:
 def _without_frame(pages: list[tuple[float, list[_Line]]]) -> list[_Line]:
     """Every page's lines without the frame: bare page numbers in the margins, and margin lines that come back
     in the margins of other pages (whatever number they carry)."""
+    body = _body_size([ln for _, lines in pages for ln in lines])
+
     def in_margin(ln: _Line, height: float) -> bool:
-        return ln.y > height * (1 - MARGIN) or ln.y < height * MARGIN
+        # a running header is set at the body's size or smaller; a larger line at the top is a heading
+        return (ln.y > height * (1 - MARGIN) or ln.y < height * MARGIN) and ln.size < body * HEADING_SIZE
 
     seen: Counter[str] = Counter()
     for height, lines in pages:
@@ -187,81 +225,108 @@ def _without_frame(pages: list[tuple[float, list[_Line]]]) -> list[_Line]:
     return out
 
 
-# -- rebuilding the document ------------------------------------------------------------------------------
-def _markdown(lines: list[_Line]) -> tuple[str, str]:
-    lines = [ln for ln in lines if not _LEADERS.search(ln.text)]  # a table of contents' entries
+def _body_size(lines: list[_Line]) -> float:
+    """The size most of the text is set in."""
     weights: Counter[float] = Counter()
     for ln in lines:
         weights[ln.size] += len(ln.text)
-    body = weights.most_common(1)[0][0]
+    return weights.most_common(1)[0][0] if weights else 10.0
+
+
+# -- rebuilding the document ------------------------------------------------------------------------------
+def _markdown(lines: list[_Line]) -> tuple[str, str]:
+    lines = [ln for ln in lines if not _LEADERS.search(ln.text)]  # a table of contents' entries
+    body = _body_size(lines)
     body_bold = all(ln.bold for ln in lines if ln.size == body)  # a document all in bold says nothing by bold
 
-    def heading_size(ln: _Line) -> float | None:
-        if (len(ln.text) > 150 or _MARKER.match(ln.text) or ln.text.rstrip().endswith((".", ",", ";"))
-                or " | " in ln.text):  # a table's (bold) header row is no heading
-            return None
-        if ln.size >= body * 1.12:
-            return ln.size
-        if ln.bold and not body_bold and ln.size >= body * 0.95 and len(ln.text) <= 100:
-            return body  # bold at body size: the lowest heading level
-        return None
+    def gap(a: _Line | None, b: _Line | None) -> float:
+        """How far ``b`` sits under ``a`` in ems of the larger (inf across pages or upwards)."""
+        if a is None or b is None or a.page != b.page or a.y <= b.y:
+            return math.inf
+        return (a.y - b.y) / max(a.size, b.size)
 
-    sizes = sorted({s for ln in lines if (s := heading_size(ln)) is not None}, reverse=True)
+    def looks_heading(k: int) -> float | None:
+        ln = lines[k]
+        text = ln.text.rstrip()
+        if len(text) > 150 or ln.cells or text.endswith((",", ";")):
+            return None
+        if ln.size >= body * HEADING_SIZE:
+            return ln.size  # "1. Purpose" in 16 pt is a numbered heading, not a step
+        if not ln.bold or body_bold or ln.size < body * 0.95 or len(text) > 100 or text.endswith(".") or _MARKER.match(text):
+            return None
+        # bold at body size is a heading only when it stands alone: not a bold phrase wrapped inside a
+        # paragraph, not one line of a bold paragraph
+        before = lines[k - 1] if k else None
+        after = lines[k + 1] if k + 1 < len(lines) else None
+        if before is not None and gap(before, ln) <= 1.35 and before.size == ln.size and not before.text.rstrip(
+                ).endswith((".", ":", "!", "?")) and looks_heading(k - 1) is None:
+            return None
+        if after is not None and gap(ln, after) <= 1.35 and after.bold and after.size == ln.size:
+            return None
+        return body  # the lowest heading level
+
+    heading = [looks_heading(k) for k in range(len(lines))]
+    sizes = sorted({h for h in heading if h is not None}, reverse=True)
     if not sizes:  # nothing tells a heading by its look: the plain-text rules decide from the words
         return "\n".join(ln.text for ln in lines), "text"
-    level = {s: min(k + 1, 6) for k, s in enumerate(sizes)}
+    level = {sz: min(k + 1, 6) for k, sz in enumerate(sizes)}
+    vocabulary = {w.lower() for ln in lines for w in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)*", ln.text)}
     blocks: list[str] = []
     para: list[str] = []
-    item = False
+    item_x: float | None = None  # where the open list item's marker stands
     prev: _Line | None = None
 
     def flush() -> None:
-        nonlocal para, item
+        nonlocal para, item_x
         if para:
             text = para[0]
             for nxt in para[1:]:
-                if re.search(r"[A-Za-z]-$", text) and nxt[:1].islower():
-                    text = text[:-1] + nxt  # "mem-" + "ber": a word broken at the line's end
-                else:
-                    text += " " + nxt
-            blocks.append(text if item else _escape(text))
-        para, item = [], False
+                text = _mend(text, nxt, vocabulary)
+            blocks.append(text)
+        para, item_x = [], None
 
-    for ln in lines:
-        hs = heading_size(ln)
+    for k, ln in enumerate(lines):
+        hs = heading[k]
         if hs is not None:
-            if (prev is not None and blocks and blocks[-1].startswith("#") and not para
-                    and heading_size(prev) == hs and prev.page == ln.page and 0 < prev.y - ln.y <= 1.6 * ln.size):
-                blocks[-1] += " " + ln.text  # a heading set on two lines
+            if (prev is not None and blocks and blocks[-1].startswith("#") and not para and heading[k - 1] == hs
+                    and gap(prev, ln) <= 1.5 and len(prev.text) >= 35):
+                blocks[-1] += " " + _escape(ln.text)  # a long heading wrapped onto a second line
             else:
                 flush()
                 blocks.append("#" * level[hs] + " " + _escape(ln.text))
             prev = ln
             continue
-        if " | " in ln.text:  # a table row: rows stay rows, one table one block
-            if not (blocks and not para and blocks[-1].startswith("|") and prev is not None and " | " in prev.text):
+        if ln.cells:  # a table row: rows stay rows, one table one block
+            if not (blocks and not para and blocks[-1].startswith("| ") and prev is not None and prev.cells):
                 flush()
                 blocks.append("")
-            cells = " | ".join(_escape(c).replace("|", "\\|") for c in ln.text.split(" | "))
+            cells = " | ".join(_escape(c) for c in ln.text.split(" | "))
             blocks[-1] += ("\n" if blocks[-1] else "") + f"| {cells} |"
             prev = ln
             continue
+        turned = prev is not None and prev.page + 1 == ln.page and ln.text[:1].islower()  # a sentence going on overleaf
+        close = (gap(prev, ln) <= 1.5 or turned) and prev is not None and heading[k - 1] is None and not prev.cells
         marker = _MARKER.match(ln.text)
-        close = (prev is not None and prev.page == ln.page and 0 < prev.y - ln.y <= 1.8 * max(ln.size, prev.size)
-                 and heading_size(prev) is None)
+        if marker and close and para and item_x is None and not para[-1].rstrip().endswith((".", ":", "!", "?")):
+            marker = None  # a wrapped line that happens to start with "– and" or "3. ": the sentence goes on
         if marker:
             flush()
-            rest = ln.text[marker.end():].strip()
-            lead = f"{marker.group('num')}." if marker.group("num") and marker.group("num").isdigit() else "-"
-            para, item = [f"{lead} {_escape(rest)}" if rest else lead], True
-        elif close and para and not (para[-1].endswith(":") and not item):
-            if item and len(para) == 1 and re.fullmatch(r"-|\d{1,2}\.", para[0]):
-                para[0] += " " + _escape(ln.text)  # the marker drawn on its own line, the text on the next
+            rest = _escape(ln.text[marker.end():].strip())
+            num, step = marker.group("num"), marker.group("step")
+            if step:
+                para = [f"Step {step}: {rest}".rstrip()]  # the plain "Step N:" form the section rules know
+                item_x = ln.x
             else:
-                para.append(_escape(ln.text) if item else ln.text)
+                lead = f"{num}." if num and num.isdigit() else "-"
+                para, item_x = [f"{lead} {rest}" if rest else lead], ln.x
+        elif close and para and item_x is not None and (ln.x > item_x + 0.3 * ln.size or re.fullmatch(
+                r"-|\d{1,2}\.", para[0])):
+            para.append(_escape(ln.text))  # the item's text goes on under it (or after a marker drawn alone)
+        elif close and para and item_x is None and not para[-1].endswith(":"):
+            para.append(_escape(ln.text))
         else:
             flush()
-            para = [ln.text]
+            para = [_escape(ln.text)]
         prev = ln
     flush()
     # list items follow each other without a blank line, so one list stays one list
@@ -277,6 +342,22 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
             out.append(b)
     out = _drop_empty_contents(out)
     return "\n\n".join(out) + "\n", "markdown"
+
+
+_KEEP_HYPHEN = frozenset("self non e x ex co cross well all half semi multi anti post pre long short".split())
+
+
+def _mend(text: str, nxt: str, vocabulary: set[str]) -> str:
+    """Join a paragraph's next line: a word broken by a hyphen at the line's end is mended unless the
+    document writes it with its hyphen elsewhere, or its first part is a prefix that keeps one ("self-")."""
+    broken = re.search(r"([A-Za-z]+)-$", text)
+    if broken and nxt[:1].islower():
+        first, second = broken.group(1).lower(), re.match(r"[a-z]+", nxt)
+        rest = second.group(0) if second else ""
+        if f"{first}{rest}" not in vocabulary and (f"{first}-{rest}" in vocabulary or first in _KEEP_HYPHEN):
+            return text + nxt
+        return text[:-1] + nxt
+    return text + " " + nxt
 
 
 def _is_item(block: str) -> bool:
@@ -296,9 +377,11 @@ def _drop_empty_contents(blocks: list[str]) -> list[str]:
 
 
 def _escape(text: str) -> str:
-    """Text as markdown shows it: no heading, quote, list, HTML or emphasis made by accident."""
-    text = text.replace("\\", "\\\\").replace("<", "&lt;").replace("*", "\\*").replace("`", "\\`")
-    if re.match(r"^\s*(?:#|>|\+|=+\s*$|-{3,}|\d{1,9}[.)]\s)", text):
-        text = "\\" + text.lstrip()
+    """Text as markdown shows it, word for word: no heading, quote, list, code, link, HTML, entity or
+    emphasis made by accident (markdown-it honours a backslash before any ASCII punctuation)."""
+    text = re.sub(r"([\\`*_\[\]<>&~|])", r"\\\1", text.strip())
+    if re.match(r"\d{1,9}[.)](?:\s|$)", text):
+        return re.sub(r"^(\d{1,9})([.)])", r"\1\\\2", text)  # "2024. A year" is no list item
+    if re.match(r"(?:[#>+=-]|\s)", text):
+        return "\\" + text  # a heading, quote, list or rule marker at the start
     return text
-
