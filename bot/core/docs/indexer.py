@@ -41,6 +41,7 @@ TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
 MAX_PACKAGE_BYTES = 60_000_000
+PACKAGES = ("docx", "pdf")  # kinds read as bytes and turned into text by their own module
 READABLE = ".md, .html/.htm, .txt, .docx or .pdf"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
@@ -303,7 +304,7 @@ class DocsIndexer:
 
     def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
         """(location, name shown to people, link) for every page of a source; and the documents in a folder
-        that no reader opens (a PDF, an old .doc), to be named rather than passed over in silence."""
+        that no reader opens (an old .doc, an .rtf), to be named rather than passed over in silence."""
         if is_url(source):
             return [(source, source, source)], []
         path = Path(os.path.expanduser(source))
@@ -401,18 +402,16 @@ class DocsIndexer:
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
-        limit = MAX_PACKAGE_BYTES if readers.kind_for(path.name) in ("docx", "pdf") else MAX_BYTES
+        kind = readers.kind_for(path.name) or "text"
+        limit = _limit(kind)
         if st.st_size > limit:
             raise ReadError(f"{location} is larger than {limit // 1_000_000} MB; split it into smaller pages")
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
-        kind = readers.kind_for(path.name) or "text"
-        if kind == "docx":
-            return _Fetched(word.to_html(data, location), "html", mtime_ns=st.st_mtime_ns, size=st.st_size)
-        if kind == "pdf":
-            return _Fetched(*pdf.to_text(data, location), mtime_ns=st.st_mtime_ns, size=st.st_size)
+        if kind in PACKAGES:
+            return _Fetched(*_unpack(kind, data, location), mtime_ns=st.st_mtime_ns, size=st.st_size)
         return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
@@ -450,12 +449,10 @@ class DocsIndexer:
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
                             "the bot reads HTML, markdown, plain text, Word .docx and PDF")
-        limit = MAX_PACKAGE_BYTES if kind in ("docx", "pdf") else MAX_BYTES
-        if len(resp.content) > limit:
-            raise ReadError(f"{url} is larger than {limit // 1_000_000} MB")
-        if kind in ("docx", "pdf"):
-            converted = (word.to_html(resp.content, url), "html") if kind == "docx" else pdf.to_text(resp.content, url)
-            return _Fetched(*converted, etag=resp.headers.get("etag", ""),
+        if len(resp.content) > _limit(kind):
+            raise ReadError(f"{url} is larger than {_limit(kind) // 1_000_000} MB")
+        if kind in PACKAGES:
+            return _Fetched(*_unpack(kind, resp.content, url), etag=resp.headers.get("etag", ""),
                             last_modified=resp.headers.get("last-modified", ""))
         text = resp.text
         if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):
@@ -463,6 +460,17 @@ class DocsIndexer:
                             "open without signing in")
         return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
                         last_modified=resp.headers.get("last-modified", ""))
+
+
+def _limit(kind: str) -> int:
+    return MAX_PACKAGE_BYTES if kind in PACKAGES else MAX_BYTES
+
+
+def _unpack(kind: str, data: bytes, location: str) -> tuple[str, str]:
+    """(text, reader kind) of a Word file or a PDF: HTML for the HTML reader, markdown or plain text."""
+    if kind == "docx":
+        return word.to_html(data, location), "html"
+    return pdf.to_text(data, location)
 
 
 def _racy(mtime_ns: int, checked_at: datetime | None) -> bool:

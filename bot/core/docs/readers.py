@@ -43,18 +43,17 @@ def kind_for(name: str, content_type: str = "") -> str | None:
     read it."""
     ct = content_type.split(";")[0].strip().lower()
     if ct:
+        path = name.lower().split("?")[0]
         if ct in ("text/html", "application/xhtml+xml"):
             return "html"
         if ct in ("text/markdown", "text/x-markdown"):
             return "markdown"
-        if ct == WORD_TYPE or (ct == "application/octet-stream" and name.lower().split("?")[0].endswith(WORD_EXT)):
+        if ct == WORD_TYPE or (ct == "application/octet-stream" and path.endswith(WORD_EXT)):
             return "docx"
-        if ct in ("application/pdf", "application/x-pdf") or (
-                ct == "application/octet-stream" and name.lower().split("?")[0].endswith(PDF_EXT)):
+        if ct in ("application/pdf", "application/x-pdf") or (ct == "application/octet-stream" and path.endswith(PDF_EXT)):
             return "pdf"
         if ct == "text/plain":
-            low = name.lower().split("?")[0]
-            return "markdown" if low.endswith(MARKDOWN_EXT) else "text"
+            return "markdown" if path.endswith(MARKDOWN_EXT) else "text"
         return None
     low = name.lower()
     if low.endswith(MARKDOWN_EXT):
