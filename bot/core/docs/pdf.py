@@ -69,7 +69,7 @@ class _Line:
 def to_text(data: bytes, location: str) -> tuple[str, str]:
     """(text, reader kind): markdown rebuilt from the layout, or the lines as plain text when the layout
     tells nothing."""
-    if not data.lstrip()[:1024].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
+    if b"%PDF-" not in data[:1024]:  # the header may follow some junk, as readers allow
         raise ReadError(f"{location} is not a PDF (it does not start as one); check the file")
     try:
         pages = _lines(data, location)
