@@ -286,3 +286,15 @@ def test_words_drawn_one_by_one_keep_their_spaces_and_a_printers_fake_bold_is_re
     text, _ = pdf.to_text(_pdf([items]), "w.pdf")
     assert "Patrons may borrow WWW items\n\nPatrons\n" in text and "# Returns policy\n" in text
     assert text.count("Returns policy") == 1
+
+
+def test_a_list_number_set_apart_from_its_words_is_still_a_list_number() -> None:
+    # a hanging indent wider than an em at a small size; reportlab's bare "3"; "10)" crowded against its text
+    data = _pdf([[("F2", 14, 72, 700, "Renewing a loan"),
+                  ("F1", 9, 72, 680, "1."), ("F1", 9, 96, 680, "Open the loan."),
+                  ("F1", 9, 72, 668, "2."), ("F1", 9, 96, 668, "Click Renew."),
+                  ("F1", 9, 72, 656, "3"), ("F1", 9, 96, 656, "Email the partner desk."),
+                  ("F1", 9, 72, 644, "10)"), ("F1", 9, 85.5, 644, "Close the form.")]])
+    text, _ = pdf.to_text(data, "l.pdf")
+    assert "1. Open the loan.\n2. Click Renew.\n3. Email the partner desk.\n10. Close the form." in text
+    assert "|" not in text

@@ -48,6 +48,7 @@ _PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(
 _LEADERS = re.compile(r"(?:\.\s?){4,}\s*\d{1,4}\s*$|…{2,}\s*\d{1,4}\s*$|\s\.{2,}\s*\d{1,4}\s*$")
 _MARKER = re.compile(r"^\s*(?:step\s*(?P<step>\d{1,2})\s*[:.)\-–]|(?P<num>\d{1,2}|[a-z])[.)]|"
                      r"(?P<bullet>[•◦▪▫●○■□‣⁃∙·\-–*➢➤►✓✔]))(?:\s+|$)", re.I)
+_LONE_MARKER = re.compile(r"^\s*(?:\d{1,2}[.)]?|[a-zA-Z][.)]|step\s*\d{1,2}[:.)]?)\s*$", re.I)
 _DIGITS = re.compile(r"\d+")
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _SYMBOL_FONT = re.compile(r"dingbat|symbol|wingding", re.I)
@@ -165,6 +166,10 @@ def _join(line: _Line) -> tuple[str, bool]:
     for x, piece, size, width in line.parts:
         if end is not None and text and piece.strip():
             gap = x - end
+            if _LONE_MARKER.match(text):  # "1." / "a)" / "10" set apart from its item's words: a list number
+                text = text.strip() + ("." if text.strip().isdigit() else "") + " " + piece.lstrip()
+                end = x + width
+                continue
             if gap > CELL_GAP * size and not text.rstrip().endswith("•"):
                 text = text.rstrip() + " | " + piece.lstrip()
                 cells = True
