@@ -298,3 +298,19 @@ def test_a_list_number_set_apart_from_its_words_is_still_a_list_number() -> None
     text, _ = pdf.to_text(data, "l.pdf")
     assert "1. Open the loan.\n2. Click Renew.\n3. Email the partner desk.\n10. Close the form." in text
     assert "|" not in text
+
+
+def test_a_table_cell_wrapped_over_lines_stays_in_its_row_and_column() -> None:
+    data = _pdf([[("F2", 14, 72, 720, "Courier zones"), ("F1", 10, 72, 700, "Each partner has one day."),
+                  ("F1", 10, 72, 680, "Partner"), ("F1", 10, 200, 680, "Day"), ("F1", 10, 280, 680, "Instructions"),
+                  ("F1", 10, 72, 640, "Oakridge College"), ("F1", 10, 200, 640, "Monday"),
+                  # the long cell set bottom-aligned: its first lines above the row's baseline
+                  ("F1", 10, 280, 664, "Leave parcels at the dock"), ("F1", 10, 280, 652, "behind the gym and sign"),
+                  ("F1", 10, 280, 640, "the log book"),
+                  ("F1", 10, 72, 622, "Hillcrest University"), ("F1", 10, 200, 622, "Thursday"),
+                  ("F1", 10, 280, 622, "Front desk"),
+                  ("F1", 10, 72, 590, "Ask the RS desk about any other partner.")]])
+    text, _ = pdf.to_text(data, "t.pdf")
+    assert ("| Partner | Day | Instructions |\n| --- | --- | --- |\n"
+            "| Oakridge College | Monday | Leave parcels at the dock behind the gym and sign the log book |\n"
+            "| Hillcrest University | Thursday | Front desk |\n\nAsk the RS desk about any other partner.") in text

@@ -65,6 +65,7 @@ class _Line:
     text: str = ""
     parts: list[tuple[float, str, float, float]] = field(default_factory=list)  # (x, text, size, width) as drawn
     cells: bool = False  # wide gaps split it into table cells
+    starts: list[float] = field(default_factory=list)  # where each cell begins
 
 
 def to_text(data: bytes, location: str) -> tuple[str, str]:
@@ -144,7 +145,8 @@ def _lines(data: bytes, location: str) -> list[tuple[float, list[_Line]]]:
         page.extract_text(visitor_text=visit)
         height = float(page.mediabox.height) or 792.0
         for ln in lines:
-            ln.text, ln.cells = _join(ln)
+            ln.text, ln.starts = _join(ln)
+            ln.cells = len(ln.starts) > 1
             sizes: Counter[float] = Counter()
             for _x, piece, size, _w in ln.parts:
                 sizes[size] += len(piece.strip())
@@ -157,12 +159,12 @@ def _lines(data: bytes, location: str) -> list[tuple[float, list[_Line]]]:
     return out
 
 
-def _join(line: _Line) -> tuple[str, bool]:
+def _join(line: _Line) -> tuple[str, list[float]]:
     """A line's pieces, with a space where the drawing left a gap (over 0.15 em) and " | " between table cells
-    (over CELL_GAP ems); and whether it has cells."""
+    (over CELL_GAP ems); and where each of its cells begins."""
     text = ""
     end = None
-    cells = False
+    starts = [line.parts[0][0]] if line.parts else []
     for x, piece, size, width in line.parts:
         if end is not None and text and piece.strip():
             gap = x - end
@@ -172,14 +174,14 @@ def _join(line: _Line) -> tuple[str, bool]:
                 continue
             if gap > CELL_GAP * size and not text.rstrip().endswith("•"):
                 text = text.rstrip() + " | " + piece.lstrip()
-                cells = True
+                starts.append(x)
                 end = x + width
                 continue
             if (gap > 0.15 * size or text.endswith("•")) and not text.endswith(" ") and not piece.startswith(" "):
                 text += " "  # (a bullet glyph is always followed by its item's words)
         text += piece
         end = x + width
-    return " ".join(text.split()), cells
+    return " ".join(text.split()), starts
 
 
 def _width(font: object, piece: str, cache: dict[int, object]) -> float:
@@ -280,9 +282,17 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
     para: list[str] = []
     item_x: float | None = None  # where the open list item's marker stands
     prev: _Line | None = None
+    table: list[list[str]] = []  # the rows of the table being read, cell by cell
+    row_line: _Line | None = None  # the line of its last row
+    columns: list[float] = []  # where its columns begin
 
     def flush() -> None:
-        nonlocal para, item_x
+        nonlocal para, item_x, table
+        if table:  # a markdown table: its first row is the header, then the separator line
+            width = max(len(r) for r in table)
+            rows = ["| " + " | ".join(r) + " |" for r in table]
+            blocks.append("\n".join([rows[0], "|" + " --- |" * width, *rows[1:]]))
+            table = []
         if para:
             text = para[0]
             for nxt in para[1:]:
@@ -302,11 +312,21 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
             prev = ln
             continue
         if ln.cells:  # a table row: rows stay rows, one table one block
-            if not (blocks and not para and blocks[-1].startswith("| ") and prev is not None and prev.cells):
+            if not table or para:
                 flush()
-                blocks.append("")
-            cells = " | ".join(_escape(c) for c in ln.text.split(" | "))
-            blocks[-1] += ("\n" if blocks[-1] else "") + f"| {cells} |"
+            table.append([_escape(c) for c in ln.text.split(" | ")])
+            if len(ln.starts) >= len(columns) or not table[1:]:
+                columns = ln.starts  # the fullest row tells where the columns begin
+            prev = row_line = ln
+            continue
+        if (table and row_line is not None and row_line.page == ln.page and abs(row_line.y - ln.y) <= 4 * ln.size
+                and len(columns) > 1 and ln.x >= columns[1] - 0.5 * ln.size):
+            # a cell's words wrapped onto more lines, under their own column (above or below the row's line,
+            # as the table aligns its cells)
+            col = max(j for j, x0 in enumerate(columns) if x0 <= ln.x + 0.5 * ln.size)
+            row = table[-1]
+            row.extend([""] * (col + 1 - len(row)))
+            row[col] = (row[col] + " " + _escape(ln.text)).strip()
             prev = ln
             continue
         turned = prev is not None and prev.page + 1 == ln.page and ln.text[:1].islower()  # a sentence going on overleaf
@@ -337,10 +357,6 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
     # list items follow each other without a blank line, so one list stays one list
     out: list[str] = []
     for b in blocks:
-        if b.startswith("| "):  # a markdown table: its first row is the header, then the separator line
-            rows = b.split("\n")
-            width = max(r.count(" | ") for r in rows) + 1
-            b = "\n".join([rows[0], "|" + " --- |" * width, *rows[1:]])
         if out and _is_item(b) and _is_item(out[-1]):
             out[-1] += "\n" + b
         else:
