@@ -318,3 +318,14 @@ def test_a_reader_that_slips_on_one_page_costs_that_page_only(monkeypatch: pytes
     assert code == 1 and "circ-desk-manual.docx could not be read (IndexError)" in err
     assert json.loads(out)["added"] == 1  # the markdown page beside it
     assert ask(capsys, "when does the borrowing desk open on saturday")["results"][0]["id"] == "hours#weekend-hours"
+
+
+def test_a_library_s_pages_kept_in_word_answer_as_the_pages_do(tmp_path: Path) -> None:
+    """otherdocs3 and the same pages written with Word's styles (``tests/data/render_pages.py``) give the same
+    sections, procedures and FAQ pairs, and the same first answer to the questions written about the pages."""
+    from tests.fidelity import compare
+
+    got = compare(tmp_path, DATA / "otherdocs3", DATA / "otherdocs3-docx", DATA / "otherdocs3-dev.jsonl")
+    assert got.sections[0] == got.sections[1] and len(got.sections[0]) == 73
+    assert got.procedures == (24, 24) and got.faqs == (12, 12)
+    assert got.same_first_answer >= 0.95 * got.questions  # 70 of 70 when written
