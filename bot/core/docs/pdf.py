@@ -36,7 +36,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.core.docs.model import ReadError
+from bot.core.docs.model import ReadError, slugify
 
 MAX_PAGES = 1000
 MAX_SECONDS = 20.0  # checked between pages
@@ -305,10 +305,14 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
         if hs is not None:
             if (prev is not None and blocks and blocks[-1].startswith("#") and not para and heading[k - 1] == hs
                     and gap(prev, ln) <= 1.5 and len(prev.text) >= 35):
-                blocks[-1] += " " + _escape(ln.text)  # a long heading wrapped onto a second line
+                whole = f"{prev.text} {ln.text}"  # a long heading wrapped onto a second line
+                blocks[-1] = "#" * level[hs] + " " + _escape(whole) + _on_page(whole, prev.page)
+                prev = _Line(prev.page, ln.y, prev.x, prev.size, prev.bold, whole)
+                continue
             else:
                 flush()
-                blocks.append("#" * level[hs] + " " + _escape(ln.text))
+                # the link to a PDF's section opens its page (#page=N is what PDF viewers understand)
+                blocks.append("#" * level[hs] + " " + _escape(ln.text) + _on_page(ln.text, ln.page))
             prev = ln
             continue
         if ln.cells:  # a table row: rows stay rows, one table one block
@@ -381,6 +385,12 @@ def _mend(text: str, nxt: str, vocabulary: set[str]) -> str:
     return text + " " + nxt
 
 
+def _on_page(heading: str, page: int) -> str:
+    """The markdown reader's anchor attribute: the heading's usual id, and its page as the link's target."""
+    slug = slugify(heading)
+    return f" {{#{slug} @page={page + 1}}}" if re.fullmatch(r"[\w-]+", slug) else ""
+
+
 def _is_item(block: str) -> bool:
     last = block.rsplit("\n", 1)[-1]
     return bool(re.match(r"^(?:\d{1,2}\.|-)(?:\s|$)", last))
@@ -390,7 +400,7 @@ def _drop_empty_contents(blocks: list[str]) -> list[str]:
     """A "Contents" heading whose entries (dotted leaders) were left out has nothing under it."""
     out = []
     for k, b in enumerate(blocks):
-        if b.startswith("#") and b.lstrip("#").strip().lower() in _CONTENTS and (
+        if b.startswith("#") and re.sub(r"\s*\{#.*\}$", "", b.lstrip("#")).strip().lower() in _CONTENTS and (
                 k + 1 == len(blocks) or blocks[k + 1].startswith("#")):
             continue
         out.append(b)

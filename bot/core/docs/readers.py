@@ -92,11 +92,14 @@ def read_markdown(location: str, text: str) -> Page:
         line = (tok.map[0] + 1) if tok.map else 0
         if tok.type == "heading_open":
             content = clean(_md_inline(tokens[i + 1]))
-            explicit = re.search(r"\s*\{#([\w-]+)\}\s*$", content)
+            # "## Title {#id}" names the heading's anchor; "{#id @page=3}" also where a link to it lands (a PDF's
+            # page: see bot.core.docs.pdf)
+            explicit = re.search(r"\s*\{#([\w-]+)(?:\s+@([\w=.-]+))?\}\s*$", content)
             if explicit:
                 content = content[: explicit.start()].strip()
             blocks.append(Block("heading", content, level=int(tok.tag[1]),
-                                anchor=explicit.group(1) if explicit else slugify(content), line=line))
+                                anchor=explicit.group(1) if explicit else slugify(content), line=line,
+                                target=(explicit.group(2) or "") if explicit else ""))
             last_level = int(tok.tag[1])
             i += 3
             continue
