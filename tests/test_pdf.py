@@ -327,3 +327,10 @@ def test_a_library_s_pages_printed_to_pdf_answer_as_the_pages_do(tmp_path: Path)
     assert got.sections[0] == got.sections[1] and len(got.sections[0]) == 73
     assert got.faqs == (12, 12) and got.procedures[1] >= got.procedures[0] - 1  # (a checklist prints as "[ ]")
     assert got.same_first_answer >= 0.95 * got.questions  # 70 of 70 when written
+
+
+def test_a_heading_set_in_the_top_margin_of_each_page_is_a_heading_not_a_running_header() -> None:
+    pages = [[("F2", 16, 72, 770, f"Part {n}"), ("F1", 10, 72, 740, f"What part {n} covers, in a sentence."),
+              ("F1", 8, 72, 30, "Ashgrove ILL manual")] for n in (1, 2, 3)]
+    text, _ = pdf.to_text(_pdf(pages), "p.pdf")
+    assert all(f"# Part {n} {{#" in text for n in (1, 2, 3)) and "Ashgrove ILL manual" not in text

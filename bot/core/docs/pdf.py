@@ -206,22 +206,32 @@ def _norm(text: str) -> str:
 
 def _without_frame(pages: list[tuple[float, list[_Line]]]) -> list[_Line]:
     """Every page's lines without the frame: bare page numbers in the margins, and margin lines that come back
-    in the margins of other pages (whatever number they carry)."""
-    body = _body_size([ln for _, lines in pages for ln in lines])
+    in the margins of other pages: the same words, or (set smaller than the body) the same words around a
+    number that changes ("Lending guide, page 7")."""
+    inside = [ln for height, lines in pages for ln in lines if height * MARGIN <= ln.y <= height * (1 - MARGIN)]
+    body = _body_size(inside or [ln for _, lines in pages for ln in lines])  # the text between the margins
 
     def in_margin(ln: _Line, height: float) -> bool:
         # a running header is set at the body's size or smaller; a larger line at the top is a heading
         return (ln.y > height * (1 - MARGIN) or ln.y < height * MARGIN) and ln.size < body * HEADING_SIZE
 
-    seen: Counter[str] = Counter()
+    def small(ln: _Line) -> bool:
+        return ln.size < body * 0.95
+
+    exact: Counter[str] = Counter()
+    shaped: Counter[str] = Counter()
     for height, lines in pages:
-        seen.update({_norm(ln.text) for ln in lines if in_margin(ln, height)})
-    repeated = {t for t, n in seen.items() if len(pages) >= 2 and n >= max(2, (len(pages) + 2) // 3)}
+        margin = [ln for ln in lines if in_margin(ln, height)]
+        exact.update({" ".join(ln.text.split()).lower() for ln in margin})
+        shaped.update({_norm(ln.text) for ln in margin if small(ln)})
+    most = max(2, (len(pages) + 2) // 3)
+    same = {t for t, n in exact.items() if len(pages) >= 2 and n >= most}
+    numbered = {t for t, n in shaped.items() if len(pages) >= 2 and n >= most}
     out: list[_Line] = []
     for height, lines in pages:
         for ln in lines:
             if in_margin(ln, height):
-                if _norm(ln.text) in repeated:
+                if " ".join(ln.text.split()).lower() in same or (small(ln) and _norm(ln.text) in numbered):
                     continue
                 # "Page 1 of 9 | Updated 2026-03-01": the page number goes, whatever shares its line
                 cells = [c for c in ln.text.split(" | ") if not _PAGE_NUMBER.match(c)]
