@@ -334,3 +334,11 @@ def test_a_heading_set_in_the_top_margin_of_each_page_is_a_heading_not_a_running
               ("F1", 8, 72, 30, "Ashgrove ILL manual")] for n in (1, 2, 3)]
     text, _ = pdf.to_text(_pdf(pages), "p.pdf")
     assert all(f"# Part {n} {{#" in text for n in (1, 2, 3)) and "Ashgrove ILL manual" not in text
+
+
+def test_page_numbers_go_wherever_they_sit_and_a_roman_numeral_heading_stays() -> None:
+    pages = [[("F2", 16, 72, 700, "II"), ("F1", 10, 72, 680, "The second part of the guide."),
+              ("F1", 10, 300, 90, "ii")],  # front matter numbering, above the bottom margin
+             [("F1", 10, 300, 720, "3"), ("F2", 16, 72, 700, "Receiving"), ("F1", 10, 72, 680, "Scan the band.")]]
+    text, _ = pdf.to_text(_pdf(pages), "p.pdf")
+    assert "# II {#ii" in text and "\nii\n" not in text and "\n3\n" not in text and "Scan the band." in text

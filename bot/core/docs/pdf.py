@@ -45,6 +45,7 @@ MARGIN = 0.07  # the top and bottom share of a page where running headers and fo
 HEADING_SIZE = 1.12  # a line this many times the body's size (or more) is a heading
 CELL_GAP = 1.0  # a gap wider than this many ems between two pieces of one line separates table cells
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
+_ROMAN_PAGE = re.compile(r"^\s*[ivxlc]{1,6}\s*$", re.I)  # front matter numbered i, ii, iii…
 _LEADERS = re.compile(r"(?:\.\s?){4,}\s*\d{1,4}\s*$|…{2,}\s*\d{1,4}\s*$|\s\.{2,}\s*\d{1,4}\s*$")
 _MARKER = re.compile(r"^\s*(?:step\s*(?P<step>\d{1,2})\s*[:.)\-–]|(?P<num>\d{1,2}|[a-z])[.)]|"
                      r"(?P<bullet>[•◦▪▫●○■□‣⁃∙·\-–*➢➤►✓✔]))(?:\s+|$)", re.I)
@@ -229,7 +230,10 @@ def _without_frame(pages: list[tuple[float, list[_Line]]]) -> list[_Line]:
     numbered = {t for t, n in shaped.items() if len(pages) >= 2 and n >= most}
     out: list[_Line] = []
     for height, lines in pages:
-        for ln in lines:
+        for k, ln in enumerate(lines):
+            if ((k in (0, len(lines) - 1) or in_margin(ln, height)) and ln.size < body * HEADING_SIZE
+                    and (_PAGE_NUMBER.match(ln.text) or _ROMAN_PAGE.match(ln.text))):
+                continue  # a page number, wherever the page's first or last line sits (a "II" heading stays)
             if in_margin(ln, height):
                 if " ".join(ln.text.split()).lower() in same or (small(ln) and _norm(ln.text) in numbered):
                     continue
