@@ -266,7 +266,8 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
             return math.inf
         return (a.y - b.y) / max(a.size, b.size)
 
-    def looks_heading(k: int) -> float | None:
+    def looks_heading(k: int, before_heading: float | None) -> float | None:
+        """The heading size of line k (None for any other line), knowing whether the line before is one."""
         ln = lines[k]
         text = ln.text.rstrip()
         if len(text) > 150 or ln.cells or text.endswith((",", ";")):
@@ -280,13 +281,15 @@ def _markdown(lines: list[_Line]) -> tuple[str, str]:
         before = lines[k - 1] if k else None
         after = lines[k + 1] if k + 1 < len(lines) else None
         if before is not None and gap(before, ln) <= 1.35 and before.size == ln.size and not before.text.rstrip(
-                ).endswith((".", ":", "!", "?")) and looks_heading(k - 1) is None:
+                ).endswith((".", ":", "!", "?")) and before_heading is None:
             return None
         if after is not None and gap(ln, after) <= 1.35 and after.bold and after.size == ln.size:
             return None
         return body  # the lowest heading level
 
-    heading = [looks_heading(k) for k in range(len(lines))]
+    heading: list[float | None] = []
+    for k in range(len(lines)):  # in order: each line's verdict needs the one before (no recursion)
+        heading.append(looks_heading(k, heading[k - 1] if k else None))
     sizes = sorted({h for h in heading if h is not None}, reverse=True)
     if not sizes:  # nothing tells a heading by its look: the plain-text rules decide from the words
         return "\n".join(ln.text for ln in lines), "text"
