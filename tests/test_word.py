@@ -329,3 +329,23 @@ def test_a_library_s_pages_kept_in_word_answer_as_the_pages_do(tmp_path: Path) -
     assert got.sections[0] == got.sections[1] and len(got.sections[0]) == 73
     assert got.procedures == (24, 24) and got.faqs == (12, 12)
     assert got.same_first_answer >= 0.95 * got.questions  # 70 of 70 when written
+
+
+def test_status_names_the_documents_a_folder_holds_that_no_reader_opens(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    from bot.frontends import clock
+    from bot.frontends.text import to_text
+    from commands.context import Context
+    from commands.status import overview_reply
+
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    shutil.copy(MANUAL, folder / "circ-desk-manual.docx")
+    (folder / "2019 policy.rtf").write_text("{\\rtf1 old}")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    services = Services(settings_mod.load())
+    clock.reindex_docs(services)
+    shown = " ".join(to_text(overview_reply(Context(services))).split())
+    assert "sections, checked just now (not read, not being .md, .html/.htm, .txt, .docx or .pdf: 2019 policy.rtf)" \
+        in shown
+    services.close()
