@@ -96,6 +96,37 @@ def test_plain_text_headings_are_short_lines_without_end_punctuation() -> None:
     assert faq.id == "guide#is-the-float-always-the-same"
 
 
+def test_text_printed_to_pages_loses_its_running_footer_and_keeps_its_tables() -> None:
+    """Text saved from a paginated document: form feeds between pages, a footer with the page number on
+    each page. The footer is no heading and no part of any answer; the heading after a page break is one;
+    tab-separated rows are a table."""
+    text = ("CIRCULATION DESK CHEAT SHEET\n\nReceiving a P2P Book\nStep 1: Open Receive Items.\n"
+            "Step 2: Scan the ext id.\n\nBirch Library Circulation\tPage 1 of 2\n"
+            "\fCourier Days\nThe state courier comes Monday and Thursday.\nDay\tPickup time\nMonday\t10:00\n"
+            "Thursday\t14:00\n\nBirch Library Circulation\tPage 2 of 2\n")
+    page = readers.read_text("sheet.txt", text)
+    assert [b.text for b in page.blocks if b.kind == "heading"] == [
+        "CIRCULATION DESK CHEAT SHEET", "Receiving a P2P Book", "Courier Days"]
+    assert not any("Page 1" in b.text or "Birch Library Circulation" in b.text for b in page.blocks)
+    tables = [b.rows for b in page.blocks if b.kind == "table"]
+    assert tables == [(("Day", "Pickup time"), ("Monday", "10:00"), ("Thursday", "14:00"))]
+    topics = {t.title: t for t in topics_for(page, "sheet", "sheet.txt", "/docs/sheet.txt")}
+    assert [s.text for s in topics["Receiving a P2P Book"].steps] == ["Open Receive Items.", "Scan the ext id."]
+    # without form feeds, a repeated "Page N of M" line still goes; one line with a tab is no table
+    flat = "Desk Notes\nOpen at nine.\nDesk Notes, Page 1 of 2\nClosing\nLock up.\nName:\tPat\nDesk Notes, Page 2 of 2\n"
+    blocks = readers.read_text("flat.txt", flat).blocks
+    assert not any("Page" in b.text for b in blocks) and not any(b.kind == "table" for b in blocks)
+    assert [b.text for b in blocks if b.kind == "heading"] == ["Desk Notes", "Closing"]
+
+
+def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
+    html = ('<html><body><div class=WordSection1><p class=MsoTitle>Returns at Birch</p>'
+            "<h1>Scanning</h1><p class=MsoNormal>Scan the temporary barcode.</p></div></body></html>")
+    page = readers.read_html("r.htm", html)
+    assert page.title == "Returns at Birch"
+    assert [b.text for b in page.blocks if b.kind == "heading"] == ["Returns at Birch", "Scanning"]
+
+
 def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
     """One paragraph a line (a wiki or word-processor export): a bare line up to 80 characters followed by
     its text is a heading. In a text wrapped at a fixed width such a line may be a sentence cut short."""

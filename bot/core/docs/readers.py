@@ -555,9 +555,9 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == "pre":
             flush()
             out.append(Block("para", _content(child).rstrip()))
-        elif tag == "p" and "title" in (child.get("class") or "").split() and not any(
+        elif tag == "p" and {"title", "msotitle"} & set((child.get("class") or "").lower().split()) and not any(
                 b.kind == "heading" for b in out) and clean(_content(child)):
-            flush()  # a paragraph in the editor's "Title" style (Google Docs exports): the document's title
+            flush()  # a paragraph in the editor's "Title" style (Google Docs, Word's web page): the document's title
             text = clean(_content(child))
             own = str(child.get("id") or "")
             summary_level[0] = 1
@@ -658,13 +658,62 @@ def _byline(line: str) -> bool:
             or line.lower().startswith("sent from my "))
 
 
+_PAGE_LINE = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
+_PAGE_OF = re.compile(r"\bpage\s+\d{1,4}\s+of\s+\d{1,4}\s*$", re.I)
+_EDGE = 2  # a page's running header or footer sits in its first or last two lines
+
+
+def _furniture(line: str) -> str:
+    """A line's key as a running header or footer: its words, with any number standing for any other."""
+    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+
+
+def _without_page_furniture(text: str) -> str:
+    """Text printed to pages (a PDF or Word document saved as text, pages split by form feeds): each page's
+    running header and footer ("Birch Library Circulation   Page 2 of 4"), lines that come back at the edge
+    of several pages with only their numbers changed, and bare page numbers go; pages join as paragraphs.
+    Without form feeds, only lines that end in "Page N of M" and come back go."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    pages = [p.split("\n") for p in text.split("\f")]
+    if len(pages) < 2:
+        lines = pages[0]
+        repeated = [ln for ln in lines if _PAGE_OF.search(ln)]
+        if len(repeated) < 2:
+            return text
+        return "\n".join("" if _PAGE_OF.search(ln) else ln for ln in lines)
+    edges: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for lines in pages:
+        filled = [k for k, ln in enumerate(lines) if ln.strip()]
+        edge = sorted(set(filled[:_EDGE] + filled[-_EDGE:]))
+        edges.append(edge)
+        for key in {_furniture(lines[k]) for k in edge}:
+            seen[key] = seen.get(key, 0) + 1
+    out: list[str] = []
+    for lines, edge in zip(pages, edges, strict=True):
+        drop = {k for k in edge if seen[_furniture(lines[k])] >= 2 or _PAGE_LINE.match(lines[k])
+                or _PAGE_OF.search(lines[k])}
+        out.append("\n".join("" if k in drop else ln for k, ln in enumerate(lines)))
+    return "\n\n".join(out)
+
+
+def _tab_cells(line: str) -> list[str]:
+    """A line's cells when tabs separate two or more of them (a table saved as text), else []."""
+    if "\t" not in line.strip():
+        return []
+    cells = [c.strip() for c in re.split(r"\t+", line.strip())]
+    return cells if len(cells) >= 2 and all(cells) else []
+
+
 def read_text(location: str, text: str) -> Page:
     """Plain text: bare short lines without end punctuation are headings; the first one is the title.
 
     Levels come from the page itself: a bullet list whose items name later headings is a table of
     contents, so those headings sit one level under the heading that holds the list; other headings sit
-    under the closest such heading."""
-    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    under the closest such heading. Text printed to pages loses its running headers, footers and page
+    numbers first; lines of tab-separated cells, two or more in a row, are a table."""
+    text = _without_page_furniture(text)
+    lines = [ln.rstrip() for ln in text.split("\n")]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
     # paragraphs separated by blank lines (and maybe wrapped at a fixed width), or one paragraph a line
     inner = text.strip().splitlines()
@@ -702,6 +751,11 @@ def read_text(location: str, text: str) -> Page:
                 n = m + 1
                 continue
         if s in ("", "-", "–", "•"):
+            n += 1
+            continue
+        tabbed = _tab_cells(lines[n])
+        if tabbed and (_tab_cells(lines[n - 1] if n else "") or _tab_cells(lines[n + 1] if n + 1 < len(lines) else "")):
+            raw.append(("row", "", n + 1, tabbed))
             n += 1
             continue
         if s == "|":  # a table row: one cell per line, each ending in '|'
