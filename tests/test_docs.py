@@ -127,6 +127,31 @@ def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
     assert [b.text for b in page.blocks if b.kind == "heading"] == ["Returns at Birch", "Scanning"]
 
 
+def test_accordion_toggles_are_questions_and_a_comment_thread_is_chrome() -> None:
+    """A SharePoint-style accordion: each question a bare <button aria-expanded>, its answer the panel after
+    it. Each is its own FAQ section (not lost with the page's buttons, not merged into the question above),
+    a question is never the chapter of the next one, and the comment thread under the page is no section."""
+    html = ("<html><body><div class='sp-siteNav'><a href='/'>Home</a></div><div class='CanvasZone'>"
+            "<h2>Desk FAQ</h2><p>Answers for the front desk.</p>"
+            "<h3>Can a patron renew a P2P book?</h3><p>Yes, once, if the lender allows it.</p>"
+            "<div class='ms-CollapsibleSection'>"
+            "<button aria-expanded='false'><span>What if the book arrives damaged?</span></button>"
+            "<div role='region'><p>Photograph it and email the lender before you receive it.</p></div>"
+            "<button aria-expanded='false'><span>Who pays return postage?</span></button>"
+            "<div role='region'><p>We do, from the ILL budget.</p></div></div>"
+            "<h4>Where do expired requests go?</h4><p>The expiry job cancels them overnight.</p></div>"
+            "<div class='CommentsWrapper'><h3>Comments</h3><p>Was this page helpful?</p><button>Like</button></div>"
+            "</body></html>")
+    page = readers.read_html("faq.html", html)
+    topics = {t.title: t for t in topics_for(page, "faq", "faq.html", "/docs/faq.html")}
+    assert set(topics) == {"Desk FAQ", "Can a patron renew a P2P book?", "What if the book arrives damaged?",
+                           "Who pays return postage?", "Where do expired requests go?"}
+    assert topics["What if the book arrives damaged?"].body == "Photograph it and email the lender before you receive it."
+    assert topics["Can a patron renew a P2P book?"].body == "Yes, once, if the lender allows it."
+    for q in ("What if the book arrives damaged?", "Who pays return postage?", "Where do expired requests go?"):
+        assert topics[q].kind == "faq" and topics[q].trail == ("Desk FAQ",), q
+
+
 def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
     """One paragraph a line (a wiki or word-processor export): a bare line up to 80 characters followed by
     its text is a heading. In a text wrapped at a fixed width such a line may be a sentence cut short."""

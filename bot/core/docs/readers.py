@@ -297,6 +297,9 @@ _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre"
            "header", "hgroup"}
 
 
+_TOGGLE = "x-toggle"  # what a bare accordion toggle is renamed to while the page is read
+
+
 def read_html(location: str, text: str, fragment: bool = False, level: int = 0) -> Page:
     import lxml.html
     from lxml import etree
@@ -327,6 +330,9 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
                                            "ancestor::h5 or ancestor::h6 or ancestor::dt or ancestor::summary"):
             continue  # an accordion's question is the button in its heading
+        if el.tag == "button" and el.get("aria-expanded") is not None and 2 <= len(clean(_content(el))) <= 200:
+            el.tag = _TOGGLE  # an accordion's question as a bare toggle (SharePoint, ARIA patterns): a heading
+            continue
         if el.get("hidden") is not None and el.get("id") and el.get("id") in controlled:
             continue  # a collapsed accordion panel: the answer, shown when its question is clicked
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
@@ -393,7 +399,8 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
 # words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
 _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
     prevnext pager pagination toc masthead colophon catlinks printfooter jump meta metadata related rating
-    feedback""".split())  # (meta: "Views: 113", post dates; related: other pages' links; rating: "Was this helpful?")
+    feedback comments""".split())  # (meta: "Views: 113", post dates; related: other pages' links; rating: "Was
+# this helpful?"; comments: the thread under a wiki or SharePoint page)
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
 
@@ -403,7 +410,8 @@ def _chrome(el: _Element, total: int = 0) -> bool:
     names = {(el.get("id") or "").lower(), *(c.lower() for c in (el.get("class") or "").split())}
     if names & _CHROME:
         return el.tag not in ("p", "a")
-    words = {w for n in names if n and not _STATE.match(n) for w in re.split(r"[-_]+", n)}
+    camel = {re.sub(r"([a-z])([A-Z])", r"\1-\2", c) for c in (el.get("id") or "", *(el.get("class") or "").split())}
+    words = {w.lower() for n in camel if n and not _STATE.match(n.lower()) for w in re.split(r"[-_]+", n)}
     if not words & _CHROME_WORDS:
         return False
     if "header" in words and not words & (_CHROME_WORDS - {"header"}) and el.xpath(".//h1"):
@@ -531,6 +539,10 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             rows = tuple(r for r in rows if any(r))
             if rows:
                 out.append(Block("table", rows=rows))
+        elif tag == _TOGGLE:  # the question of an accordion whose answer is the panel that follows
+            flush()
+            q = clean(_content(child))
+            out.append(Block("heading", q, level=min(summary_level[0] + 1, 6), anchor=_anchor(child) or slugify(q)))
         elif tag == "details":
             flush()
             summ = child.find("summary")

@@ -97,6 +97,8 @@ def split_sections(page: Page) -> list[_Sec]:
             secs.append(cur)
             while stack and stack[-1][0] >= b.level:
                 stack.pop()
+            while b.text.endswith("?") and stack and stack[-1][1].endswith("?"):
+                stack.pop()  # a question is never the chapter of the next one (accordions nest them oddly)
             cur = _Sec(b.text, b.anchor or slugify(b.text), b.level, tuple(t for _, t in stack), b.line,
                        target=b.target)
             stack.append((b.level, b.text))
