@@ -152,6 +152,60 @@ def test_accordion_toggles_are_questions_and_a_comment_thread_is_chrome() -> Non
         assert topics[q].kind == "faq" and topics[q].trail == ("Desk FAQ",), q
 
 
+def test_word_web_page_wrapped_source_lines_are_spaces_and_its_list_paragraphs_are_steps() -> None:
+    """Word's "Save as Web Page" wraps paragraphs in the source at about 80 characters and writes a numbered
+    list as MsoListParagraph paragraphs with the number in an mso-list:Ignore span."""
+    item = ("<p class=MsoListParagraphCxSpMiddle style='text-indent:-.25in;mso-list:l0 level1 lfo1'>"
+            "<![if !supportLists]><span style='mso-list:Ignore'>{n}.<span style='font:7.0pt \"Times New Roman\"'>"
+            "&nbsp;&nbsp;&nbsp; </span></span><![endif]>{text}</p>\n")
+    html = ("<html><body><div class=WordSection1><h1><a name=\"_Toc1\"></a>Receiving a Borrowed Book</h1>\n"
+            "<p class=MsoNormal>Open parcels at the RS workbench behind the counter,\nnever at the front counter.</p>\n"
+            + item.format(n=1, text="Find\nthe lender&#8217;s paperwork and compare\nthe barcodes.")
+            + item.format(n=2, text="In\nAlma go to Fulfillment &gt; Resource\nSharing &gt; Receiving Items.")
+            + "<p class=MsoNormal>Line one<br>\nline two</p></div></body></html>")
+    page = readers.read_html("r.htm", html)
+    (topic,) = topics_for(page, "r", "r.htm", "/r.htm")
+    assert [s.text for s in topic.steps] == ["Find the lender\u2019s paperwork and compare the barcodes.",
+                                            "In Alma go to Fulfillment > Resource Sharing > Receiving Items."]
+    assert "Open parcels at the RS workbench behind the counter, never at the front counter." in topic.body
+    assert "Line one\nline two" in topic.body  # a <br> is still a line break
+
+
+def test_a_mediawiki_heading_whose_id_sounds_like_chrome_is_still_a_heading() -> None:
+    html = ("<html><body><div id='mw-content-text'><div class='mw-parser-output'>"
+            "<h2><span class='mw-headline' id='Rotas'>Rotas</span></h2><p>The rota template is LOAN P2P.</p>"
+            "<h2><span class='mw-headline' id='Related_pages'>Related pages</span><span class='mw-editsection'>"
+            "[<a href='/edit'>edit</a>]</span></h2><ul><li><a href='/a'>Onboarding a partner</a></li></ul>"
+            "</div></div></body></html>")
+    topics = {t.title: t.body for t in topics_for(readers.read_html("w.html", html), "w", "w.html", "/w.html")}
+    assert topics == {"Rotas": "The rota template is LOAN P2P.", "Related pages": "- Onboarding a partner"}
+
+
+def test_word_text_export_bullets_and_numbers_with_tabs_are_lists_not_tables() -> None:
+    text = ("Never Do This\n\u2022\tType the External Identifier into Return Items.\n"
+            "\u2022\tReuse an old pull slip.\n\nReturning\n1.\tGo to Return Items.\n2.\tScan the book.\n")
+    topics = {t.title: t for t in topics_for(readers.read_text("c.txt", text), "c", "c.txt", "/c.txt")}
+    assert topics["Never Do This"].body == "- Type the External Identifier into Return Items.\n- Reuse an old pull slip."
+    assert [s.text for s in topics["Returning"].steps] == ["Go to Return Items.", "Scan the book."]
+
+
+def test_a_bullet_over_numbered_sub_steps_is_a_procedure_and_step_headings_over_them_stay_headings() -> None:
+    """A Notion export: "## Step 1: …" headings, each over a toggle (a bullet) holding numbered sub-steps.
+    Each step heading is its own procedure, not folded into the section before it."""
+    md = ("# Onboarding a partner\n\n## Before you open Alma\n\nAgree the expiry time by email.\n\n"
+          "## Step 1: Copy the partner\n\n- Copy from the Community tab\n    1. Open the Community tab.\n"
+          "    2. Search by symbol.\n    3. Click Copy.\n\n## Step 2: Add them to the rota\n\n"
+          "- Put the partner in the rota\n    1. Open Rota Templates.\n    2. Click Add Partners.\n")
+    topics = {t.title: t for t in topics_for(readers.read_markdown("o.md", md), "o", "o.md", "/o.md")}
+    assert topics["Before you open Alma"].body == "Agree the expiry time by email."
+    one = topics["Step 1: Copy the partner"]
+    assert one.kind == "procedure"
+    assert [s.text for s in one.steps] == ["Open the Community tab.", "Search by symbol.", "Click Copy."]
+    assert one.body.startswith("Copy from the Community tab\n1. Open the Community tab.")
+    assert [s.text for s in topics["Step 2: Add them to the rota"].steps] == ["Open Rota Templates.",
+                                                                             "Click Add Partners."]
+
+
 def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:
     """One paragraph a line (a wiki or word-processor export): a bare line up to 80 characters followed by
     its text is a heading. In a text wrapped at a fixed width such a line may be a sentence cut short."""

@@ -266,12 +266,21 @@ def _close(tokens: list[Token], i: int) -> int:
 
 
 def _md_items(tokens: list[Token]) -> list[str]:
-    """Top-level items of a list; nested lists become indented '- ' lines of their item."""
+    """Top-level items of a list; nested lists become indented lines of their item, '1. ' numbered when the
+    nested list is ordered (sub-steps), '- ' otherwise."""
     items: list[str] = []
     depth = 0
+    lists: list[list[int]] = []  # [ordered, items so far] of each list we are in, outermost first
     for tok in tokens:
-        if tok.type == "list_item_open":
+        if tok.type in ("ordered_list_open", "bullet_list_open"):
+            start = tok.attrGet("start") if tok.type == "ordered_list_open" else None
+            lists.append([int(tok.type == "ordered_list_open"), int(start) - 1 if isinstance(start, int) else 0])
+        elif tok.type in ("ordered_list_close", "bullet_list_close") and lists:
+            lists.pop()
+        elif tok.type == "list_item_open":
             depth += 1
+            if lists:
+                lists[-1][1] += 1
             if depth == 1:
                 items.append("")
         elif tok.type == "list_item_close":
@@ -281,7 +290,8 @@ def _md_items(tokens: list[Token]) -> list[str]:
             if depth <= 1:
                 items[-1] = (items[-1] + " " + text).strip()
             else:
-                items[-1] += "\n" + "   " * (depth - 2) + "- " + text
+                ordered, count = lists[-1] if lists else (0, 0)
+                items[-1] += "\n" + "   " * (depth - 2) + (f"{count}. " if ordered else "- ") + text
     return [i for i in items if i.strip()]
 
 
@@ -336,7 +346,7 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
         if el.get("hidden") is not None and el.get("id") and el.get("id") in controlled:
             continue  # a collapsed accordion panel: the answer, shown when its question is clicked
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
-             or _chrome(el, total)) and el.getparent() is not None):
+             or (_chrome(el, total) and not _in_heading(el))) and el.getparent() is not None):
             _drop(el)
     main = root.find(".//main")
     if main is None:
@@ -355,6 +365,12 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
     if not title:
         title = next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+def _in_heading(el: _Element) -> bool:
+    """Whether ``el`` is part of a heading's words (MediaWiki's <span class="mw-headline" id="Related_pages">
+    names its heading, whatever its id says)."""
+    return any(isinstance(a.tag, str) and a.tag in _HEADINGS for a in el.iterancestors())
 
 
 def _content(el: _Element) -> str:
@@ -492,6 +508,15 @@ def _spaced(el: _Element) -> str:
 
 
 def _text(el: _Element) -> str:
+    """A paragraph's text, one line per <br>: a line break in the page's source is a space (Word's "Save as
+    Web Page" wraps its paragraphs at 80 characters)."""
+    for d in el.iter():
+        if not isinstance(d.tag, str) or any(a.tag == "pre" for a in d.iterancestors()):
+            continue
+        if d.text and d.tag != "pre":
+            d.text = d.text.replace("\n", " ")
+        if d is not el and d.tail:
+            d.tail = d.tail.replace("\n", " ")
     for br in el.iter("br"):
         br.tail = "\n" + (br.tail or "")
     return "\n".join(clean(line) for line in _content(el).split("\n") if clean(line))
@@ -614,11 +639,13 @@ def _list_item(li: _Element) -> str:
         li.remove(n)  # n is one of li's children
     text = clean(_spaced(li))
     for n in nested:
+        count = 0
         for sub in n:
             if isinstance(sub.tag, str) and sub.tag == "li":
+                count += 1
                 s = _list_item(sub).replace("\n", "\n   ")
-                if s:
-                    text += "\n- " + s
+                if s:  # sub-steps keep their numbers
+                    text += ("\n" + f"{count}. " if n.tag == "ol" else "\n- ") + s
     return text
 
 
@@ -710,11 +737,25 @@ def _without_page_furniture(text: str) -> str:
 
 
 def _tab_cells(line: str) -> list[str]:
-    """A line's cells when tabs separate two or more of them (a table saved as text), else []."""
+    """A line's cells when tabs separate two or more of them (a table saved as text), else []. An empty
+    cell between two others stays, so the columns line up."""
     if "\t" not in line.strip():
         return []
-    cells = [c.strip() for c in re.split(r"\t+", line.strip())]
-    return cells if len(cells) >= 2 and all(cells) else []
+    cells = [c.strip() for c in line.strip().split("\t")]
+    return cells if sum(bool(c) for c in cells) >= 2 else []
+
+
+# Word saves a list as text with a tab after each marker: "•<tab>Scan the book", "o<tab>…" one level down,
+# "1.<tab>Open Receiving Items"
+_TAB_MARKER = re.compile(r"^(\s*)(?:([•·▪◦o§*–-])|(\d{1,2}[.)]))\t+")
+
+
+def _untab_marker(line: str) -> str:
+    m = _TAB_MARKER.match(line)
+    if not m:
+        return line
+    marker = "-" if m.group(2) else m.group(3)
+    return f"{m.group(1)}{marker} {line[m.end():]}"
 
 
 def read_text(location: str, text: str) -> Page:
@@ -725,7 +766,7 @@ def read_text(location: str, text: str) -> Page:
     under the closest such heading. Text printed to pages loses its running headers, footers and page
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
     text = _without_page_furniture(text)
-    lines = [ln.rstrip() for ln in text.split("\n")]
+    lines = [_untab_marker(ln.rstrip()) for ln in text.split("\n")]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
     # paragraphs separated by blank lines (and maybe wrapped at a fixed width), or one paragraph a line
     inner = text.strip().splitlines()

@@ -57,7 +57,8 @@ _STEP_HEADING = re.compile(r"^\s*step\s*(\d{1,2})\b\s*[.):–—-]?\s*(.*)$", re
 def _fold_step_headings(blocks: list[Block]) -> list[Block]:
     """Headings "Step 1: Open Receiving Items", "Step 2 …" each over a little text are the steps of the
     section above them, not sections of one step: they become its numbered steps, their text kept with them.
-    A "Step" heading over its own numbered list (a part with steps of its own) stays a heading."""
+    A "Step" heading over its own numbered list, or a list with numbered sub-steps (a part with steps of its
+    own), stays a heading."""
     if sum(b.kind == "heading" and bool(_STEP_HEADING.match(b.text)) for b in blocks) < 2:
         return blocks
     out: list[Block] = []
@@ -69,7 +70,8 @@ def _fold_step_headings(blocks: list[Block]) -> list[Block]:
         while end < len(blocks) and not (blocks[end].kind == "heading" and blocks[end].level <= b.level):
             end += 1
         under = blocks[k + 1:end]
-        if not m or any(x.kind == "heading" or (x.kind == "list" and x.ordered) for x in under):
+        if not m or any(x.kind == "heading" or (x.kind == "list" and (x.ordered or any(
+                re.search(r"\n\s*\d{1,2}\. ", i) for i in x.items))) for x in under):
             out.append(b)
             k += 1
             continue
@@ -120,6 +122,25 @@ class _Piece:
     number: int = 0
 
 
+_SUB_STEP = re.compile(r"^(\d{1,2})\. (\S.*)$")
+
+
+def _sub_steps(item: str) -> tuple[str, list[str]] | None:
+    """A list item's own words and its numbered sub-steps (each with the lines under it), when it has two or
+    more; None otherwise."""
+    label: list[str] = []
+    steps: list[str] = []
+    for line in item.split("\n"):
+        m = _SUB_STEP.match(line)
+        if m:
+            steps.append(m.group(2))
+        elif steps:
+            steps[-1] += "\n" + (line[3:] if line.startswith("   ") else line)
+        else:
+            label.append(line)
+    return (" ".join(label).strip(), steps) if len(steps) >= 2 else None
+
+
 def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
     """The section's parts in order, with numbered steps gathered; True when it is a procedure."""
     flat: list[Block | tuple[int, str]] = []
@@ -129,6 +150,12 @@ def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
             flat.append((int(m.group(1)), m.group(2).strip()))
         elif b.kind == "list" and b.ordered and len(b.items) >= 1:
             flat.extend((0, item) for item in b.items)
+        elif b.kind == "list" and not b.ordered and len(b.items) == 1 and _sub_steps(b.items[0]):
+            # one bullet over numbered sub-steps (a Notion toggle, "- Copy the partner:" then 1., 2., 3.)
+            label, subs = _sub_steps(b.items[0]) or ("", [])
+            if label:
+                flat.append(Block("para", label))
+            flat.extend((0, sub) for sub in subs)
         elif b.kind == "list" and len(b.items) >= 2 and all(_TASK.match(i) for i in b.items):
             flat.extend((0, _TASK.sub("", item)) for item in b.items)  # a checklist ("- [ ] Copy the partner")
         else:
