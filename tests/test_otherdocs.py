@@ -80,6 +80,43 @@ def test_another_librarys_pages_answer_from_the_right_section(
             assert re.search(rf"""\bid=["']{re.escape(anchor)}["']""", path.read_text()), r["source"]
 
 
+def test_pages_saved_exactly_as_real_tools_save_them_keep_every_section_and_no_chrome(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``otherdocs4``: Word's "Save as Web Page" (windows-1252, source wrapped at 80 columns, MsoList
+    paragraphs) and "Save as .txt" (form feeds, a page footer, tab tables, tab bullets), a Google Docs download
+    (each step in its own <ol start>), a MediaWiki page with its whole skin, a Notion export (toggles over
+    sub-steps, callouts), a BookStack contained web file and a SharePoint page (suite bar, comments, accordion).
+    Every section its questions name is found, with no chrome in any of them."""
+    folder = DATA / "otherdocs4"
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0
+    (src,) = json.loads(out)["sources"]
+    assert src["status"] == "ok" and json.loads(out)["added"] == 7
+    assert src["procedures"] >= 14 and src["faqs"] >= 9
+    store = Services(settings_mod.load()).store
+    from bot.core.docs.indexer import load_topics
+
+    topics = {t.id: t for t in load_topics(store, (str(folder),))}
+    wanted = {i for line in (DATA / "otherdocs4-questions.jsonl").read_text().splitlines() if line.strip()
+              for i in json.loads(line)["topics"]}
+    assert len(wanted) >= 40 and wanted <= set(topics), sorted(wanted - set(topics))
+    for t in topics.values():
+        assert not re.search(r"Jump to (navigation|search)|Retrieved from|Was this page helpful|Microsoft 365|"
+                             r"Page \d+ of \d+|\[edit\]|mso-|lst-kix|google\.com/url|\f", t.body), (t.id, t.body)
+    steps = {t.title: [s.text for s in t.steps] for t in topics.values() if t.steps}
+    # the Word web page's numbered paragraphs, one whole sentence each (its source is wrapped mid-sentence)
+    assert steps["Receiving a Borrowed Book"][1] == "In Alma go to Fulfillment > Resource Sharing > Receiving Items."
+    # the Google Docs steps, each in its own <ol start="n">, are one procedure
+    assert len(steps["Morning pull run"]) == 4
+    # a Notion toggle over numbered sub-steps under a "Step 2:" heading
+    assert len(steps["Step 2: Add them to the rota"]) == 5
+    code, out, _ = run_cli(capsys, "eval", str(DATA / "otherdocs4-questions.jsonl"), "--json")
+    rep = json.loads(out)
+    # loose floors, set after this set's failures were read: a reader regression, not a point of ranking
+    assert rep["recall_at_3"] >= 0.75 and rep["abstention_oos"] >= 0.9, rep["misses"]
+
+
 @pytest.mark.parametrize(("topic", "steps", "first", "second"), [
     # bold "headings" and "1)" steps of a Word export
     ("word-adding-a-loan-partner#3-add-the-partner-to-the-rota-template", 5, "Rota Templates", "LOAN-ALL"),

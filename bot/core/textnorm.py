@@ -30,7 +30,7 @@ STOPWORDS = frozenset(
     sure just exactly basically anyway somebody everybody everyone something anything able
     between happen happens happened figure
     thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort much many
-    alright acceptable""".split()
+    alright acceptable thru tho ur bc cuz abt rn""".split()
 )
 
 # How people talk in chat ("what even is ...", "I think I scanned ...", "dumb q but"): in a question these are
@@ -40,7 +40,7 @@ CHATTER = frozenset(
     """even like maybe perhaps probably possibly though although already anyway anyways anywhere somewhere
     everywhere nowhere ones plus whole every each lol lmao haha idk btw fyi tbh imo yeah yep nope yes sorry
     think thinking thought guess guessing seem seems seemed see seeing saw ours theirs mine dumb silly stupid
-    bother whatever whenever wherever sometimes weird literally totally kinda sorta gonna wanna gotta til
+    bother whatever whenever wherever sometimes weird literally totally kinda sorta gonna wanna gotta til asap nvm
     till hmm hmmm um umm uh uhh ugh omg thx dunno welp yall ya erm uhm ahh lmk
     morning afternoon evening today tonight tomorrow yesterday question questions start started screen
     screens page window supervisor boss colleague coworker student students worker workers safe allowed""".split()
@@ -189,6 +189,8 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bLOAN\b"), "loannetwork LOAN"),
     (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive|receiving"),
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
+    # "5pm", "1:30PM" are how chat writes the "5 pm" and "1:30 pm" of the documentation
+    (re.compile(r"\b(\d{1,2}(?::\d{2})?)([ap])\.?m\b\.?", re.I), r"\1 \2m"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
     (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
     # "how long ...?" asks for a period; "long" is not what it is about
