@@ -255,10 +255,10 @@ def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_an_old_doc_b
     assert code == 0 and rep["added"] == 1
     (src,) = rep["sources"]
     assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
-    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt, .docx or .pdf: old-policy.doc")
+    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: old-policy.doc")
     assert "logo.png" not in src["detail"]
     code, out, _ = run_cli(capsys, "docs", "index")
-    assert "ok; not read, not being .md, .html/.htm, .txt, .docx or .pdf: old-policy.doc" in out
+    assert "ok; not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: old-policy.doc" in out
     assert "(not read, not being" in run_cli(capsys, "docs", "list")[1]
 
     got = ask(capsys, "which days does the courier pick up")
@@ -346,6 +346,83 @@ def test_status_names_the_documents_a_folder_holds_that_no_reader_opens(monkeypa
     services = Services(settings_mod.load())
     clock.reindex_docs(services)
     shown = " ".join(to_text(overview_reply(Context(services))).split())
-    assert "sections, checked just now (not read, not being .md, .html/.htm, .txt, .docx or .pdf: 2019 policy.rtf)" \
+    assert "sections, checked just now (not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: 2019 policy.rtf)" \
         in shown
     services.close()
+
+
+def _web_archive(html: str, charset: str = "windows-1252") -> bytes:
+    """A page saved as one file, the way Word's "Single File Web Page" and Confluence's "Export to Word" write
+    it: a MIME multipart/related message, the page in quoted-printable, a picture beside it."""
+    from email.mime.image import MIMEImage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    msg = MIMEMultipart("related")
+    msg["Subject"] = "Exported From Confluence"
+    page = MIMEText(html, "html", charset)
+    msg.attach(page)
+    msg.attach(MIMEImage(b"\x89PNG\r\n\x1a\n", "png"))
+    return msg.as_bytes()
+
+
+CONFLUENCE_WORD = ("<html xmlns:o='urn:schemas-microsoft-com:office:office'><head><title>Receiving P2P books</title>"
+                   "</head><body><h1>Receiving P2P books</h1><div class='Section1'><h2 id='Receiving-Steps'>Steps"
+                   "</h2><ol><li>Open Fulfillment &gt; Resource Sharing &gt; Receiving Items.</li><li>Type the "
+                   "lender\u2019s External Identifier and click OK.</li><li>Scan the book\u2019s own barcode as the "
+                   "temporary barcode.</li></ol><h2 id='Receiving-Pickup'>Courier pickup</h2><p>The courier "
+                   "collects on Tuesday and Friday at noon, from the loading dock behind the " + "staff car park " * 8
+                   + "building.</p></div></body></html>")
+
+
+def test_web_archives_and_confluence_word_exports_are_read_as_their_page_and_an_old_binary_doc_is_named(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Confluence's "Export to Word" writes a MIME web archive under a .doc name; Word and browsers save a
+    page as .mht the same way. Both are read as the page inside (quoted-printable, its own character set);
+    a .doc that is a plain web page is read as one; a real Word 97-2003 .doc is named, not guessed at."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "Receiving+P2P+books.doc").write_bytes(_web_archive(CONFLUENCE_WORD))
+    (folder / "returns.mht").write_bytes(_web_archive(
+        "<html><body><h1>Returns</h1><h2>Sending a book home</h2><ol><li>Open Return Items.</li>"
+        "<li>Scan the item barcode, never the External Identifier.</li></ol></body></html>", "utf-8"))
+    (folder / "faq.doc").write_bytes(b"<html><body><h2>Who pays postage?</h2><p>The lender pays the outbound "
+                                     b"postage and we pay the return.</p></body></html>")
+    (folder / "old-policy.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 Word 97")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["added"] == 3, rep
+    (src,) = rep["sources"]
+    assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
+    assert src["detail"].endswith(": old-policy.doc")
+    got = ask(capsys, "what do I type when a P2P book arrives")
+    assert got["answered"] and got["results"][0]["id"] == "receiving-p2p-books#receiving-steps"
+    assert "lender\u2019s External Identifier" in got["results"][0]["answer"]  # windows-1252, quoted-printable
+    assert got["results"][0]["source"] == "Receiving+P2P+books.doc#Receiving-Steps"
+    got = ask(capsys, "which days does the courier collect")
+    assert got["results"][0]["id"] == "receiving-p2p-books#receiving-pickup"
+    assert "staff car park staff car park" in got["results"][0]["answer"]  # soft line breaks joined
+    assert ask(capsys, "do I scan the external identifier when returning")["results"][0]["id"] == \
+        "returns#sending-a-book-home"
+    assert ask(capsys, "who pays the postage")["results"][0]["id"] == "faq#who-pays-postage"
+    # a single old .doc named as the source gets a sentence saying what to do
+    docs_env(monkeypatch, tmp_path, str(folder / "old-policy.doc"))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    (src,) = json.loads(out)["sources"]
+    assert src["status"] == "failed" and "save it as .docx" in src["detail"]
+
+
+def test_a_web_archive_without_a_page_or_with_a_broken_charset_gets_a_sentence_or_its_words() -> None:
+    from bot.core.docs import readers
+    from bot.core.docs.model import ReadError
+
+    with pytest.raises(ReadError, match="holds no web page"):
+        readers.mhtml_to_html(b"MIME-Version: 1.0\nContent-Type: text/plain\n\nhello\n", "a.mht")
+    odd = (b"MIME-Version: 1.0\nContent-Type: text/html; charset=x-no-such-charset\n"
+           b"Content-Transfer-Encoding: quoted-printable\n\n<p>Caf=E9 hours</p>\n")
+    assert "Caf\u00e9 hours" in readers.mhtml_to_html(odd, "b.mht")
+    assert readers.sniff_doc(b"\xd0\xcf\x11\xe0rest") is None
+    assert readers.sniff_doc(b"Date: Mon\r\nMIME-Version: 1.0\r\n") == "mhtml"
+    assert readers.sniff_doc(b"\xef\xbb\xbf<!DOCTYPE html><html>") == "html"
+    assert readers.sniff_doc(b"{\\rtf1\\ansi") is None

@@ -41,8 +41,8 @@ TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
 MAX_PACKAGE_BYTES = 60_000_000
-PACKAGES = ("docx", "pdf")  # kinds read as bytes and turned into text by their own module
-READABLE = ".md, .html/.htm, .txt, .docx or .pdf"
+PACKAGES = ("docx", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
+READABLE = ".md, .html/.htm, .txt, .docx, .pdf or .mht"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
@@ -311,7 +311,10 @@ class DocsIndexer:
         if not path.exists():
             raise ReadError(f"{source} does not exist (check P2PBOT_DOCS)")
         if path.is_file():
-            if readers.kind_for(path.name) is None:
+            if _kind(path) is None:
+                if path.name.lower().endswith(".doc"):
+                    raise ReadError(f"{source} is a Word 97-2003 document, which the bot cannot read; open it in "
+                                    "Word and save it as .docx")
                 raise ReadError(f"{source} is not a page the bot can read (use {READABLE})")
             full = str(path.resolve())
             return [(full, path.name, full)], []
@@ -324,7 +327,7 @@ class DocsIndexer:
             rel = p.relative_to(root)
             if any(part.startswith(".") or part.startswith("~$") for part in rel.parts) or not p.is_file():
                 continue  # hidden files, and the lock files Word keeps beside an open document
-            if readers.kind_for(p.name) is not None:
+            if _kind(p) is not None:
                 out.append((str(p), rel.as_posix(), str(p)))
             elif p.name.lower().endswith(readers.UNREADABLE_DOCS):
                 skipped.append(rel.as_posix())
@@ -333,7 +336,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|pdf)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -402,7 +405,7 @@ class DocsIndexer:
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
-        kind = readers.kind_for(path.name) or "text"
+        kind = _kind(path) or "text"
         limit = _limit(kind)
         if st.st_size > limit:
             raise ReadError(f"{location} is larger than {limit // 1_000_000} MB; split it into smaller pages")
@@ -448,7 +451,7 @@ class DocsIndexer:
             kind = "pdf"  # a PDF is a PDF whatever type the server names (text/html and text/plain are common)
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
-                            "the bot reads HTML, markdown, plain text, Word .docx and PDF")
+                            "the bot reads HTML, markdown, plain text, Word .docx, PDF and .mht web archives")
         if len(resp.content) > _limit(kind):
             raise ReadError(f"{url} is larger than {_limit(kind) // 1_000_000} MB")
         if kind in PACKAGES:
@@ -462,6 +465,17 @@ class DocsIndexer:
                         last_modified=resp.headers.get("last-modified", ""))
 
 
+def _kind(path: Path) -> str | None:
+    """The reader a file needs; a .doc is what its first bytes say (Confluence's Word export is a web archive)."""
+    if path.name.lower().endswith(".doc"):
+        try:
+            with path.open("rb") as f:
+                return readers.sniff_doc(f.read(4096))
+        except OSError:
+            return None
+    return readers.kind_for(path.name)
+
+
 def _limit(kind: str) -> int:
     return MAX_PACKAGE_BYTES if kind in PACKAGES else MAX_BYTES
 
@@ -470,6 +484,8 @@ def _unpack(kind: str, data: bytes, location: str) -> tuple[str, str]:
     """(text, reader kind) of a Word file or a PDF: HTML for the HTML reader, markdown or plain text."""
     if kind == "docx":
         return word.to_html(data, location), "html"
+    if kind == "mhtml":
+        return readers.mhtml_to_html(data, location), "html"
     return pdf.to_text(data, location)
 
 

@@ -21,7 +21,10 @@ HTML_EXT = (".html", ".htm")
 TEXT_EXT = (".txt", ".text")
 WORD_EXT = (".docx", ".docm")  # a macro-enabled document is the same package (its macros are never run)
 PDF_EXT = (".pdf",)
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT
+# a web page saved as one file (a browser's or Word's "single file web page"), and Confluence's "Export to
+# Word", which writes the same MIME archive under a .doc name
+MHTML_EXT = (".mht", ".mhtml")
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
@@ -37,10 +40,47 @@ def parse(location: str, text: str, kind: str) -> Page:
     return read_text(location, text)
 
 
+def sniff_doc(head: bytes) -> str | None:
+    """What a .doc file really is, from its first bytes: 'mhtml' (a MIME web archive, as Confluence's Export to
+    Word writes), 'html' (a web page renamed .doc), or None (a Word 97-2003 binary file, which no reader here
+    opens)."""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(b"\xd0\xcf\x11\xe0"):
+        return None
+    if b"mime-version:" in start[:2048] or b"multipart/related" in start[:4096]:
+        return "mhtml"
+    if start.startswith((b"<html", b"<!doctype html")) or (start.startswith(b"<?xml") and b"<html" in start[:2048]):
+        return "html"
+    return None
+
+
+def mhtml_to_html(data: bytes, location: str) -> str:
+    """The web page inside a MIME web archive (.mht, .mhtml, Confluence's Word export): its first text/html part,
+    decoded from quoted-printable or base64 in its own character set."""
+    import email
+    from email import policy
+    from email.message import EmailMessage
+
+    try:
+        msg = email.message_from_bytes(data, policy=policy.default)
+        for part in msg.walk():
+            if part.get_content_type() != "text/html" or not isinstance(part, EmailMessage):
+                continue
+            try:
+                return str(part.get_content())
+            except (LookupError, UnicodeDecodeError):  # a charset Python does not know, or a wrong one
+                raw = part.get_payload(decode=True)
+                if isinstance(raw, bytes):
+                    return raw.decode("cp1252", errors="replace")
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ReadError(f"{location} is not a readable web archive ({type(exc).__name__})") from None
+    raise ReadError(f"{location} holds no web page (a web archive with no text/html part)")
+
+
 def kind_for(name: str, content_type: str = "") -> str | None:
-    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text', or 'docx' and 'pdf',
-    which are read as bytes: see :mod:`bot.core.docs.word` and :mod:`bot.core.docs.pdf`); None when we cannot
-    read it."""
+    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text', or 'docx', 'pdf'
+    and 'mhtml', which are read as bytes: see :mod:`bot.core.docs.word`, :mod:`bot.core.docs.pdf` and
+    :func:`mhtml_to_html`); None when we cannot read it (a .doc is told by its first bytes: :func:`sniff_doc`)."""
     ct = content_type.split(";")[0].strip().lower()
     if ct:
         path = name.lower().split("?")[0]
@@ -52,6 +92,9 @@ def kind_for(name: str, content_type: str = "") -> str | None:
             return "docx"
         if ct in ("application/pdf", "application/x-pdf") or (ct == "application/octet-stream" and path.endswith(PDF_EXT)):
             return "pdf"
+        if ct in ("multipart/related", "application/x-mimearchive", "message/rfc822") or (
+                ct == "application/octet-stream" and path.endswith(MHTML_EXT)):
+            return "mhtml"
         if ct == "text/plain":
             return "markdown" if path.endswith(MARKDOWN_EXT) else "text"
         return None
@@ -66,6 +109,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
         return "docx"
     if low.endswith(PDF_EXT):
         return "pdf"
+    if low.endswith(MHTML_EXT):
+        return "mhtml"
     return None
 
 
