@@ -291,3 +291,25 @@ def test_how_long_asks_for_a_period_and_a_dropped_chat_word_does_not_make_a_ques
     # "hmm" is dropped; the question is as short as without it, so "said" (frequent, unknown) counts in full
     assert eng.ask("hmm lender said no to the renewal").confidence == pytest.approx(
         eng.ask("lender said no to the renewal").confidence)
+
+
+def test_an_abbreviation_the_documentation_spells_out_counts_as_its_word() -> None:
+    """A library's pages say "Temporary" and "Circulation"; staff type "temp" and "circ". The spelled-out
+    word explains the abbreviation fully (so a clear question is answered), while a synonym ("stuck" for
+    expiry) stays a hint."""
+    from bot.core.docs import readers
+    from bot.core.docs.sections import topics_for
+
+    page = readers.read_markdown("codes.md", (
+        "# Codes\n\n## Temporary locations\n\nBorrowed books go to the temporary location P2PBORR; lent books to "
+        "P2PLEND.\n\n## Circulation desk hours\n\nThe circulation desk is staffed from 8:30 to 4:30.\n\n"
+        "## Courier\n\nThe courier comes on Tuesday and Thursday.\n"))
+    engine = AnswerEngine(topics_for(page, "codes", "codes.md", "/codes.md"))
+    res = engine.ask("temp location codes?")
+    assert res.hits[0].topic.title == "Temporary locations" and res.confidence >= 0.9 and res.answered
+    assert engine.ask("circ hours").hits[0].topic.title == "Circulation desk hours"
+    (word,) = [q for q in engine._query_words("temp") if q.word == "temp"]
+    assert word.stems == {stem("temporary"): answers.ABBREVIATION_WEIGHT}
+    (hint,) = [q for q in AnswerEngine(topics_for(readers.read_markdown("e.md", "# Expiry\n\nThe expiry job runs."),
+                                                  "e", "e.md", "/e.md"))._query_words("stuck") if q.word == "stuck"]
+    assert hint.stems == {stem("expiry"): answers.EXPANSION_WEIGHT}

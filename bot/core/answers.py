@@ -38,6 +38,7 @@ from bot.core.textnorm import (
     expansions,
     is_stopword_variant,
     prepare,
+    spelled_out,
     stem,
     terms,
     words,
@@ -72,6 +73,7 @@ B = 0.75
 # most 0.52; all but a few long, rambling in-scope questions score 0.55 or more
 DEFAULT_THRESHOLD = 0.53
 EXPANSION_WEIGHT = 0.45
+ABBREVIATION_WEIGHT = 0.9
 BIGRAM_WEIGHT = 1.0
 IMPORTANCE_FLOOR = 0.4
 GENERIC_WEIGHT = 0.35
@@ -398,10 +400,14 @@ class AnswerEngine:
                 stems[stem(fixed[0])] = fixed[1]
             elif w not in member and w not in self._common and not expansions(w) and is_stopword_variant(w):
                 continue  # "shoud", "yesterdays": the asking, misspelt
+            spelled = spelled_out(w)
             for e in expansions(w):
                 es = stem(e)
                 if es in self._idf and es not in stems:
-                    stems[es] = EXPANSION_WEIGHT * (GENERIC_WEIGHT if w in GENERIC else 1.0)
+                    # an abbreviation the documentation never uses means its one spelled-out word ("temp",
+                    # "circ", "config"); a synonym, or a part of a longer expansion, is a hint
+                    weight = ABBREVIATION_WEIGHT if e == spelled and s not in self._idf else EXPANSION_WEIGHT
+                    stems[es] = weight * (GENERIC_WEIGHT if w in GENERIC else 1.0)
             # CHATTER here is one the documentation uses; an everyday word counts as chat unless the
             # documentation has it (a synonym it has, "came" -> receive, is only a hint)
             chat = w in CHATTER or (chatty and w in self._everyday and max(stems.values(), default=0.0) < 0.7)

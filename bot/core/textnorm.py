@@ -336,6 +336,14 @@ def is_stopword_variant(word: str) -> bool:
                for s in _long_stopwords())
 
 
+def spelled_out(word: str) -> str:
+    """The one word an abbreviation stands for ("temp" -> "temporary"), or "" (none, or several words)."""
+    if word not in ABBREVIATIONS and len(word) > 2 and word.endswith("s") and word[:-1] in ABBREVIATIONS:
+        word = word[:-1]
+    full = ABBREVIATIONS.get(word, "").split()
+    return full[0] if len(full) == 1 else ""
+
+
 def expansions(word: str) -> list[str]:
     """Extra words for one query word from the abbreviation and synonym tables."""
     if word not in ABBREVIATIONS and len(word) > 2 and word.endswith("s") and word[:-1] in ABBREVIATIONS:
