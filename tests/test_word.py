@@ -255,10 +255,10 @@ def test_a_word_file_in_a_folder_is_indexed_answered_and_walked_and_an_old_doc_b
     assert code == 0 and rep["added"] == 1
     (src,) = rep["sources"]
     assert src["status"] == "ok" and src["procedures"] == 2 and src["faqs"] == 1
-    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: old-policy.doc")
+    assert src["detail"].endswith("not read, not being .md, .html/.htm, .txt, .docx, .odt, .pdf or .mht: old-policy.doc")
     assert "logo.png" not in src["detail"]
     code, out, _ = run_cli(capsys, "docs", "index")
-    assert "ok; not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: old-policy.doc" in out
+    assert "ok; not read, not being .md, .html/.htm, .txt, .docx, .odt, .pdf or .mht: old-policy.doc" in out
     assert "(not read, not being" in run_cli(capsys, "docs", "list")[1]
 
     got = ask(capsys, "which days does the courier pick up")
@@ -346,7 +346,7 @@ def test_status_names_the_documents_a_folder_holds_that_no_reader_opens(monkeypa
     services = Services(settings_mod.load())
     clock.reindex_docs(services)
     shown = " ".join(to_text(overview_reply(Context(services))).split())
-    assert "sections, checked just now (not read, not being .md, .html/.htm, .txt, .docx, .pdf or .mht: 2019 policy.rtf)" \
+    assert "sections, checked just now (not read, not being .md, .html/.htm, .txt, .docx, .odt, .pdf or .mht: 2019 policy.rtf)" \
         in shown
     services.close()
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.core.docs import pdf, readers, word
+from bot.core.docs import odt, pdf, readers, word
 from bot.core.docs.model import ReadError, slugify
 from bot.core.docs.sections import count, topics_for
 from bot.core.kb import Section, Step, Topic
@@ -41,8 +41,8 @@ TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
 MAX_PACKAGE_BYTES = 60_000_000
-PACKAGES = ("docx", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
-READABLE = ".md, .html/.htm, .txt, .docx, .pdf or .mht"
+PACKAGES = ("docx", "odt", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
+READABLE = ".md, .html/.htm, .txt, .docx, .odt, .pdf or .mht"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
@@ -336,7 +336,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|odt|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -451,7 +451,7 @@ class DocsIndexer:
             kind = "pdf"  # a PDF is a PDF whatever type the server names (text/html and text/plain are common)
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
-                            "the bot reads HTML, markdown, plain text, Word .docx, PDF and .mht web archives")
+                            "the bot reads HTML, markdown, plain text, Word .docx, OpenDocument .odt, PDF and .mht web archives")
         if len(resp.content) > _limit(kind):
             raise ReadError(f"{url} is larger than {_limit(kind) // 1_000_000} MB")
         if kind in PACKAGES:
@@ -486,6 +486,8 @@ def _unpack(kind: str, data: bytes, location: str) -> tuple[str, str]:
         return word.to_html(data, location), "html"
     if kind == "mhtml":
         return readers.mhtml_to_html(data, location), "html"
+    if kind == "odt":
+        return odt.to_html(data, location), "html"
     return pdf.to_text(data, location)
 
 

@@ -24,11 +24,13 @@ PDF_EXT = (".pdf",)
 # a web page saved as one file (a browser's or Word's "single file web page"), and Confluence's "Export to
 # Word", which writes the same MIME archive under a .doc name
 MHTML_EXT = (".mht", ".mhtml")
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT
+ODT_EXT = (".odt",)  # LibreOffice, and Google Docs' "Download as OpenDocument"
+ODT_TYPE = "application/vnd.oasis.opendocument.text"
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT + ODT_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
-UNREADABLE_DOCS = (".doc", ".rtf", ".odt", ".pages", ".epub", ".wpd")
+UNREADABLE_DOCS = (".doc", ".rtf", ".pages", ".epub", ".wpd")
 
 
 def parse(location: str, text: str, kind: str) -> Page:
@@ -78,9 +80,10 @@ def mhtml_to_html(data: bytes, location: str) -> str:
 
 
 def kind_for(name: str, content_type: str = "") -> str | None:
-    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text', or 'docx', 'pdf'
-    and 'mhtml', which are read as bytes: see :mod:`bot.core.docs.word`, :mod:`bot.core.docs.pdf` and
-    :func:`mhtml_to_html`); None when we cannot read it (a .doc is told by its first bytes: :func:`sniff_doc`)."""
+    """Which reader a file name (or an HTTP content type) needs ('markdown', 'html', 'text', or 'docx', 'odt',
+    'pdf' and 'mhtml', which are read as bytes: see :mod:`bot.core.docs.word`, :mod:`bot.core.docs.odt`,
+    :mod:`bot.core.docs.pdf` and :func:`mhtml_to_html`); None when we cannot read it (a .doc is told by its first
+    bytes: :func:`sniff_doc`)."""
     ct = content_type.split(";")[0].strip().lower()
     if ct:
         path = name.lower().split("?")[0]
@@ -92,6 +95,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
             return "docx"
         if ct in ("application/pdf", "application/x-pdf") or (ct == "application/octet-stream" and path.endswith(PDF_EXT)):
             return "pdf"
+        if ct == ODT_TYPE or (ct == "application/octet-stream" and path.endswith(ODT_EXT)):
+            return "odt"
         if ct in ("multipart/related", "application/x-mimearchive", "message/rfc822") or (
                 ct == "application/octet-stream" and path.endswith(MHTML_EXT)):
             return "mhtml"
@@ -111,6 +116,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
         return "pdf"
     if low.endswith(MHTML_EXT):
         return "mhtml"
+    if low.endswith(ODT_EXT):
+        return "odt"
     return None
 
 

@@ -85,11 +85,17 @@ def _to_html(data: bytes, location: str) -> str:
 
 
 def _parse(zf: zipfile.ZipFile, info: zipfile.ZipInfo, location: str) -> _Element:
+    return parse_part(zf, info, location, "Word")
+
+
+def parse_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, location: str, what: str) -> _Element:
+    """One XML part of an office package (``what`` names the kind of file in messages): never with a DOCTYPE,
+    so no entity is ever expanded."""
     from lxml import etree
 
     raw = zf.read(info)
     if _DOCTYPE.search(raw):
-        raise ReadError(f"{location} declares entities ({info.filename} has a DOCTYPE, which Word never writes); "
+        raise ReadError(f"{location} declares entities ({info.filename} has a DOCTYPE, which {what} never writes); "
                         "it was not read")
     raw = raw.replace(STRICT_W, W.encode())
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -97,10 +103,10 @@ def _parse(zf: zipfile.ZipFile, info: zipfile.ZipInfo, location: str) -> _Elemen
     try:
         root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as exc:
-        raise ReadError(f"{location} is a damaged Word file ({info.filename} is not well-formed XML, or one of "
+        raise ReadError(f"{location} is a damaged {what} file ({info.filename} is not well-formed XML, or one of "
                         f"its texts is too long: {type(exc).__name__})") from None
     if getattr(root.getroottree().docinfo, "doctype", ""):  # one the byte search missed (UTF-16): not expanded, still refused
-        raise ReadError(f"{location} declares entities ({info.filename} has a DOCTYPE, which Word never writes); "
+        raise ReadError(f"{location} declares entities ({info.filename} has a DOCTYPE, which {what} never writes); "
                         "it was not read")
     return root
 

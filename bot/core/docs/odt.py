@@ -1,0 +1,255 @@
+"""OpenDocument text (.odt: LibreOffice, and Google Docs' "Download as OpenDocument") as the HTML reader reads it.
+
+An .odt is a zip whose ``content.xml`` holds the text (ISO/IEC 26300). The translation keeps what the answer
+engine needs: headings (``text:h`` with its outline level, or a paragraph in the Title style), numbered and
+bulleted lists (the list style's level says which), tables (a merged cell keeps its text once), footnotes in
+brackets where they are cited, and the paragraphs of text frames. Left out: the table of contents and other
+indexes, tracked deletions, comments, hidden text and pictures. The result is small HTML handed to the HTML
+reader, so sections, procedures and FAQ pairs come out by the same rules as out of web pages.
+
+As for Word files (:mod:`bot.core.docs.word`): a part with a DOCTYPE is refused, the parts together may unpack to
+at most MAX_XML_BYTES, and a password-protected document gets a sentence saying so.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import zipfile
+from typing import TYPE_CHECKING
+
+from bot.core.docs.model import ReadError
+from bot.core.docs.word import MAX_XML_BYTES, parse_part
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
+CONTENT = "content.xml"
+PARTS = (CONTENT, "styles.xml", "meta.xml")
+# what is never read as text: indexes (their entries repeat the headings), tracked deletions, comments, the
+# declarations at the top of the text, and what a reader does not see
+_SKIP = frozenset(f"{TEXT}{t}" for t in (
+    "table-of-content", "illustration-index", "table-index", "object-index", "user-index", "alphabetical-index",
+    "bibliography", "tracked-changes", "sequence-decls", "variable-decls", "user-field-decls", "dde-connection-decls",
+    "hidden-text", "hidden-paragraph", "note-citation", "bookmark-start", "bookmark-end", "soft-page-break",
+)) | {f"{OFFICE}annotation", f"{OFFICE}annotation-end", f"{OFFICE}forms"}
+_MAX_REPEAT = 50  # a cell "repeated" 1,024 times is the empty rest of a row, not 1,024 cells
+
+
+def to_html(data: bytes, location: str) -> str:
+    """The document's text as HTML (headings, paragraphs, lists, tables), with its title when it has one."""
+    try:
+        return _to_html(data, location)
+    except ReadError:
+        raise
+    except (RuntimeError, NotImplementedError):  # an entry packed with a method zipfile lacks
+        raise ReadError(f"{location} is packed in a way the bot cannot open; save it again as .odt or .docx") from None
+    except Exception as exc:  # zlib, an odd attribute: one sentence, never a crash
+        kind = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__} error"
+        raise ReadError(f"{location} is a damaged OpenDocument file ({kind}); open it and save it again") from None
+
+
+def _to_html(data: bytes, location: str) -> str:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ReadError(f"{location} is not an OpenDocument text file the bot can read (it may be damaged); "
+                        "save it again as .odt or .docx") from None
+    with zf:
+        names = set(zf.namelist())
+        if CONTENT not in names:
+            raise ReadError(f"{location} is not an OpenDocument text (it has no {CONTENT})")
+        if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml")[:MAX_XML_BYTES]:
+            raise ReadError(f"{location} is password-protected; save a copy without a password for the bot")
+        wanted = [zf.getinfo(n) for n in PARTS if n in names]
+        if sum(i.file_size for i in wanted) > MAX_XML_BYTES:
+            raise ReadError(f"{location} is too large to read (its text unpacks to more than "
+                            f"{MAX_XML_BYTES // 1_000_000} MB): split it into smaller documents")
+        parts = {i.filename: parse_part(zf, i, location, "OpenDocument") for i in wanted}
+    body = parts[CONTENT].find(f"{OFFICE}body/{OFFICE}text")
+    if body is None:
+        raise ReadError(f"{location} is not a text document (a spreadsheet or a presentation?); the bot reads "
+                        "OpenDocument text (.odt)")
+    doc = _Doc([p for n in (CONTENT, "styles.xml") if (p := parts.get(n)) is not None])
+    out: list[str] = []
+    doc.blocks(body, out)
+    title = _title(parts.get("meta.xml"))
+    head = f"<title>{html.escape(title)}</title>" if title else ""
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'>{head}</head><body>{''.join(out)}</body></html>"
+
+
+def _title(meta: _Element | None) -> str:
+    if meta is None:
+        return ""
+    el = meta.find(f"{OFFICE}meta/{{http://purl.org/dc/elements/1.1/}}title")
+    return " ".join((el.text or "").split()) if el is not None else ""
+
+
+def _count(text: str | None, default: int = 1) -> int:
+    return int(text) if text is not None and text.isascii() and text.isdigit() else default
+
+
+class _Doc:
+    """Paragraph styles (what each is based on, and the list style it carries) and list styles (which levels
+    are numbered) of one document."""
+
+    def __init__(self, roots: list[_Element]) -> None:
+        self.parent: dict[str, str] = {}
+        self.display: dict[str, str] = {}
+        self.list_of: dict[str, str] = {}  # paragraph style -> the list style it numbers with
+        self.numbered: dict[str, dict[int, bool]] = {}  # list style -> level -> numbered
+        for root in roots:
+            for st in root.iter(f"{STYLE}style"):
+                name = st.get(f"{STYLE}name") or ""
+                self.parent[name] = st.get(f"{STYLE}parent-style-name") or ""
+                self.display[name] = (st.get(f"{STYLE}display-name") or name).replace("_20_", " ")
+                if st.get(f"{STYLE}list-style-name"):
+                    self.list_of[name] = st.get(f"{STYLE}list-style-name") or ""
+            for ls in root.iter(f"{TEXT}list-style"):
+                levels: dict[int, bool] = {}
+                for lvl in ls:
+                    if isinstance(lvl.tag, str) and lvl.tag.startswith(f"{TEXT}list-level-style-"):
+                        levels[_count(lvl.get(f"{TEXT}level"))] = lvl.tag == f"{TEXT}list-level-style-number"
+                self.numbered[ls.get(f"{STYLE}name") or ""] = levels
+
+    def _chain(self, name: str) -> list[str]:
+        out: list[str] = []
+        while name and name not in out and len(out) < 20:
+            out.append(name)
+            name = self.parent.get(name, "")
+        return out
+
+    def heading_level(self, p: _Element) -> int:
+        """1-6 for a paragraph in a heading style ("Heading 2"), 0 for the Title style (the document's title),
+        -1 for any other paragraph."""
+        for name in self._chain(p.get(f"{TEXT}style-name") or ""):
+            shown = self.display.get(name, name).lower().replace("_", " ")
+            if shown == "title":
+                return 0
+            if shown.startswith("heading ") and shown[8:].strip().isdigit():
+                return min(max(int(shown[8:].strip()), 1), 6)
+        return -1
+
+    def is_numbered(self, style: str, level: int) -> bool:
+        levels = self.numbered.get(style, {})
+        return levels.get(level, levels.get(1, False))
+
+    # -- text ------------------------------------------------------------------------------------------
+    def inline(self, el: _Element, frames: list[_Element]) -> str:
+        """The escaped HTML of a paragraph's content: spaces, tabs and line breaks as written, notes in
+        brackets, links as their words; text frames are kept aside to follow the paragraph."""
+        out = [html.escape(el.text or "")]
+        for child in el:
+            tag = child.tag if isinstance(child.tag, str) else ""
+            if tag in _SKIP or not tag:
+                pass
+            elif tag == f"{TEXT}s":
+                out.append(" " * min(_count(child.get(f"{TEXT}c")), 8))
+            elif tag == f"{TEXT}tab":
+                out.append(" ")
+            elif tag == f"{TEXT}line-break":
+                out.append("<br>")
+            elif tag == f"{TEXT}note":
+                body = child.find(f"{TEXT}note-body")
+                note = " ".join(self.plain(p) for p in body.iter(f"{TEXT}p")) if body is not None else ""
+                if note.strip():
+                    out.append(f" [{html.escape(note.strip())}]")
+            elif tag == f"{DRAW}frame":
+                frames.extend(child.iter(f"{DRAW}text-box"))
+            else:  # spans, links, fields: their words
+                out.append(self.inline(child, frames))
+            out.append(html.escape(child.tail or ""))
+        return "".join(out)
+
+    def plain(self, el: _Element) -> str:
+        return " ".join(html.unescape(self.inline(el, [])).replace("<br>", " ").split())
+
+    # -- blocks ----------------------------------------------------------------------------------------
+    def blocks(self, parent: _Element, out: list[str]) -> None:
+        for el in parent:
+            tag = el.tag if isinstance(el.tag, str) else ""
+            if tag in _SKIP or not tag:
+                continue
+            if tag in (f"{TEXT}h", f"{TEXT}p"):
+                self.paragraph(el, out)
+            elif tag == f"{TEXT}list":
+                self.a_list(el, out, el.get(f"{TEXT}style-name") or "", 1)
+            elif tag == f"{TABLE}table":
+                self.table(el, out)
+            elif tag in (f"{TEXT}section", f"{TEXT}index-body", f"{OFFICE}text"):
+                self.blocks(el, out)
+            elif tag == f"{DRAW}frame":
+                for box in el.iter(f"{DRAW}text-box"):
+                    self.blocks(box, out)
+
+    def paragraph(self, el: _Element, out: list[str]) -> None:
+        frames: list[_Element] = []
+        text = self.inline(el, frames).strip()
+        if text:
+            if el.tag == f"{TEXT}h":
+                level = min(max(_count(el.get(f"{TEXT}outline-level")), 1), 6)
+                out.append(f"<h{level}>{text}</h{level}>")
+            else:
+                level = self.heading_level(el)
+                if level == 0:
+                    out.append(f"<p class='title'>{text}</p>")
+                elif level > 0:
+                    out.append(f"<h{level}>{text}</h{level}>")
+                else:
+                    out.append(f"<p>{text}</p>")
+        for box in frames:
+            self.blocks(box, out)
+
+    def a_list(self, el: _Element, out: list[str], style: str, level: int) -> None:
+        style = el.get(f"{TEXT}style-name") or style
+        if not style:  # a list written without a style takes the one its first paragraph's style carries
+            first = el.find(f".//{TEXT}p")
+            for name in self._chain(first.get(f"{TEXT}style-name") or "") if first is not None else []:
+                if name in self.list_of:
+                    style = self.list_of[name]
+                    break
+        tag = "ol" if self.is_numbered(style, level) else "ul"
+        out.append(f"<{tag}>")
+        for item in el:
+            if item.tag not in (f"{TEXT}list-item", f"{TEXT}list-header"):
+                continue
+            out.append("<li>")
+            for part in item:
+                if part.tag == f"{TEXT}list":
+                    self.a_list(part, out, style, level + 1)
+                elif part.tag in (f"{TEXT}p", f"{TEXT}h"):
+                    frames: list[_Element] = []
+                    text = self.inline(part, frames).strip()
+                    if text:
+                        out.append(f"<p>{text}</p>")
+                    for box in frames:
+                        self.blocks(box, out)
+                elif part.tag == f"{TABLE}table":
+                    self.table(part, out)
+            out.append("</li>")
+        out.append(f"</{tag}>")
+
+    def table(self, el: _Element, out: list[str]) -> None:
+        rows: list[str] = []
+        for row in el.iter(f"{TABLE}table-row"):
+            if row.getparent() is not None and any(a.tag == f"{TABLE}table" and a is not el
+                                                   for a in row.iterancestors(f"{TABLE}table")):
+                continue  # a row of a table inside a cell: read with that cell
+            cells: list[str] = []
+            for cell in row:
+                if cell.tag != f"{TABLE}table-cell":
+                    continue  # a covered cell (merged into the one before it) has no text of its own
+                text = " ".join(self.plain(p) for p in cell.iter(f"{TEXT}p", f"{TEXT}h"))
+                repeat = _count(cell.get(f"{TABLE}number-columns-repeated"))
+                cells.extend([html.escape(text)] * (min(repeat, _MAX_REPEAT) if text else 1))
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        if rows:
+            out.append("<table>" + "".join(rows) + "</table>")
