@@ -480,6 +480,27 @@ def test_an_html_page_over_http_is_indexed_cited_and_read_again_only_when_change
     assert "before 2 p.m." in ask(capsys, "how do I pack a book for the courier")["results"][0]["answer"]
 
 
+@pytest.mark.parametrize(("ctype", "body"), [
+    # Word's web page served with no charset in the header: its own <meta> says windows-1252
+    ("text/html", b'<html><head><meta http-equiv=Content-Type content="text/html; charset=windows-1252"></head>'
+                  b"<body><h1>Returns</h1><p>Scan the book\x92s barcode \x96 never the lender\x92s slip.</p></body></html>"),
+    # the header's charset is wrong (the page is windows-1252): a guess, not replacement characters
+    ("text/html; charset=utf-8", b"<html><body><h1>Returns</h1><p>Scan the book\x92s barcode \x96 never the "
+                                 b"lender\x92s slip.</p></body></html>"),
+    # UTF-8 with no word about it anywhere
+    ("text/html", "<html><body><h1>Returns</h1><p>Scan the book’s barcode – never the lender’s slip.</p></body>"
+                  "</html>".encode()),
+])
+def test_a_served_page_is_decoded_in_its_own_character_set(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site,
+        ctype: str, body: bytes) -> None:
+    site.pages["/returns.htm"] = (200, ctype, body, {})
+    docs_env(monkeypatch, tmp_path, f"{site.url}/returns.htm")
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    answer = ask(capsys, "scan which barcode on returns")["results"][0]["answer"]
+    assert answer == "Scan the book\u2019s barcode \u2013 never the lender\u2019s slip."
+
+
 @pytest.mark.parametrize(("status", "ctype", "headers", "sentence"), [
     (404, "text/html", {}, "was not found (HTTP 404)"),
     (401, "text/html", {}, "asks for a login (HTTP 401)"),

@@ -457,7 +457,7 @@ class DocsIndexer:
         if kind in PACKAGES:
             return _Fetched(*_unpack(kind, resp.content, url), etag=resp.headers.get("etag", ""),
                             last_modified=resp.headers.get("last-modified", ""))
-        text = resp.text
+        text = _decode_served(resp.content, ctype, url)
         if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):
             raise ReadError(f"{url} shows a login form instead of the page; the bot can only index pages that "
                             "open without signing in")
@@ -498,6 +498,33 @@ def _racy(mtime_ns: int, checked_at: datetime | None) -> bool:
 
     when = as_utc(checked_at)
     return when is None or mtime_ns >= (when.timestamp() - RACY_S) * 1e9
+
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _decode_served(data: bytes, content_type: str, location: str) -> str:
+    """A served page's text: in the character set its Content-Type names, else the one its own <meta> names
+    (Word's web pages say windows-1252 there, and servers often send no charset), else UTF-8 or Windows-1252."""
+    import codecs
+
+    names = [m.group(1).strip("\"'") for m in [re.search(r"charset\s*=\s*([^;\s]+)", content_type, re.I)] if m]
+    if not names and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        names = [m.group(1).decode("ascii", "replace") for m in [_CHARSET.search(data[:4096])] if m]
+    for name in names:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            continue  # a charset Python does not know: guess as for a file
+        if codec == "utf-16" or codec.startswith("utf-16-"):
+            continue  # a page that says UTF-16 in ASCII bytes is not UTF-16
+        try:
+            return data.decode("utf-8-sig" if codec == "utf-8" else codec)
+        except UnicodeDecodeError:
+            break  # the named charset is wrong: guess
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    return _decode(data, location)
 
 
 def _decode(data: bytes, location: str) -> str:
