@@ -480,6 +480,23 @@ def test_an_html_page_over_http_is_indexed_cited_and_read_again_only_when_change
     assert "before 2 p.m." in ask(capsys, "how do I pack a book for the courier")["results"][0]["answer"]
 
 
+def test_files_in_utf16_or_in_the_charset_their_meta_names_are_read(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Notepad's "Unicode" is UTF-16 with a byte-order mark; a page in ISO-8859-1 says so in its <meta>."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "notes.txt").write_bytes("Courier Days\r\nThe courier comes on Tuesday \u2013 never on Friday.\r\n"
+                                       .encode("utf-16"))
+    (folder / "desk.html").write_bytes(b'<html><head><meta charset="iso-8859-1"></head><body><h1>Caf\xe9 rules</h1>'
+                                       b"<p>No food near the caf\xe9 returns bin.</p></body></html>")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    assert code == 0 and json.loads(out)["added"] == 2, out
+    assert ask(capsys, "which day does the courier come")["results"][0]["answer"] == \
+        "The courier comes on Tuesday \u2013 never on Friday."
+    assert ask(capsys, "cafe returns bin food")["results"][0]["title"] == "Caf\u00e9 rules"
+
+
 @pytest.mark.parametrize(("ctype", "body"), [
     # Word's web page served with no charset in the header: its own <meta> says windows-1252
     ("text/html", b'<html><head><meta http-equiv=Content-Type content="text/html; charset=windows-1252"></head>'

@@ -415,7 +415,9 @@ class DocsIndexer:
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
         if kind in PACKAGES:
             return _Fetched(*_unpack(kind, data, location), mtime_ns=st.st_mtime_ns, size=st.st_size)
-        return _Fetched(_decode(data, location), kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
+        # a web page says its character set in a <meta> (Word's: windows-1252); other text is guessed
+        text = _decode_served(data, "", location) if kind == "html" else _decode(data, location)
+        return _Fetched(text, kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
         import httpx
@@ -522,12 +524,14 @@ def _decode_served(data: bytes, content_type: str, location: str) -> str:
             return data.decode("utf-8-sig" if codec == "utf-8" else codec)
         except UnicodeDecodeError:
             break  # the named charset is wrong: guess
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace")
     return _decode(data, location)
 
 
 def _decode(data: bytes, location: str) -> str:
+    import codecs
+
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Notepad's "Unicode", Word's UTF-16 web page
+        return data.decode("utf-16", errors="replace")
     if b"\x00" in data[:4096]:
         raise ReadError(f"{location} is not text (it looks like a binary file)")
     for enc in ("utf-8-sig", "cp1252"):
