@@ -313,3 +313,13 @@ def test_an_abbreviation_the_documentation_spells_out_counts_as_its_word() -> No
     (hint,) = [q for q in AnswerEngine(topics_for(readers.read_markdown("e.md", "# Expiry\n\nThe expiry job runs."),
                                                   "e", "e.md", "/e.md"))._query_words("stuck") if q.word == "stuck"]
     assert hint.stems == {stem("expiry"): answers.EXPANSION_WEIGHT}
+
+
+def test_chat_spellings_go_but_short_names_stay() -> None:
+    """'thru' and 'tho' are how a question is typed; 'BC' or 'UR' may be a partner (Boston College, Rochester)."""
+    from bot.core.textnorm import content_words, prepare
+
+    assert content_words(prepare("can a community borrower request thru P2P tho")) == [
+        "community", "borrower", "request", "p2p"]
+    assert content_words(prepare("which bin for BC or UR loans")) == ["bin", "bc", "ur", "loans"]
+    assert prepare("pickup at 1:30PM, drop-off 9am") == "pickup at 1:30 pm, drop-off 9 am"

@@ -119,6 +119,28 @@ def test_text_printed_to_pages_loses_its_running_footer_and_keeps_its_tables() -
     assert [b.text for b in blocks if b.kind == "heading"] == ["Desk Notes", "Closing"]
 
 
+def test_page_furniture_is_never_a_step_a_value_or_the_title() -> None:
+    """What only looks like furniture stays: the same last step on two pages ("Click Save."), a lone number
+    closing a page that is a value (page numbers count up page by page; "7" then "3" do not), and the title
+    on page 1 that the pages after it repeat as their running header."""
+    sops = ("Receiving Loans\n\n1. Open Receiving Items.\n2. Click Save.\n\nPage 1 of 2\n"
+            "\fReturning Loans\n\n1. Open Return Items.\n2. Print the label.\n3. Click Save.\n\nPage 2 of 2\n")
+    topics = {t.title: t for t in topics_for(readers.read_text("s.txt", sops), "s", "s.txt", "/s.txt")}
+    assert [s.text for s in topics["Receiving Loans"].steps] == ["Open Receiving Items.", "Click Save."]
+    assert [s.text for s in topics["Returning Loans"].steps][-1] == "Click Save."
+    values = "Loan Periods\n\nBooks\n21\n\nDVDs\n7\n\fRenewals\n\nRenew at the desk.\n\nOverdue fines\n3\n"
+    bodies = {t.title: t.body for t in topics_for(readers.read_text("v.txt", values), "v", "v.txt", "/v.txt")}
+    assert bodies["DVDs"] == "7" and bodies["Overdue fines"] == "3"
+    numbered = "Loan Periods\n\nBooks\n21\nDVDs\n7\n\n1\fRenewals\n\nRenew twice.\n\n2\f"
+    blocks = [b.text for b in readers.read_text("n.txt", numbered).blocks]
+    assert "7" in " ".join(blocks) and "1" not in blocks and "2" not in blocks
+    cover = ("Circulation Manual\nBirch Library\n\nThis manual covers the desk.\n"
+             "\fCirculation Manual\n\nRenewals\nRenew at the desk.\n\fCirculation Manual\n\nFines\nFines are 25 cents.\n")
+    page = readers.read_text("c.txt", cover)
+    assert page.title == "Circulation Manual"
+    assert [b.text for b in page.blocks].count("Circulation Manual") == 1
+
+
 def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
     html = ('<html><body><div class=WordSection1><p class=MsoTitle>Returns at Birch</p>'
             "<h1>Scanning</h1><p class=MsoNormal>Scan the temporary barcode.</p></div></body></html>")
@@ -204,6 +226,84 @@ def test_a_bullet_over_numbered_sub_steps_is_a_procedure_and_step_headings_over_
     assert one.body.startswith("Copy from the Community tab\n1. Open the Community tab.")
     assert [s.text for s in topics["Step 2: Add them to the rota"].steps] == ["Open Rota Templates.",
                                                                              "Click Add Partners."]
+
+
+def test_only_an_accordions_question_toggle_is_a_heading() -> None:
+    """A menu button, a language picker and "Show more" are not questions (the text after them stays in its
+    section); an icon's ligature is not part of a question; a hidden answer right after its toggle is kept
+    even without aria-controls."""
+    html = ("<html><body><main><h1>Courier schedule</h1><div class='toolbar'>"
+            "<button aria-haspopup='menu' aria-expanded='false'>Share this page</button>"
+            "<button aria-expanded='false'>English</button></div>"
+            "<p>The courier arrives Monday and Thursday at 10 am.</p>"
+            "<h2>Renewals</h2><p>Items can be renewed twice.</p>"
+            "<button aria-expanded='false' aria-controls='more1'>Show more</button>"
+            "<div id='more1'><p>Staff can grant one extra renewal.</p></div>"
+            "<h2>Desk FAQ</h2><div class='faq-item'><button aria-expanded='false'>Can a patron renew twice?"
+            "<i class='material-icons' aria-hidden='true'>expand_more</i></button>"
+            "<div hidden><p>Yes, from their account.</p></div></div></main></body></html>")
+    topics = {t.title: t for t in topics_for(readers.read_html("c.html", html), "c", "c.html", "/c.html")}
+    assert set(topics) == {"Courier schedule", "Renewals", "Can a patron renew twice?"}
+    assert topics["Courier schedule"].body == "The courier arrives Monday and Thursday at 10 am."
+    assert topics["Renewals"].body == "Items can be renewed twice.\nStaff can grant one extra renewal."
+    assert topics["Can a patron renew twice?"].kind == "faq"
+    assert topics["Can a patron renew twice?"].body == "Yes, from their account."
+
+
+def test_camel_case_names_are_chrome_only_when_every_part_is_a_chrome_word() -> None:
+    html = ("<html><body><div class='pageWrapper'><div class='CommentsWrapper'><p>Great page, thanks!</p></div>"
+            "<h1>Receiving items</h1><div class='articleHeaderText'><p>Read this before your first shift.</p></div>"
+            "<div class='stepsWithSidebarNotes'><p>Scan each item in Receiving Items.</p></div>"
+            "<div class='panel'><div class='panelHeader'><b>RUSH items go straight to the hold shelf</b></div>"
+            "<div class='panelContent'><p>Not on the sorting cart.</p></div></div></div></body></html>")
+    (topic,) = topics_for(readers.read_html("r.html", html), "r", "r.html", "/r.html")
+    for kept in ("Read this before your first shift.", "Scan each item in Receiving Items.",
+                 "RUSH items go straight to the hold shelf"):
+        assert kept in topic.body
+    assert "Great page" not in topic.body
+
+
+def test_step_headings_stay_together_and_a_loose_sub_step_keeps_its_second_paragraph() -> None:
+    """When one "Step N" heading has numbered sub-steps of its own, its siblings stay headings too (not two
+    folded and one left out); a second paragraph of a nested step carries on under it, with no number."""
+    md = ("# Receiving a loan\n\n## Step 1: Open Receiving Items\n\nGo to the page.\n\n## Step 2: Scan\n\n"
+          "Scan the barcode.\n\n## Step 3: Check the slip\n\n- If the slip is missing:\n  1. Print a new one.\n"
+          "  2. Put it in the book.\n")
+    titles = [t.title for t in topics_for(readers.read_markdown("s.md", md), "s", "s.md", "/s.md")]
+    assert titles == ["Step 1: Open Receiving Items", "Step 2: Scan", "Step 3: Check the slip"]
+    loose = ("# Sending a loan\n\n1. Pull the item.\n2. Pack it:\n\n   1. Wrap it in bubble wrap.\n\n"
+             "      Use two layers for DVDs.\n\n   2. Put the slip on top.\n\n3. Put the box in the bin.\n")
+    (topic,) = topics_for(readers.read_markdown("l.md", loose), "l", "l.md", "/l.md")
+    assert [s.text for s in topic.steps][1] == ("Pack it:\n1. Wrap it in bubble wrap.\n   Use two layers for DVDs.\n"
+                                                "2. Put the slip on top.")
+
+
+def test_a_notion_html_toggle_over_numbered_lists_is_a_procedure() -> None:
+    html = ("<html><body><article class='page'><h1 class='page-title'>Onboarding</h1><div class='page-body'>"
+            "<h2>Adding a partner</h2><ul class='toggle'><li><details open=''><summary>Copy the partner record"
+            "</summary><ol class='numbered-list' start='1'><li>Open Partners.</li></ol><ol class='numbered-list' "
+            "start='2'><li>Click Copy.</li></ol><ol class='numbered-list' start='3'><li>Save the new record.</li>"
+            "</ol></details></li></ul></div></article></body></html>")
+    topics = {t.title: t for t in topics_for(readers.read_html("n.html", html), "n", "n.html", "/n.html")}
+    assert [s.text for s in topics["Adding a partner"].steps] == ["Open Partners.", "Click Copy.",
+                                                                  "Save the new record."]
+    assert topics["Adding a partner"].body.startswith("Copy the partner record\n1. Open Partners.")
+
+
+def test_tab_lines_that_are_lists_or_sentences_are_not_tables() -> None:
+    text = ("Receiving a Loan\n\n1.\tOpen Receiving Items.\n2.\tScan the barcode, then check the slip:\n"
+            "a.\tIf the slip says RUSH, put it on the hold shelf.\nb.\tIf the slip is missing, print one.\n"
+            "3.\tClick Save.\n\nContacts\n\nFor lending, call Jane Smith\tx4521 during the day.\n"
+            "After hours leave a message\tthe voicemail is checked at 9 am.\n\nLoan Periods\n\n"
+            "\u2022\tBooks\t21 days\n\u2022\tDVDs\t7 days\n")
+    page = readers.read_text("t.txt", text)
+    assert not [b for b in page.blocks if b.kind == "table"]
+    topics = {t.title: t for t in topics_for(page, "t", "t.txt", "/t.txt")}
+    assert [s.text.split("\n")[0] for s in topics["Receiving a Loan"].steps] == [
+        "Open Receiving Items.", "Scan the barcode, then check the slip:", "Click Save."]
+    assert "- If the slip says RUSH" in topics["Receiving a Loan"].body
+    assert topics["Contacts"].body.startswith("For lending, call Jane Smith x4521 during the day.")
+    assert topics["Loan Periods"].body == "- Books 21 days\n- DVDs 7 days"
 
 
 def test_a_long_bare_line_is_a_heading_when_the_text_is_not_wrapped() -> None:

@@ -426,3 +426,53 @@ def test_a_web_archive_without_a_page_or_with_a_broken_charset_gets_a_sentence_o
     assert readers.sniff_doc(b"Date: Mon\r\nMIME-Version: 1.0\r\n") == "mhtml"
     assert readers.sniff_doc(b"\xef\xbb\xbf<!DOCTYPE html><html>") == "html"
     assert readers.sniff_doc(b"{\\rtf1\\ansi") is None
+
+
+def test_damaged_or_odd_web_archives_get_one_sentence_or_their_page() -> None:
+    from bot.core.docs import readers
+    from bot.core.docs.model import ReadError
+
+    head = b'MIME-Version: 1.0\nContent-Type: multipart/related; boundary="B"\n\n--B\n'
+    truncated = head + b"Content-Type: text/html; charset=UTF-8\nContent-Transfer-Encod"
+    bad64 = head + b"Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: base64\n\n!!!not*base64@@@\n--B--\n"
+    for data in (truncated, bad64):
+        with pytest.raises(ReadError, match="damaged web archive"):
+            readers.mhtml_to_html(data, "x.mht")
+    # a charset that lies (utf-8 named, Windows-1252 bytes), and one Python does not know (UTF-8 bytes)
+    lie = head + b"Content-Type: text/html; charset=utf-8\n\n<p>Caf\xe9 hours</p>\n--B--\n"
+    odd = head + b"Content-Type: text/html; charset=x-mac-foo\n\n<p>Caf\xc3\xa9 hours</p>\n--B--\n"
+    assert "Caf\u00e9 hours" in readers.mhtml_to_html(lie, "l.mht")
+    assert "Caf\u00e9 hours" in readers.mhtml_to_html(odd, "o.mht")
+    deep = b"MIME-Version: 1.0\n" + b"".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n'.encode() for i in range(3000))
+    with pytest.raises(ReadError, match=r"nested too deeply|not a readable web archive"):
+        readers.mhtml_to_html(deep, "deep.mht")
+    assert readers.mhtml_to_html(b"<html><body><h1>Plain</h1></body></html>", "p.mht").startswith("<html>")
+    big = head + b"Content-Type: text/html\n\n<p>" + b"x" * (readers.MAX_PAGE_BYTES + 10) + b"</p>\n--B--\n"
+    with pytest.raises(ReadError, match="larger than 5 MB"):
+        readers.mhtml_to_html(big, "big.mht")
+
+
+def test_a_doc_is_read_as_what_its_bytes_are(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A .docx renamed .doc, an XHTML page with its XML declaration, a UTF-16 web page: read. RTF and an empty
+    file: named as what they are."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(MANUAL, folder / "renamed.doc")
+    (folder / "xhtml.doc").write_bytes(b'<?xml version="1.0" encoding="utf-8"?><html><body><h2>Who pays postage?'
+                                       b"</h2><p>We pay the return postage.</p></body></html>")
+    (folder / "wide.doc").write_bytes("<html><body><h2>Hold shelf</h2><p>Holds wait 10 days.</p></body></html>"
+                                      .encode("utf-16"))
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["added"] == 3, rep
+    assert ask(capsys, "who pays the postage")["results"][0]["id"] == "xhtml#who-pays-postage"
+    assert ask(capsys, "how long do holds wait on the hold shelf")["results"][0]["id"] == "wide#hold-shelf"
+    for name, data, sentence in (("notes.doc", b"{\\rtf1\\ansi Hello}", "is a Rich Text (RTF) file"),
+                                 ("blank.doc", b"", "is empty")):
+        (tmp_path / name).write_bytes(data)
+        docs_env(monkeypatch, tmp_path, str(tmp_path / name))
+        (src,) = json.loads(run_cli(capsys, "docs", "index", "--json")[1])["sources"]
+        assert src["status"] == "failed" and sentence in src["detail"], src

@@ -8,7 +8,7 @@ extra, lighter-weighted terms; the original word is always kept (keywords list t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import snowballstemmer
@@ -30,7 +30,7 @@ STOPWORDS = frozenset(
     sure just exactly basically anyway somebody everybody everyone something anything able
     between happen happens happened figure
     thing things stuff someone anyone hi hey thanks thank ok okay pls plz way kind sort much many
-    alright acceptable thru tho ur bc cuz abt rn""".split()
+    alright acceptable thru tho cuz abt""".split()
 )
 
 # How people talk in chat ("what even is ...", "I think I scanned ...", "dumb q but"): in a question these are
@@ -184,13 +184,13 @@ SYNONYMS: dict[str, str] = {
 # Phrases whose meaning is more than their words; applied to documents and questions alike. Words joined by
 # "|" are alternatives: in a question they are one word that any of them explains ("came in" is explained by a
 # section about receiving as well as by one where an item arrived).
-PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+PHRASES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # upper-case LOAN is the network; the word stays too, since staff type "loan partner" in lower case
     (re.compile(r"\bLOAN\b"), "loannetwork LOAN"),
     (re.compile(r"\bscan(?:ned|ning)? (?:it |them |the \w+ )?in\b", re.I), "receive|receiving"),
     (re.compile(r"\bpop[- ]?ups?\b", re.I), "pop-up"),
     # "5pm", "1:30PM" are how chat writes the "5 pm" and "1:30 pm" of the documentation
-    (re.compile(r"\b(\d{1,2}(?::\d{2})?)([ap])\.?m\b\.?", re.I), r"\1 \2m"),
+    (re.compile(r"\b(\d{1,2}(?::\d{2})?)([apAP])\.?[mM]\b\.?"), lambda m: f"{m.group(1)} {m.group(2).lower()}m"),
     (re.compile(r"\bext(?:ernal)?\.? ?id\b", re.I), "external identifier"),
     (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
     # "how long ...?" asks for a period; "long" is not what it is about

@@ -313,8 +313,12 @@ class DocsIndexer:
         if path.is_file():
             if _kind(path) is None:
                 if path.name.lower().endswith(".doc"):
-                    raise ReadError(f"{source} is a Word 97-2003 document, which the bot cannot read; open it in "
-                                    "Word and save it as .docx")
+                    with path.open("rb") as fh:
+                        what = readers.doc_kind_name(fh.read(4096))
+                    if what == "an empty file":
+                        raise ReadError(f"{source} is empty")
+                    raise ReadError(f"{source} is {what}, which the bot cannot read; open it in Word and save it "
+                                    "as .docx")
                 raise ReadError(f"{source} is not a page the bot can read (use {READABLE})")
             full = str(path.resolve())
             return [(full, path.name, full)], []
@@ -502,29 +506,15 @@ def _racy(mtime_ns: int, checked_at: datetime | None) -> bool:
     return when is None or mtime_ns >= (when.timestamp() - RACY_S) * 1e9
 
 
-_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-
-
 def _decode_served(data: bytes, content_type: str, location: str) -> str:
-    """A served page's text: in the character set its Content-Type names, else the one its own <meta> names
+    """A web page's text: in the character set its Content-Type names, else the one its own <meta> names
     (Word's web pages say windows-1252 there, and servers often send no charset), else UTF-8 or Windows-1252."""
     import codecs
 
-    names = [m.group(1).strip("\"'") for m in [re.search(r"charset\s*=\s*([^;\s]+)", content_type, re.I)] if m]
-    if not names and not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        names = [m.group(1).decode("ascii", "replace") for m in [_CHARSET.search(data[:4096])] if m]
-    for name in names:
-        try:
-            codec = codecs.lookup(name).name
-        except LookupError:
-            continue  # a charset Python does not know: guess as for a file
-        if codec == "utf-16" or codec.startswith("utf-16-"):
-            continue  # a page that says UTF-16 in ASCII bytes is not UTF-16
-        try:
-            return data.decode("utf-8-sig" if codec == "utf-8" else codec)
-        except UnicodeDecodeError:
-            break  # the named charset is wrong: guess
-    return _decode(data, location)
+    if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ReadError(f"{location} is not text (it looks like a binary file)")
+    m = re.search(r"charset\s*=\s*([^;\s]+)", content_type, re.I)
+    return readers.decode_page(data, m.group(1).strip("\"'") if m else "")
 
 
 def _decode(data: bytes, location: str) -> str:

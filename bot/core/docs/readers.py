@@ -8,6 +8,7 @@ Plain text is what wiki exports look like: headings are bare short lines with no
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from bot.core.docs.model import Block, Page, ReadError, clean, slugify
@@ -46,6 +47,11 @@ def sniff_doc(head: bytes) -> str | None:
     """What a .doc file really is, from its first bytes: 'mhtml' (a MIME web archive, as Confluence's Export to
     Word writes), 'html' (a web page renamed .doc), or None (a Word 97-2003 binary file, which no reader here
     opens)."""
+    if head.startswith(b"PK\x03\x04"):
+        return "docx"  # a .docx renamed .doc (the Word reader says so if it is some other zip)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
+        return "html" if b"<html" in head.lower()[:2048] else None
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith(b"\xd0\xcf\x11\xe0"):
         return None
@@ -56,27 +62,95 @@ def sniff_doc(head: bytes) -> str | None:
     return None
 
 
+def doc_kind_name(head: bytes) -> str:
+    """What an unreadable .doc is, for the sentence that names it."""
+    if not head.strip():
+        return "an empty file"
+    if head.lstrip().startswith(b"{\\rtf"):
+        return "a Rich Text (RTF) file"
+    return "a Word 97-2003 document"
+
+
+MAX_PAGE_BYTES = 5_000_000  # a web page inside an archive is held to the limit a page on its own has
+
+
+def decode_page(data: bytes, declared: str = "") -> str:
+    """A web page's bytes as text: in the character set it declares (its header's or its <meta>'s) when that
+    decodes them, else UTF-8, else Windows-1252 (which takes any byte)."""
+    import codecs
+
+    names = [declared] if declared else []
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    m = re.search(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", data[:4096], re.I)
+    if m:
+        names.append(m.group(1).decode("ascii", "replace"))
+    for name in [*names, "utf-8"]:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            continue  # a charset Python does not know: the next guess
+        if codec == "utf-16" or codec.startswith("utf-16-"):
+            continue  # bytes that say UTF-16 in ASCII are not UTF-16
+        try:
+            return data.decode("utf-8-sig" if codec == "utf-8" else codec)
+        except UnicodeDecodeError:
+            continue  # the declared charset is wrong
+    return data.decode("cp1252", errors="replace")
+
+
+def _looks_mime(data: bytes) -> bool:
+    head = data[:4096].lower()
+    return b"mime-version:" in head or b"content-type:" in head
+
+
 def mhtml_to_html(data: bytes, location: str) -> str:
     """The web page inside a MIME web archive (.mht, .mhtml, Confluence's Word export): its first text/html part,
-    decoded from quoted-printable or base64 in its own character set."""
+    decoded from quoted-printable or base64 in its own character set. A damaged archive gets one sentence;
+    a page merely saved under .mht is read as the page it is."""
     import email
+    import email.errors
     from email import policy
-    from email.message import EmailMessage
 
+    if not _looks_mime(data) and re.match(rb"\s*(?:\xef\xbb\xbf)?\s*<", data):
+        return _within(decode_page(data), location)
+    damaged = (email.errors.MissingHeaderBodySeparatorDefect, email.errors.InvalidBase64CharactersDefect,
+               email.errors.InvalidBase64PaddingDefect, email.errors.InvalidBase64LengthDefect,
+               email.errors.StartBoundaryNotFoundDefect)
     try:
         msg = email.message_from_bytes(data, policy=policy.default)
-        for part in msg.walk():
-            if part.get_content_type() != "text/html" or not isinstance(part, EmailMessage):
+        parts = list(msg.walk())
+        for part in parts:
+            if part.get_content_type() != "text/html" or part.is_multipart():
                 continue
-            try:
-                return str(part.get_content())
-            except (LookupError, UnicodeDecodeError):  # a charset Python does not know, or a wrong one
-                raw = part.get_payload(decode=True)
-                if isinstance(raw, bytes):
-                    return raw.decode("cp1252", errors="replace")
-    except (ValueError, TypeError, IndexError) as exc:
+            raw = part.get_payload(decode=True)
+            if not isinstance(raw, bytes):
+                continue
+            encoded = str(part.get("content-transfer-encoding", "")).strip().lower()
+            body = part.get_payload(decode=False)
+            if (any(isinstance(d, damaged) for d in (*msg.defects, *part.defects)) or (
+                    encoded == "base64" and isinstance(body, str)
+                    and not re.fullmatch(r"[A-Za-z0-9+/=\s]*", body))):
+                raise ReadError(f"{location} is a damaged web archive (its page is cut short or badly encoded); "
+                                "save the page again")
+            if len(raw) > MAX_PAGE_BYTES:
+                raise ReadError(f"{location} holds a page larger than {MAX_PAGE_BYTES // 1_000_000} MB; split it "
+                                "into smaller pages")
+            text = decode_page(raw, part.get_content_charset() or "")
+            if "<" not in text:
+                raise ReadError(f"{location} is a damaged web archive (its page holds no HTML); save the page again")
+            return text
+    except RecursionError:
+        raise ReadError(f"{location} is not a readable web archive (its parts are nested too deeply)") from None
+    except (ValueError, TypeError, IndexError, LookupError) as exc:
         raise ReadError(f"{location} is not a readable web archive ({type(exc).__name__})") from None
     raise ReadError(f"{location} holds no web page (a web archive with no text/html part)")
+
+
+def _within(text: str, location: str) -> str:
+    if len(text) > MAX_PAGE_BYTES:
+        raise ReadError(f"{location} is larger than {MAX_PAGE_BYTES // 1_000_000} MB; split it into smaller pages")
+    return text
 
 
 def kind_for(name: str, content_type: str = "") -> str | None:
@@ -323,6 +397,7 @@ def _md_items(tokens: list[Token]) -> list[str]:
     items: list[str] = []
     depth = 0
     lists: list[list[int]] = []  # [ordered, items so far] of each list we are in, outermost first
+    fresh = False  # a nested item's first paragraph has its number; the ones after it carry on under it
     for tok in tokens:
         if tok.type in ("ordered_list_open", "bullet_list_open"):
             start = tok.attrGet("start") if tok.type == "ordered_list_open" else None
@@ -331,6 +406,7 @@ def _md_items(tokens: list[Token]) -> list[str]:
             lists.pop()
         elif tok.type == "list_item_open":
             depth += 1
+            fresh = True
             if lists:
                 lists[-1][1] += 1
             if depth == 1:
@@ -341,9 +417,12 @@ def _md_items(tokens: list[Token]) -> list[str]:
             text = clean(_md_inline(tok))
             if depth <= 1:
                 items[-1] = (items[-1] + " " + text).strip()
-            else:
+            elif fresh:
                 ordered, count = lists[-1] if lists else (0, 0)
                 items[-1] += "\n" + "   " * (depth - 2) + (f"{count}. " if ordered else "- ") + text
+            else:
+                items[-1] += "\n" + "   " * (depth - 1) + text
+            fresh = False
     return [i for i in items if i.strip()]
 
 
@@ -360,12 +439,57 @@ _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre"
 
 
 _TOGGLE = "x-toggle"  # what a bare accordion toggle is renamed to while the page is read
+# a toggle that only shows more of what is already there, or opens a menu: never a question
+_DISCLOSURE = re.compile(r"^(?:(?:show|read|see|view|load|display)\s+(?:more|less|all|details|fewer)\b.*|"
+                         r"(?:expand|collapse|open|close)(?:\s+all)?|more|less|menu|share.*|toggle.*|options|settings|"
+                         r"filters?|sort.*|language|english|español|français|deutsch|search|[^A-Za-z]*)$", re.I)
+
+
+def _decoration(el: _Element) -> bool:
+    """An icon inside a heading or a toggle: its text ("expand_more", "chevron_right") is not words."""
+    names = {c.lower() for c in (el.get("class") or "").split()}
+    return (el.get("aria-hidden") or "").lower() == "true" or bool(
+        names & {"material-icons", "material-symbols-outlined", "fa", "fas", "far", "glyphicon", "icon"}) or any(
+        n.startswith(("fa-", "icon-", "glyphicon-")) for n in names)
+
+
+def _toggle_text(el: _Element) -> str:
+    for d in list(el.iterdescendants()):
+        if isinstance(d.tag, str) and d.getparent() is not None and _decoration(d):
+            _drop(d)
+    return clean(_content(el))
+
+
+def _toggle(button: _Element, root: _Element) -> bool:
+    """Whether a <button aria-expanded> outside a heading is an accordion's question: not a menu, a language
+    picker or "Show more", and with a panel (the element it controls, or the one right after it)."""
+    if button.get("aria-expanded") is None or (button.get("aria-haspopup") or "false").lower() != "false":
+        return False
+    text = _toggle_text(button)
+    if not 2 <= len(text) <= 200 or _DISCLOSURE.match(text):
+        return False
+    target = button.get("aria-controls") or ""
+    panel = _first(root, f'.//*[@id="{target}"]') if re.fullmatch(r"[\w:.-]+", target) else None
+    if panel is None:
+        panel = button.getnext()
+    return panel is not None and (panel.get("role") or "").lower() not in ("menu", "listbox", "dialog", "tooltip")
+
+
+def _after_toggle(el: _Element) -> bool:
+    """A hidden element right after an accordion's question (a toggle, or a heading holding one): its answer."""
+    prev = el.getprevious()
+    if prev is None or not isinstance(prev.tag, str):
+        return False
+    return prev.tag == _TOGGLE or (prev.tag in _HEADINGS and bool(prev.xpath(".//button[@aria-expanded]")))
+
 
 
 def read_html(location: str, text: str, fragment: bool = False, level: int = 0) -> Page:
     import lxml.html
     from lxml import etree
 
+    # an XHTML page's XML declaration names an encoding the text no longer has (lxml refuses it in a str)
+    text = re.sub(r"\A(\ufeff)?\s*<\?xml[^>]*\?>", "", text)
     try:
         root = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
@@ -392,10 +516,10 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
                                            "ancestor::h5 or ancestor::h6 or ancestor::dt or ancestor::summary"):
             continue  # an accordion's question is the button in its heading
-        if el.tag == "button" and el.get("aria-expanded") is not None and 2 <= len(clean(_content(el))) <= 200:
+        if el.tag == "button" and _toggle(el, root):
             el.tag = _TOGGLE  # an accordion's question as a bare toggle (SharePoint, ARIA patterns): a heading
             continue
-        if el.get("hidden") is not None and el.get("id") and el.get("id") in controlled:
+        if el.get("hidden") is not None and ((el.get("id") and el.get("id") in controlled) or _after_toggle(el)):
             continue  # a collapsed accordion panel: the answer, shown when its question is clicked
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
              or (_chrome(el, total) and not _in_heading(el))) and el.getparent() is not None):
@@ -472,14 +596,33 @@ _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sid
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
 
+# words that only say a part of the page holds something ("CommentsWrapper", "siteHeader", "SuiteNavBar")
+_FILLER = frozenset("wrapper wrap container inner outer area region zone bar box block holder site page global top "
+                    "bottom main suite links list".split())
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of an id or class: split at "-" and "_", and at camelCase humps only when every part is a
+    chrome or filler word ("CommentsWrapper" is comments; "articleHeaderText" and Confluence's "panelHeader"
+    stay one word each, being content)."""
+    words: list[str] = []
+    for part in re.split(r"[-_]+", name):
+        humps = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", part).lower().split()
+        if len(humps) > 1 and all(h in _CHROME_WORDS or h in _FILLER for h in humps):
+            words.extend(humps)
+        else:
+            words.append(part.lower())
+    return words
+
+
 def _chrome(el: _Element, total: int = 0) -> bool:
     if el.tag not in ("div", "section", "ol", "ul", "span", "table", "p", "a"):
         return False
     names = {(el.get("id") or "").lower(), *(c.lower() for c in (el.get("class") or "").split())}
     if names & _CHROME:
         return el.tag not in ("p", "a")
-    camel = {re.sub(r"([a-z])([A-Z])", r"\1-\2", c) for c in (el.get("id") or "", *(el.get("class") or "").split())}
-    words = {w.lower() for n in camel if n and not _STATE.match(n.lower()) for w in re.split(r"[-_]+", n)}
+    words = {w for n in (el.get("id") or "", *(el.get("class") or "").split()) if n and not _STATE.match(n.lower())
+             for w in _name_words(n)}
     if not words & _CHROME_WORDS:
         return False
     if "header" in words and not words & (_CHROME_WORDS - {"header"}) and el.xpath(".//h1"):
@@ -514,11 +657,11 @@ _LINK_MARKS = frozenset(("¶", "#", "§", "🔗", "edit", "[edit]", "[ edit ]"))
 
 def _heading_text(h: _Element) -> str:
     """The words of a heading without its permalink or edit link."""
-    for el in list(h.iter("a", "span")):
+    for el in list(h.iter("a", "span", "i", "svg")):
         if el is h or el.getparent() is None:
             continue
         names = {c.lower() for c in (el.get("class") or "").split()}
-        if names & _HEADING_LINKS or clean(_content(el)).lower() in _LINK_MARKS:
+        if names & _HEADING_LINKS or clean(_content(el)).lower() in _LINK_MARKS or _decoration(el):
             _drop(el)
     return clean(_content(h))
 
@@ -547,7 +690,7 @@ def _bold_only(p: _Element) -> bool:
     return not kids[0].findall(".//br")
 
 
-_SEPARATE = frozenset(("p", "div", "li", "br", "dd", "dt", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5",
+_SEPARATE = frozenset(("p", "div", "li", "br", "dd", "dt", "blockquote", "pre", "summary", "h1", "h2", "h3", "h4", "h5",
                        "h6", "section", "tr", "table", "ul", "ol"))
 
 
@@ -618,7 +761,7 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
                 out.append(Block("table", rows=rows))
         elif tag == _TOGGLE:  # the question of an accordion whose answer is the panel that follows
             flush()
-            q = clean(_content(child))
+            q = _toggle_text(child)
             out.append(Block("heading", q, level=min(summary_level[0] + 1, 6), anchor=_anchor(child) or slugify(q)))
         elif tag == "details":
             flush()
@@ -686,12 +829,17 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
 
 
 def _list_item(li: _Element) -> str:
-    nested = [c for c in li if isinstance(c.tag, str) and c.tag in ("ul", "ol")]
+    # the lists under an item; in a toggle (<details>, as Notion exports), the lists under its <summary>
+    holders = [li, *(c for c in li if isinstance(c.tag, str) and c.tag == "details")]
+    nested = [c for h in holders for c in h if isinstance(c.tag, str) and c.tag in ("ul", "ol")]
     for n in nested:
-        li.remove(n)  # n is one of li's children
+        parent = n.getparent()
+        if parent is not None:
+            parent.remove(n)
     text = clean(_spaced(li))
     for n in nested:
-        count = 0
+        start = str(n.get("start") or "1")
+        count = int(start) - 1 if start.isascii() and start.isdigit() else 0  # Notion: one <ol start=N> a step
         for sub in n:
             if isinstance(sub.tag, str) and sub.tag == "li":
                 count += 1
@@ -749,7 +897,7 @@ def _byline(line: str) -> bool:
             or line.lower().startswith("sent from my "))
 
 
-_PAGE_LINE = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
+_PAGE_LINE = re.compile(r"^\s*(?:page\s*)?[-–—(]?\s*(\d{1,4})\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?\s*$", re.I)
 _PAGE_OF = re.compile(r"\bpage\s+\d{1,4}\s+of\s+\d{1,4}\s*$", re.I)
 _EDGE = 2  # a page's running header or footer sits in its first or last two lines
 
@@ -759,31 +907,63 @@ def _furniture(line: str) -> str:
     return re.sub(r"\d+", "#", " ".join(line.lower().split()))
 
 
+def _may_be_furniture(line: str) -> bool:
+    """Running headers and footers are short labels: never a step, a list item or a sentence."""
+    s = line.strip()
+    return (len(s) <= 100 and bool(re.search(r"[A-Za-z]", s)) and not _STEP.match(s) and not _BULLET.match(s)
+            and not re.search(r"[.!?:;,]$", s))  # (a bare number is a page number only if they count up)
+
+
+def _page_numbers(pages: list[list[str]]) -> set[tuple[int, int]]:
+    """(page, line) of each page's bare page number: the outermost line of a page when it is a number, and
+    only when those numbers count up page by page (a lone "7" closing a table of loan periods is a value)."""
+    found: list[tuple[int, int, int]] = []  # (page, line, number)
+    for p, lines in enumerate(pages):
+        filled = [k for k, ln in enumerate(lines) if ln.strip()]
+        for k in (filled[-1:] + filled[:1]) if filled else []:
+            m = _PAGE_LINE.match(lines[k])
+            if m:
+                found.append((p, k, int(m.group(1))))
+                break
+    counting = [(p, k) for (p, k, n), (p2, _, n2) in pairwise(found) if n2 - n == p2 - p]
+    counting += [(p2, k2) for (p, _, n), (p2, k2, n2) in pairwise(found) if n2 - n == p2 - p]
+    return set(counting)
+
+
 def _without_page_furniture(text: str) -> str:
     """Text printed to pages (a PDF or Word document saved as text, pages split by form feeds): each page's
-    running header and footer ("Birch Library Circulation   Page 2 of 4"), lines that come back at the edge
-    of several pages with only their numbers changed, and bare page numbers go; pages join as paragraphs.
-    Without form feeds, only lines that end in "Page N of M" and come back go."""
+    running header and footer ("Birch Library Circulation   Page 2 of 4": a short label at the edge of two or
+    more pages, the same but for its numbers) and page numbers that count up go; pages join as paragraphs. A
+    running header that is also the title keeps its first line. Without form feeds, only lines that end in
+    "Page N of M" and come back go."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     pages = [p.split("\n") for p in text.split("\f")]
     if len(pages) < 2:
         lines = pages[0]
-        repeated = [ln for ln in lines if _PAGE_OF.search(ln)]
-        if len(repeated) < 2:
+        if sum(1 for ln in lines if _PAGE_OF.search(ln) and len(ln.strip()) <= 100) < 2:
             return text
-        return "\n".join("" if _PAGE_OF.search(ln) else ln for ln in lines)
+        return "\n".join("" if _PAGE_OF.search(ln) and len(ln.strip()) <= 100 else ln for ln in lines)
     edges: list[list[int]] = []
-    seen: dict[str, int] = {}
-    for lines in pages:
+    seen: dict[str, set[int]] = {}
+    for p, lines in enumerate(pages):
         filled = [k for k, ln in enumerate(lines) if ln.strip()]
-        edge = sorted(set(filled[:_EDGE] + filled[-_EDGE:]))
+        edge = sorted(k for k in set(filled[:_EDGE] + filled[-_EDGE:]) if _may_be_furniture(lines[k]))
         edges.append(edge)
-        for key in {_furniture(lines[k]) for k in edge}:
-            seen[key] = seen.get(key, 0) + 1
+        for k in edge:
+            seen.setdefault(_furniture(lines[k]), set()).add(p)
+    numbers = _page_numbers(pages)
     out: list[str] = []
-    for lines, edge in zip(pages, edges, strict=True):
-        drop = {k for k in edge if seen[_furniture(lines[k])] >= 2 or _PAGE_LINE.match(lines[k])
-                or _PAGE_OF.search(lines[k])}
+    kept_first: set[str] = set()
+    for p, (lines, edge) in enumerate(zip(pages, edges, strict=True)):
+        drop = set()
+        for k in edge:
+            key = _furniture(lines[k])
+            if _PAGE_OF.search(lines[k]) or len(seen[key]) >= 2:
+                if p == min(seen[key]) and "#" not in key and key not in kept_first:
+                    kept_first.add(key)  # the title on the first page, repeated as the running header after it
+                    continue
+                drop.add(k)
+        drop |= {k for q, k in numbers if q == p}
         out.append("\n".join("" if k in drop else ln for k, ln in enumerate(lines)))
     return "\n\n".join(out)
 
@@ -791,23 +971,42 @@ def _without_page_furniture(text: str) -> str:
 def _tab_cells(line: str) -> list[str]:
     """A line's cells when tabs separate two or more of them (a table saved as text), else []. An empty
     cell between two others stays, so the columns line up."""
-    if "\t" not in line.strip():
-        return []
+    if "\t" not in line.strip() or _BULLET.match(line) or _STEP.match(line):
+        return []  # (a list item with a tab in it is a list item)
     cells = [c.strip() for c in line.strip().split("\t")]
     return cells if sum(bool(c) for c in cells) >= 2 else []
 
 
 # Word saves a list as text with a tab after each marker: "•<tab>Scan the book", "o<tab>…" one level down,
 # "1.<tab>Open Receiving Items"
-_TAB_MARKER = re.compile(r"^(\s*)(?:([•·▪◦o§*–-])|(\d{1,2}[.)]))\t+")
+_TAB_MARKER = re.compile(r"^(\s*)(?:([•·▪◦o§*–-]|[a-z][.)]|[ivx]{1,4}[.)]|\d{1,2}(?:\.\d{1,2})+\.?)|(\d{1,2}[.)]))\t+")
 
 
 def _untab_marker(line: str) -> str:
+    """ "1.<tab>Open…" is a step; a bullet, "a.<tab>", "ii)<tab>" or "1.2<tab>" is a list item."""
     m = _TAB_MARKER.match(line)
     if not m:
         return line
     marker = "-" if m.group(2) else m.group(3)
     return f"{m.group(1)}{marker} {line[m.end():]}"
+
+
+def _tab_tables(lines: list[str]) -> set[int]:
+    """The lines that are rows of a table saved as text: two or more lines in a row with the same number of
+    tab-separated cells, unless every row is a sentence split by a stray tab (two cells, ending like one)."""
+    rows: set[int] = set()
+    n = 0
+    while n < len(lines):
+        cells = _tab_cells(lines[n])
+        end = n + 1
+        while cells and end < len(lines) and len(_tab_cells(lines[end])) == len(cells):
+            end += 1
+        run = range(n, end)
+        if cells and len(run) >= 2 and (len(cells) >= 3 or any(
+                not re.search(r"[.!?]$", lines[k].strip()) for k in run)):
+            rows.update(run)
+        n = end
+    return rows
 
 
 def read_text(location: str, text: str) -> Page:
@@ -819,6 +1018,8 @@ def read_text(location: str, text: str) -> Page:
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
     text = _without_page_furniture(text)
     lines = [_untab_marker(ln.rstrip()) for ln in text.split("\n")]
+    table_rows = _tab_tables(lines)
+    lines = [ln if k in table_rows else ln.replace("\t", " ") for k, ln in enumerate(lines)]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
     # paragraphs separated by blank lines (and maybe wrapped at a fixed width), or one paragraph a line
     inner = text.strip().splitlines()
@@ -858,9 +1059,8 @@ def read_text(location: str, text: str) -> Page:
         if s in ("", "-", "–", "•"):
             n += 1
             continue
-        tabbed = _tab_cells(lines[n])
-        if tabbed and (_tab_cells(lines[n - 1] if n else "") or _tab_cells(lines[n + 1] if n + 1 < len(lines) else "")):
-            raw.append(("row", "", n + 1, tabbed))
+        if n in table_rows:
+            raw.append(("row", "", n + 1, _tab_cells(lines[n])))
             n += 1
             continue
         if s == "|":  # a table row: one cell per line, each ending in '|'

@@ -54,13 +54,24 @@ def _instruction(item: str) -> bool:
 _STEP_HEADING = re.compile(r"^\s*step\s*(\d{1,2})\b\s*[.):–—-]?\s*(.*)$", re.I | re.S)
 
 
+def _own_steps(blocks: list[Block], k: int) -> bool:
+    """Whether the heading at ``k`` is over headings, a numbered list or numbered sub-steps of its own."""
+    end = k + 1
+    while end < len(blocks) and not (blocks[end].kind == "heading" and blocks[end].level <= blocks[k].level):
+        end += 1
+    return any(x.kind == "heading" or (x.kind == "list" and (x.ordered or any(
+        re.search(r"\n\s*\d{1,2}\. ", i) for i in x.items))) for x in blocks[k + 1:end])
+
+
 def _fold_step_headings(blocks: list[Block]) -> list[Block]:
     """Headings "Step 1: Open Receiving Items", "Step 2 …" each over a little text are the steps of the
     section above them, not sections of one step: they become its numbered steps, their text kept with them.
-    A "Step" heading over its own numbered list, or a list with numbered sub-steps (a part with steps of its
-    own), stays a heading."""
+    When one "Step" heading is over a numbered list, a list with numbered sub-steps or headings of its own (a
+    part with steps of its own), they all stay headings."""
     if sum(b.kind == "heading" and bool(_STEP_HEADING.match(b.text)) for b in blocks) < 2:
         return blocks
+    if any(_own_steps(blocks, k) for k, b in enumerate(blocks) if b.kind == "heading" and _STEP_HEADING.match(b.text)):
+        return blocks  # one of them is a part with steps of its own: so are its siblings, all headings
     out: list[Block] = []
     k = 0
     while k < len(blocks):
@@ -70,8 +81,7 @@ def _fold_step_headings(blocks: list[Block]) -> list[Block]:
         while end < len(blocks) and not (blocks[end].kind == "heading" and blocks[end].level <= b.level):
             end += 1
         under = blocks[k + 1:end]
-        if not m or any(x.kind == "heading" or (x.kind == "list" and (x.ordered or any(
-                re.search(r"\n\s*\d{1,2}\. ", i) for i in x.items))) for x in under):
+        if not m:
             out.append(b)
             k += 1
             continue
@@ -200,12 +210,13 @@ def _body(pieces: list[_Piece]) -> str:
                      for p in pieces).strip()
 
 
-def _nav_free(pieces: list[_Piece], headings: set[str]) -> str:
-    """The section's text without the lines that only name other headings (a table of contents)."""
+def _nav_free(pieces: list[_Piece], headings: set[str], own: str = "") -> str:
+    """The section's text without the lines that only name other headings (a table of contents); ``own`` is
+    the section's own heading, which a line may name (the set is shared by every section: never copied)."""
     keep = []
     for line in _body(pieces).splitlines():
         bare = re.sub(r"^\s*(?:-|\d+\.)\s*", "", line).strip().lower()
-        if bare not in headings:
+        if bare not in headings or bare == own:
             keep.append(line)
     return "\n".join(keep)
 
@@ -222,7 +233,8 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
         if pieces and s.title.rstrip().endswith("?"):  # "A: No, print a new one." answers; "A:" is not the answer
             pieces[0].text = _ANSWER.sub("", pieces[0].text, count=1)
         body = _body(pieces)
-        if not body or not _nav_free(pieces, headings - {s.title.strip().lower()}).strip():
+        own = s.title.strip().lower()
+        if not body or not _nav_free(pieces, headings, own).strip():
             continue  # nothing, or only a list naming the page's other headings ("Contents"): not an answer
         slug = slugify(s.anchor)
         if slug in used:
@@ -239,7 +251,7 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
         for c, chunk in enumerate(chunks):
             sid = slug if c == 0 else f"{slug}-part-{c + 1}"
             text = _body(chunk)
-            search = _nav_free(chunk, headings - {s.title.strip().lower()})
+            search = _nav_free(chunk, headings, own)
             out.append(Topic(
                 id=f"{doc_slug}#{sid}", title=s.title or page.title or doc_slug, kind=kind, roles=(), keywords=(),
                 related=(), path=page.location, line=s.line, question=s.title if is_faq else "", source=source,
