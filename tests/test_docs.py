@@ -141,6 +141,29 @@ def test_page_furniture_is_never_a_step_a_value_or_the_title() -> None:
     assert [b.text for b in page.blocks].count("Circulation Manual") == 1
 
 
+def test_values_that_come_back_at_page_edges_are_content_not_furniture() -> None:
+    """A label with other numbers on each page ("Loan period 14 days", "28 days") is a value unless one of its
+    numbers counts the pages; short pages whose every line is an edge keep their lines; a sentence that
+    mentions "page 2 of 2" is no footer; tab rows keep an empty first or last cell."""
+    values = ("Renewals\n\nStaff renew twice.\n1. Scan the card.\n2. Press F9.\nLoan period 14 days\n"
+              "\fHolds\n\nHolds wait a week.\n1. Print the slips.\n2. Shelve them.\nLoan period 28 days\n")
+    text = " ".join(b.text for b in readers.read_text("v.txt", values).blocks)
+    assert "Loan period 14 days" in text and "Loan period 28 days" in text
+    hours = ("Branch hours\n\nMain branch\nMonday to Friday 9-5\nSunday closed\n"
+             "\fBranch hours\n\nNorth branch\nMonday to Friday 10-4\nSunday closed\n")
+    bodies = {t.title: t.body for t in topics_for(readers.read_text("h.txt", hours), "h", "h.txt", "/h.txt")}
+    assert bodies == {"Main branch": "Monday to Friday 9-5\nSunday closed",
+                      "North branch": "Monday to Friday 10-4\nSunday closed"}
+    ill = ("Interlibrary loan\nFill in the form. The signature box is on page 2 of 2\nDesk copy, Page 1 of 2\n"
+           "Delivery\nItems arrive at the desk.\nDesk copy, Page 2 of 2\n")
+    blocks = [b.text for b in readers.read_text("i.txt", ill).blocks]
+    assert "Fill in the form. The signature box is on page 2 of 2" in blocks
+    assert not any("Desk copy" in b for b in blocks)
+    tabs = "Phones\n\nDesk\t4040\n\tMain desk after hours\nOffice\t4050\nFax\t\n"
+    (table,) = [b.rows for b in readers.read_text("t.txt", tabs).blocks if b.kind == "table"]
+    assert table == (("Desk", "4040"), ("", "Main desk after hours"), ("Office", "4050"), ("Fax", ""))
+
+
 def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
     html = ('<html><body><div class=WordSection1><p class=MsoTitle>Returns at Birch</p>'
             "<h1>Scanning</h1><p class=MsoNormal>Scan the temporary barcode.</p></div></body></html>")
@@ -248,6 +271,20 @@ def test_only_an_accordions_question_toggle_is_a_heading() -> None:
     assert topics["Renewals"].body == "Items can be renewed twice.\nStaff can grant one extra renewal."
     assert topics["Can a patron renew twice?"].kind == "faq"
     assert topics["Can a patron renew twice?"].body == "Yes, from their account."
+
+
+def test_a_bootstrap_4_accordion_keeps_its_questions_and_print_is_no_question() -> None:
+    html = ("<html><body><main><h1>Circulation FAQ</h1><p>Answers for the desk.</p><div class='accordion' id='a'>"
+            "<div class='card'><div class='card-header' id='h1'><h2 class='mb-0'><button class='btn btn-link' "
+            "type='button' data-toggle='collapse' data-target='#c1' aria-expanded='true' aria-controls='c1'>"
+            "How many renewals are allowed?</button></h2></div><div id='c1' class='collapse show'>"
+            "<div class='card-body'>Three, unless there is a hold.</div></div></div></div>"
+            "<h2>Opening the desk</h2><button aria-expanded='false' aria-controls='p1'>Print</button>"
+            "<div id='p1'><p>Double-sided only.</p></div><p>Turn on the self-check at 8:50.</p></main></body></html>")
+    topics = {t.title: t for t in topics_for(readers.read_html("f.html", html), "f", "f.html", "/f.html")}
+    assert topics["How many renewals are allowed?"].kind == "faq"
+    assert topics["How many renewals are allowed?"].body == "Three, unless there is a hold."
+    assert "Print" not in topics and "Double-sided only." in topics["Opening the desk"].body
 
 
 def test_camel_case_names_are_chrome_only_when_every_part_is_a_chrome_word() -> None:
@@ -597,6 +634,17 @@ def test_files_in_utf16_or_in_the_charset_their_meta_names_are_read(
     assert ask(capsys, "cafe returns bin food")["results"][0]["title"] == "Caf\u00e9 rules"
 
 
+def test_charset_labels_are_read_as_browsers_read_them() -> None:
+    """ISO-8859-1 and ASCII labels mean Windows-1252; a byte-order mark outranks any label; text that is valid
+    multi-byte UTF-8 is UTF-8 whatever single-byte charset a label claims."""
+    quotes = "Don\u2019t bring food \u2013 it\u2019s \u201cforbidden\u201d"
+    assert quotes in readers.decode_page(b'<meta charset="iso-8859-1"><p>' + quotes.encode("cp1252"))
+    assert quotes in readers.decode_page(quotes.encode("cp1252"), "us-ascii")
+    assert readers.decode_page(b"\xef\xbb\xbf<meta charset=windows-1252><p>" + quotes.encode()).endswith(quotes)
+    assert readers.decode_page(b'<meta charset="windows-1252"><p>' + quotes.encode()).endswith(quotes)
+    assert readers.decode_page("<p>Caf\u00e9".encode("utf-8"), "iso-8859-1") == "<p>Caf\u00e9"
+
+
 @pytest.mark.parametrize(("ctype", "body"), [
     # Word's web page served with no charset in the header: its own <meta> says windows-1252
     ("text/html", b'<html><head><meta http-equiv=Content-Type content="text/html; charset=windows-1252"></head>'
@@ -616,6 +664,17 @@ def test_a_served_page_is_decoded_in_its_own_character_set(
     assert run_cli(capsys, "docs", "index")[0] == 0
     answer = ask(capsys, "scan which barcode on returns")["results"][0]["answer"]
     assert answer == "Scan the book\u2019s barcode \u2013 never the lender\u2019s slip."
+
+
+def test_an_odt_served_as_a_zip_is_read_as_an_odt(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site) -> None:
+    from tests.test_odt import MANUAL, _odt
+
+    site.pages["/files/manual"] = (200, "application/zip", _odt(MANUAL), {})
+    docs_env(monkeypatch, tmp_path, f"{site.url}/files/manual")
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    (src,) = json.loads(out)["sources"]
+    assert code == 0 and src["status"] == "ok" and src["procedures"] == 2, src
 
 
 @pytest.mark.parametrize(("status", "ctype", "headers", "sentence"), [

@@ -121,8 +121,9 @@ def test_an_odt_manual_becomes_sections_procedures_faqs_and_tables() -> None:
     assert ("<ol><li><p>Open Fulfillment &gt; Resource Sharing &gt; Receiving Items.</p></li><li><p>Type the "
             "External Identifier [Marlow prints it as Request ID.] and click OK.</p><ul><li><p>check the lender’s "
             "band first</p></li></ul></li><li><p>Scan the book’s own barcode as the temporary barcode.</p>") in html
-    # a merged cell once, the empty rest of a row not 1,020 cells
-    assert "<tr><td>Tuesday by state courier</td><td>2:15 pm</td></tr>" in html
+    # a cell merged across two columns stands in both (so the next cell keeps its column); the empty rest of
+    # a row is not 1,020 cells
+    assert "<tr><td>Tuesday by state courier</td><td>Tuesday by state courier</td><td>2:15 pm</td></tr>" in html
     assert "<tr><td>Friday</td><td>UPS</td><td>11:00</td></tr>" in html
     # a list numbered through its paragraphs' style; a bullet list stays bullets
     assert "<ol><li><p>Wrap the book in bubble wrap.</p></li>" in html
@@ -151,7 +152,7 @@ def test_an_odt_file_in_a_folder_is_indexed_answered_and_walked(
     got = ask(capsys, "courier days and times?")
     assert got["answered"] and got["results"][0]["id"] == "circ-desk-manual#courier-days"
     assert got["results"][0]["source"] == "circ-desk-manual.odt#courier-days"
-    assert "Tuesday by state courier | 2:15 pm" in got["results"][0]["answer"]
+    assert "Tuesday by state courier | Tuesday by state courier | 2:15 pm" in got["results"][0]["answer"]
     assert ask(capsys, "who pays the postage for P2P books")["results"][0]["id"] == \
         "circ-desk-manual#who-pays-for-postage"
     out_io = io.StringIO()
@@ -186,3 +187,72 @@ def test_an_odt_part_with_a_doctype_is_refused_and_a_spreadsheet_is_named() -> N
                                    '<office:spreadsheet/></office:body></office:document-content>')
     with pytest.raises(ReadError, match="not a text document"):
         odt.to_html(buf.getvalue(), "sheet.odt")
+
+
+def _with_styles(extra: str, body: str) -> str:
+    data = _odt(body)
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for info in src.infolist():
+            raw = src.read(info)
+            if info.filename == "content.xml":
+                raw = raw.replace(b"</office:automatic-styles>", extra.encode() + b"</office:automatic-styles>")
+            zf.writestr(info, raw)
+    return odt.to_html(buf.getvalue(), "x.odt")
+
+
+def test_numbered_headings_hidden_text_notes_in_headings_and_list_headers() -> None:
+    """Headings numbered through a list stay headings; hidden text (a hidden style, a hidden section, a paragraph
+    a hidden-paragraph field hides) never reaches an answer; a note in a heading follows it; a list header is
+    the line above its list, not a step; a heading's shown number stands apart from its words."""
+    body = (
+        '<text:list text:style-name="L1"><text:list-item><text:h text:outline-level="1"><text:number>1.</text:number>'
+        'Opening the building</text:h><text:list><text:list-header><text:p>Before you start, check the alarm panel.'
+        '</text:p></text:list-header><text:list-item><text:p>Disarm the alarm.</text:p></text:list-item>'
+        '<text:list-item><text:p>Unlock the door.</text:p></text:list-item></text:list></text:list-item>'
+        '<text:list-item><text:h text:outline-level="1">Closing the building</text:h></text:list-item></text:list>'
+        '<text:p>Leave at 21:00.<text:span text:style-name="T9">SECRET: override code 4321.</text:span></text:p>'
+        '<text:section text:name="Old" text:display="none"><text:p>Old policy: fines are 10 cents.</text:p>'
+        '</text:section><text:p><text:hidden-paragraph text:condition="ooow:1" text:is-hidden="true"/>Draft only.'
+        '</text:p><text:h text:outline-level="1">Fines<text:note text:id="n1" text:note-class="footnote">'
+        '<text:note-citation>1</text:note-citation><text:note-body><text:p>Abolished for children in 2021.</text:p>'
+        '</text:note-body></text:note></text:h><text:p>Adults pay 25 cents a day.</text:p>')
+    html = _with_styles('<style:style style:name="T9" style:family="text"><style:text-properties '
+                        'text:display="none"/></style:style>', body)
+    assert "<h1>1. Opening the building</h1>" in html and "<h1>Closing the building</h1>" in html
+    # (the list inside takes its style's second level: bullets)
+    assert "<p>Before you start, check the alarm panel.</p><ul><li><p>Disarm the alarm.</p></li>" in html
+    assert "<h1>Fines</h1><p>[Abolished for children in 2021.]</p>" in html
+    for hidden in ("SECRET", "4321", "10 cents", "Draft only"):
+        assert hidden not in html, hidden
+
+
+def test_merged_cells_keep_their_columns_and_a_table_bomb_is_one_sentence() -> None:
+    table = ('<table:table><table:table-row><table:table-cell><text:p>Patron</text:p></table:table-cell>'
+             '<table:table-cell><text:p>Books</text:p></table:table-cell><table:table-cell><text:p>DVDs</text:p>'
+             '</table:table-cell></table:table-row><table:table-row><table:table-cell><text:p>Visitors</text:p>'
+             '</table:table-cell><table:table-cell table:number-columns-spanned="2"><text:p>2 days</text:p>'
+             '</table:table-cell><table:covered-table-cell/></table:table-row><table:table-row>'
+             '<table:table-cell table:number-rows-spanned="2"><text:p>Students</text:p></table:table-cell>'
+             '<table:table-cell><text:p>21 days</text:p></table:table-cell><table:table-cell><text:p>3 days</text:p>'
+             '</table:table-cell></table:table-row><table:table-row><table:covered-table-cell/><table:table-cell>'
+             '<text:p>Grad: 90 days</text:p></table:table-cell><table:table-cell><text:p>Grad: 7 days</text:p>'
+             '</table:table-cell></table:table-row></table:table>')
+    html = odt.to_html(_odt(table), "t.odt")
+    assert "<tr><td>Visitors</td><td>2 days</td><td>2 days</td></tr>" in html
+    assert "<tr><td></td><td>Grad: 90 days</td><td>Grad: 7 days</td></tr>" in html
+    bomb = ("<table:table>" + '<table:table-row><table:table-cell table:number-columns-repeated="50"><text:p>x'
+            "</text:p></table:table-cell></table:table-row>" * 2100 + "</table:table>")
+    with pytest.raises(ReadError, match=r"bomb\.odt has tables of more than 100,000 cells"):
+        odt.to_html(_odt(bomb), "bomb.odt")
+
+
+def test_a_flat_odt_is_read_like_a_packaged_one() -> None:
+    flat = (f'<?xml version="1.0" encoding="UTF-8"?><office:document {NS} office:mimetype='
+            '"application/vnd.oasis.opendocument.text"><office:meta><dc:title>Flat manual</dc:title></office:meta>'
+            f'{AUTOMATIC}<office:body><office:text>{MANUAL}</office:text></office:body></office:document>')
+    html = odt.to_html(flat.encode(), "manual.fodt", flat=True)
+    assert "<title>Flat manual</title>" in html and "<h2>Courier days</h2>" in html
+    with pytest.raises(ReadError, match="DOCTYPE"):
+        odt.to_html(b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e "x">]><office:document/>', "e.fodt", flat=True)

@@ -476,3 +476,25 @@ def test_a_doc_is_read_as_what_its_bytes_are(
         docs_env(monkeypatch, tmp_path, str(tmp_path / name))
         (src,) = json.loads(run_cli(capsys, "docs", "index", "--json")[1])["sources"]
         assert src["status"] == "failed" and sentence in src["detail"], src
+
+
+def test_a_web_archive_cut_short_is_damaged_and_keeps_the_last_good_sections(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.core.docs import readers
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    whole = _web_archive(CONFLUENCE_WORD)
+    (folder / "page.mht").write_bytes(whole)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert json.loads(run_cli(capsys, "docs", "index", "--json")[1])["added"] == 1
+    (folder / "page.mht").write_bytes(whole[: len(whole) // 2])
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    (src,) = json.loads(out)["sources"]
+    assert code == 1 and src["status"] == "failed" and "damaged web archive" in src["detail"], src
+    assert ask(capsys, "which days does the courier collect")["results"][0]["id"] == "page#receiving-pickup"
+    # IE's "<!-- saved from url=... -->" before the page, an .odt renamed .doc: read as what they are
+    assert readers.sniff_doc(b"<!-- saved from url=(0042)http://wiki/x -->\r\n<html><body>") == "html"
+    odt_head = b"PK\x03\x04" + b"\x00" * 26 + b"mimetypeapplication/vnd.oasis.opendocument.text"
+    assert readers.sniff_doc(odt_head) == "odt"
+    assert readers.sniff_package(odt_head, "/files/manual") == "odt"

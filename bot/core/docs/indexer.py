@@ -41,7 +41,7 @@ TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
 MAX_PACKAGE_BYTES = 60_000_000
-PACKAGES = ("docx", "odt", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
+PACKAGES = ("docx", "odt", "fodt", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
 READABLE = ".md, .html/.htm, .txt, .docx, .odt, .pdf or .mht"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
@@ -340,7 +340,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|odt|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|odt|fodt|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -455,6 +455,8 @@ class DocsIndexer:
         kind = readers.kind_for(urlsplit(final).path, ctype or "text/html")
         if resp.content[:5] == b"%PDF-":
             kind = "pdf"  # a PDF is a PDF whatever type the server names (text/html and text/plain are common)
+        elif kind not in PACKAGES and (package := readers.sniff_package(resp.content, urlsplit(final).path)):
+            kind = package  # so is a Word or OpenDocument file served as application/zip or text/plain
         if kind is None:
             raise ReadError(f"{url} is not a web page (it is {ctype.split(';')[0] or 'of an unknown type'}); "
                             "the bot reads HTML, markdown, plain text, Word .docx, OpenDocument .odt, PDF and .mht web archives")
@@ -492,8 +494,8 @@ def _unpack(kind: str, data: bytes, location: str) -> tuple[str, str]:
         return word.to_html(data, location), "html"
     if kind == "mhtml":
         return readers.mhtml_to_html(data, location), "html"
-    if kind == "odt":
-        return odt.to_html(data, location), "html"
+    if kind in ("odt", "fodt"):
+        return odt.to_html(data, location, flat=kind == "fodt"), "html"
     return pdf.to_text(data, location)
 
 

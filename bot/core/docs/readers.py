@@ -26,8 +26,9 @@ PDF_EXT = (".pdf",)
 # Word", which writes the same MIME archive under a .doc name
 MHTML_EXT = (".mht", ".mhtml")
 ODT_EXT = (".odt",)  # LibreOffice, and Google Docs' "Download as OpenDocument"
+FODT_EXT = (".fodt",)  # LibreOffice's flat (single XML file) OpenDocument
 ODT_TYPE = "application/vnd.oasis.opendocument.text"
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT + ODT_EXT
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT + ODT_EXT + FODT_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
@@ -47,18 +48,31 @@ def sniff_doc(head: bytes) -> str | None:
     """What a .doc file really is, from its first bytes: 'mhtml' (a MIME web archive, as Confluence's Export to
     Word writes), 'html' (a web page renamed .doc), or None (a Word 97-2003 binary file, which no reader here
     opens)."""
-    if head.startswith(b"PK\x03\x04"):
-        return "docx"  # a .docx renamed .doc (the Word reader says so if it is some other zip)
+    if head.startswith(b"PK\x03\x04"):  # a .docx or an .odt renamed .doc
+        return "odt" if b"application/vnd.oasis.opendocument.text" in head[:200] else "docx"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         head = head.decode("utf-16", errors="replace").encode("utf-8", errors="replace")
         return "html" if b"<html" in head.lower()[:2048] else None
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith(b"\xd0\xcf\x11\xe0"):
         return None
+    start = re.sub(rb"\A(?:\s*<!--.*?-->)+\s*", b"", start, flags=re.S)  # "<!-- saved from url=... -->" first
     if b"mime-version:" in start[:2048] or b"multipart/related" in start[:4096]:
         return "mhtml"
     if start.startswith((b"<html", b"<!doctype html")) or (start.startswith(b"<?xml") and b"<html" in start[:2048]):
         return "html"
+    return None
+
+
+def sniff_package(data: bytes, path: str) -> str | None:
+    """A Word or OpenDocument file served under another type (application/zip, text/plain): 'docx', 'odt' or
+    None, from its first bytes."""
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    if b"application/vnd.oasis.opendocument.text" in data[:200]:
+        return "odt"
+    if path.lower().endswith(WORD_EXT) or b"word/document.xml" in data[:65536] or b"[Content_Types].xml" in data[:200]:
+        return "docx"
     return None
 
 
@@ -79,12 +93,18 @@ def decode_page(data: bytes, declared: str = "") -> str:
     decodes them, else UTF-8, else Windows-1252 (which takes any byte)."""
     import codecs
 
-    names = [declared] if declared else []
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace")
+    if data.startswith(codecs.BOM_UTF8):  # a byte-order mark outranks any label, as in browsers
+        return data.decode("utf-8-sig", errors="replace")
+    names = [declared] if declared else []
     m = re.search(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", data[:4096], re.I)
     if m:
         names.append(m.group(1).decode("ascii", "replace"))
+    try:
+        utf8 = data.decode("utf-8")
+    except UnicodeDecodeError:
+        utf8 = None
     for name in [*names, "utf-8"]:
         try:
             codec = codecs.lookup(name).name
@@ -92,11 +112,24 @@ def decode_page(data: bytes, declared: str = "") -> str:
             continue  # a charset Python does not know: the next guess
         if codec == "utf-16" or codec.startswith("utf-16-"):
             continue  # bytes that say UTF-16 in ASCII are not UTF-16
+        if codec in ("latin-1", "iso8859-1", "ascii"):
+            codec = "cp1252"  # what browsers read these labels as (the WHATWG encoding standard)
+        if utf8 is not None and codec != "utf-8" and _single_byte(codec):
+            return utf8  # multi-byte text that is valid UTF-8 is almost never meant as one byte a letter
         try:
-            return data.decode("utf-8-sig" if codec == "utf-8" else codec)
+            return data.decode(codec)
         except UnicodeDecodeError:
             continue  # the declared charset is wrong
     return data.decode("cp1252", errors="replace")
+
+
+def _single_byte(codec: str) -> bool:
+    import codecs
+
+    try:
+        return len(codecs.encode("é", codec)) == 1
+    except (UnicodeError, LookupError):
+        return False
 
 
 def _looks_mime(data: bytes) -> bool:
@@ -137,6 +170,10 @@ def mhtml_to_html(data: bytes, location: str) -> str:
                 raise ReadError(f"{location} holds a page larger than {MAX_PAGE_BYTES // 1_000_000} MB; split it "
                                 "into smaller pages")
             text = decode_page(raw, part.get_content_charset() or "")
+            cut = any(isinstance(d, email.errors.CloseBoundaryNotFoundDefect) for p in parts for d in p.defects)
+            if cut and not re.search(r"</(?:html|body)\s*>", text, re.I):
+                raise ReadError(f"{location} is a damaged web archive (it ends in the middle of its page); save "
+                                "the page again")
             if "<" not in text:
                 raise ReadError(f"{location} is a damaged web archive (its page holds no HTML); save the page again")
             return text
@@ -192,6 +229,8 @@ def kind_for(name: str, content_type: str = "") -> str | None:
         return "mhtml"
     if low.endswith(ODT_EXT):
         return "odt"
+    if low.endswith(FODT_EXT):
+        return "fodt"
     return None
 
 
@@ -442,7 +481,8 @@ _TOGGLE = "x-toggle"  # what a bare accordion toggle is renamed to while the pag
 # a toggle that only shows more of what is already there, or opens a menu: never a question
 _DISCLOSURE = re.compile(r"^(?:(?:show|read|see|view|load|display)\s+(?:more|less|all|details|fewer)\b.*|"
                          r"(?:expand|collapse|open|close)(?:\s+all)?|more|less|menu|share.*|toggle.*|options|settings|"
-                         r"filters?|sort.*|language|english|español|français|deutsch|search|[^A-Za-z]*)$", re.I)
+                         r"filters?|sort.*|language|english|español|français|deutsch|search|print|on this page|"
+                         r"contents|table of contents|in this (?:article|section|page)|[^A-Za-z]*)$", re.I)
 
 
 def _decoration(el: _Element) -> bool:
@@ -625,8 +665,10 @@ def _chrome(el: _Element, total: int = 0) -> bool:
              for w in _name_words(n)}
     if not words & _CHROME_WORDS:
         return False
-    if "header" in words and not words & (_CHROME_WORDS - {"header"}) and el.xpath(".//h1"):
-        return False  # a page header holding the page's title
+    if "header" in words and not words & (_CHROME_WORDS - {"header"}) and (
+            el.xpath(".//h1") or words & {"card", "accordion", "panel", "collapse", "faq", "question", "item"}
+            or el.xpath(".//button[@aria-expanded]")):
+        return False  # a page header holding the page's title; an accordion's or a card's header (its question)
     # chrome is never most of a page: a wrapper named "content-with-sidebar" is not chrome
     return len(clean(_content(el))) < 0.5 * total if total else True
 
@@ -914,6 +956,12 @@ def _may_be_furniture(line: str) -> bool:
             and not re.search(r"[.!?:;,]$", s))  # (a bare number is a page number only if they count up)
 
 
+def _counts_up(footers: list[str]) -> bool:
+    """Whether the "Page N of M" of successive footers goes up."""
+    ns = [int(m.group(1)) for f in footers if (m := re.search(r"page\s+(\d+)\s+of", f, re.I))]
+    return len(ns) >= 2 and all(b > a for a, b in pairwise(ns))
+
+
 def _page_numbers(pages: list[list[str]]) -> set[tuple[int, int]]:
     """(page, line) of each page's bare page number: the outermost line of a page when it is a number, and
     only when those numbers count up page by page (a lone "7" closing a table of loan periods is a value)."""
@@ -940,17 +988,35 @@ def _without_page_furniture(text: str) -> str:
     pages = [p.split("\n") for p in text.split("\f")]
     if len(pages) < 2:
         lines = pages[0]
-        if sum(1 for ln in lines if _PAGE_OF.search(ln) and len(ln.strip()) <= 100) < 2:
-            return text
-        return "\n".join("" if _PAGE_OF.search(ln) and len(ln.strip()) <= 100 else ln for ln in lines)
+        footers: dict[str, list[int]] = {}  # the same label each time, its page number counting up
+        for k, ln in enumerate(lines):
+            if _PAGE_OF.search(ln) and _may_be_furniture(ln):
+                footers.setdefault(_furniture(ln), []).append(k)
+        drop = {k for ks in footers.values() if len(ks) >= 2 and _counts_up([lines[k] for k in ks]) for k in ks}
+        return "\n".join("" if k in drop else ln for k, ln in enumerate(lines)) if drop else text
     edges: list[list[int]] = []
     seen: dict[str, set[int]] = {}
+    numbers_of: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
     for p, lines in enumerate(pages):
         filled = [k for k, ln in enumerate(lines) if ln.strip()]
-        edge = sorted(k for k in set(filled[:_EDGE] + filled[-_EDGE:]) if _may_be_furniture(lines[k]))
+        reach = _EDGE if len(filled) > 2 * _EDGE else 1  # on a short page, only its first and last line
+        edge = sorted(k for k in set(filled[:reach] + filled[-reach:]) if _may_be_furniture(lines[k]))
         edges.append(edge)
         for k in edge:
-            seen.setdefault(_furniture(lines[k]), set()).add(p)
+            key = _furniture(lines[k])
+            seen.setdefault(key, set()).add(p)
+            numbers_of.setdefault(key, []).append((p, tuple(int(n) for n in re.findall(r"\d+", lines[k])[:6])))
+    # a label that comes back with other numbers is furniture only when one of them counts the pages
+    # ("Page 2 of 4"); "Loan period 14 days" at the foot of one page and "28 days" of the next are values
+    for key, found in numbers_of.items():
+        values = {nums for _, nums in found}
+        if len(values) == 1:  # the same words each time: a running header when on three pages or more
+            counts = len(seen[key]) >= 3
+        else:  # other numbers each time: one of them must be the page's number (counting from 1, give or take)
+            counts = any(len(offsets := {nums[i] - p for p, nums in found if len(nums) > i}) == 1
+                         and next(iter(offsets)) in range(-2, 4) for i in range(max(len(v) for v in values)))
+        if not counts:
+            seen[key] = set()
     numbers = _page_numbers(pages)
     out: list[str] = []
     kept_first: set[str] = set()
@@ -958,7 +1024,7 @@ def _without_page_furniture(text: str) -> str:
         drop = set()
         for k in edge:
             key = _furniture(lines[k])
-            if _PAGE_OF.search(lines[k]) or len(seen[key]) >= 2:
+            if len(seen[key]) >= 2:
                 if p == min(seen[key]) and "#" not in key and key not in kept_first:
                     kept_first.add(key)  # the title on the first page, repeated as the running header after it
                     continue
@@ -971,10 +1037,10 @@ def _without_page_furniture(text: str) -> str:
 def _tab_cells(line: str) -> list[str]:
     """A line's cells when tabs separate two or more of them (a table saved as text), else []. An empty
     cell between two others stays, so the columns line up."""
-    if "\t" not in line.strip() or _BULLET.match(line) or _STEP.match(line):
+    if "\t" not in line.strip(" \r\n") or _BULLET.match(line) or _STEP.match(line):
         return []  # (a list item with a tab in it is a list item)
-    cells = [c.strip() for c in line.strip().split("\t")]
-    return cells if sum(bool(c) for c in cells) >= 2 else []
+    cells = [c.strip() for c in line.strip(" \r\n").split("\t")]  # an empty first or last cell stays a cell
+    return cells if any(cells) else []
 
 
 # Word saves a list as text with a tab after each marker: "•<tab>Scan the book", "o<tab>…" one level down,
@@ -1002,7 +1068,8 @@ def _tab_tables(lines: list[str]) -> set[int]:
         while cells and end < len(lines) and len(_tab_cells(lines[end])) == len(cells):
             end += 1
         run = range(n, end)
-        if cells and len(run) >= 2 and (len(cells) >= 3 or any(
+        full = sum(1 for k in run if sum(bool(c) for c in _tab_cells(lines[k])) >= 2)
+        if cells and len(run) >= 2 and full >= 2 and (len(cells) >= 3 or any(
                 not re.search(r"[.!?]$", lines[k].strip()) for k in run)):
             rows.update(run)
         n = end
@@ -1017,7 +1084,7 @@ def read_text(location: str, text: str) -> Page:
     under the closest such heading. Text printed to pages loses its running headers, footers and page
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
     text = _without_page_furniture(text)
-    lines = [_untab_marker(ln.rstrip()) for ln in text.split("\n")]
+    lines = [_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")]  # (a row's last cell may be empty)
     table_rows = _tab_tables(lines)
     lines = [ln if k in table_rows else ln.replace("\t", " ") for k, ln in enumerate(lines)]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
