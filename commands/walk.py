@@ -22,7 +22,12 @@ def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
         current = walks.active_for(ctx.user_id)
         if current is not None:
             return WalkReply(current, note="Resuming where you left off. `/p2p walk <procedure>` starts another.")
-        return TextReply("Which procedure? e.g. `/p2p walk receiving items` or `/p2p walk borrow-return`.")
+        procs = [t for t in ctx.services.engine.topics if t.is_procedure]
+        example = next((t for t in procs if t.id == "borrow-return"), procs[0] if procs else None)
+        if example is None:
+            return TextReply("There are no procedures to walk through yet: index the library's pages with "
+                             "`p2p-bot docs index`.")
+        return TextReply(f"Which procedure? e.g. `/p2p walk {example.id}`, or describe it in a few words.")
     engine = ctx.services.engine
     topic = engine.by_id.get(wanted.lower())
     if topic is None:

@@ -61,7 +61,7 @@ def ask(capsys: pytest.CaptureFixture[str], question: str) -> dict[str, Any]:
 def test_html_reader_drops_the_chrome_and_keeps_headings_lists_tables_and_anchors() -> None:
     page = readers.read_html("shipping.html", (DOCS / "lending" / "shipping.html").read_text())
     text = json.dumps([b.__dict__ for b in page.blocks])
-    assert page.title == "Lending: packing and shipping | Lakeshore Staff Wiki"
+    assert page.title == "Lending: packing and shipping"  # the page, not the site in the browser tab
     for chrome in ("Sign in", "Contact the web team", "window.analytics", "font-family", "Wiki pages"):
         assert chrome not in text
     heads = {b.anchor: b.text for b in page.blocks if b.kind == "heading"}
@@ -249,6 +249,17 @@ def test_a_bullet_over_numbered_sub_steps_is_a_procedure_and_step_headings_over_
     assert one.body.startswith("Copy from the Community tab\n1. Open the Community tab.")
     assert [s.text for s in topics["Step 2: Add them to the rota"].steps] == ["Open Rota Templates.",
                                                                              "Click Add Partners."]
+
+
+def test_a_page_is_named_by_its_main_heading_not_its_tab_title_and_skip_links_are_no_text() -> None:
+    html = ("<html><head><title>Desk FAQ: P2P and LOAN - Ask Us - RBSU Libraries</title></head><body>"
+            "<a href='#main' class='sr-only'>Skip to Main Content</a><div id='main'><p>Answers for staff.</p>"
+            "<h2>Who pays postage?</h2><p>We pay the return postage.</p></div></body></html>")
+    page = readers.read_html("faq.html", html)
+    assert page.title == "Desk FAQ: P2P and LOAN"
+    assert "Skip to Main Content" not in [b.text for b in page.blocks]
+    with_h1 = html.replace("<div id='main'>", "<div id='main'><h1>P2P desk questions</h1>")
+    assert readers.read_html("faq.html", with_h1).title == "P2P desk questions"
 
 
 def test_only_an_accordions_question_toggle_is_a_heading() -> None:
@@ -545,9 +556,22 @@ def test_walk_goes_through_a_procedure_from_indexed_documentation(monkeypatch: p
              lines=["walk borrowing-receiving#receiving-a-single-volume-item", "next", "next", "back", "quit"])
     text = out.getvalue()
     assert "Step 1 of 6" in text and "Receiving Items" in text
+    assert "› Receiving a single-volume item ==" in text  # the heading above says which page's steps these are
     assert "Step 3 of 6" in text and "Check that the title on screen matches" in text
     after_back = text.split("Step 3 of 6")[-1]
     assert "Step 2 of 6" in after_back and "request number printed on the lender's band" in after_back
+
+
+def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.frontends.chat import run_chat
+
+    docs_env(monkeypatch, tmp_path, str(DOCS))
+    out = io.StringIO()
+    run_chat(Services(settings_mod.load()), io.StringIO(), out, lines=["walk", "quit"])
+    hint = out.getvalue()
+    assert "Which procedure? e.g." in hint and "borrow-return" not in hint  # only the library's pages here
+    suggested = hint.split("walk ", 1)[1].split("`", 1)[0]
+    assert Services(settings_mod.load()).engine.by_id[suggested].is_procedure
 
 
 # -- HTTP sources -------------------------------------------------------------------------------------------

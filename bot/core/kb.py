@@ -89,6 +89,12 @@ class Topic:
     def from_docs(self) -> bool:
         return self.origin == "docs"
 
+    @property
+    def place_title(self) -> str:
+        """The title with the heading above it for a section of the library's pages ("Returning a loan › Steps
+        at the desk"): a section's own heading often does not say which procedure it is."""
+        return " › ".join((*self.trail[-1:], self.title)) if self.from_docs else self.title
+
     def steps_text(self) -> str:
         return "\n".join(f"{s.number}. {s.text}" for s in self.steps)
 

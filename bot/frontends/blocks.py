@@ -213,7 +213,7 @@ def walk_message(reply: WalkReply) -> Message:
                 f"`/p2p walk {escape(t.id)}` starts it again.")
         return finish(section(text), f"Stopped: {t.title}")
     step = t.steps[w.step]
-    blocks: list[Block] = [header(t.title),
+    blocks: list[Block] = [header(t.place_title),
                            context(f"Step {w.step + 1} of {w.total}  {progress_bar(w.step + 1, w.total)}"),
                            *section(f"*{step.number}.* {mrkdwn(step.text)}")]
     if reply.note:

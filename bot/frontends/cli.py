@@ -97,8 +97,12 @@ def cmd_docs(args: argparse.Namespace) -> int:
         from bot.edges.store import age
 
         for st in states:
-            tail = (f"  ({st['detail']})" if st["detail"] else "") if st["status"] == "ok" else f"  FAILED: {st['detail']}"
-            print(f"{st['source']}: checked {age(st['checked_at'])}, last read well {age(st['ok_at'])}{tail}")
+            if st["status"] == "ok":
+                tail = f"  ({st['detail']})" if st["detail"] else ""
+                print(f"{st['source']}: checked {age(st['checked_at'])}, read in full{tail}")
+            else:
+                whole = f"; last read in full {age(st['ok_at'])}" if st["ok_at"] else "; never read in full"
+                print(f"{st['source']}: checked {age(st['checked_at'])}, FAILED: {st['detail']}{whole}")
         for pg in pages:
             err = f"  (last read failed: {pg['error']})" if pg["error"] else ""
             print(f"  {pg['slug']:<40} {pg['sections']:>3} sections, indexed {age(pg['indexed_at'])}{err}")

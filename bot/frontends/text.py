@@ -68,7 +68,7 @@ def walk_text(reply: WalkReply) -> str:
         return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk {t.id}` to start it again."
     step = t.steps[w.step]
     bar = "#" * (w.step + 1) + "." * (w.total - w.step - 1)
-    lines = [f"== {t.title} ==", f"Step {w.step + 1} of {w.total}  [{bar}]", _wrap(f"{step.number}. {step.text}")]
+    lines = [f"== {t.place_title} ==", f"Step {w.step + 1} of {w.total}  [{bar}]", _wrap(f"{step.number}. {step.text}")]
     if reply.note:
         lines.append(reply.note)
     choices = (["back"] if w.step > 0 else []) + ["next" if not w.is_last else "next (finish)"] + \

@@ -469,6 +469,8 @@ def _md_items(tokens: list[Token]) -> list[str]:
 _DROP = ("nav", "header", "footer", "script", "style", "noscript", "aside", "form", "template", "svg",
          "iframe", "button", "select", "input", "head")
 _DROP_ROLES = ("navigation", "banner", "contentinfo", "search", "complementary")
+_SKIP_LINK = re.compile(r"^(?:skip|jump)\s+to\s+(?:the\s+)?(?:main\s+)?(?:content|navigation|search|menu|page content)$|"
+                        r"^skip\s+(?:navigation|nav|links)$", re.I)
 _EDIT_LINKS = frozenset(("edit", "edit this page", "edit page", "edit on github", "edit on gitlab", "[edit]"))
 _NEVER_CONTENT = ("script", "style", "noscript", "template", "svg", "head")
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
@@ -550,7 +552,8 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
             continue
         if el.tag == "header" and el.xpath("ancestor::article or ancestor::main or ancestor::section"):
             continue  # an article's or a section's own header holds its title, not the site's banner
-        if el.tag == "a" and clean(_content(el)).lower() in _EDIT_LINKS and el.getparent() is not None:
+        if el.tag == "a" and (clean(_content(el)).lower() in _EDIT_LINKS or _SKIP_LINK.match(clean(_content(el)))) \
+                and el.getparent() is not None:
             _drop(el)
             continue
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
@@ -578,9 +581,16 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
         body = root
     blocks: list[Block] = []
     _walk_html(body, blocks, [level])  # a fragment's <summary> or bold question sits under the heading around it
-    if not title:
-        title = next((b.text for b in blocks if b.kind == "heading"), "")
+    # the page's own main heading names it; a browser-tab title adds the site ("Receiving - Access Services -
+    # Staff Wiki"): without a main heading, the tab title's first part
+    main_heading = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
+    title = main_heading or _tab_title(title) or next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
+
+
+def _tab_title(title: str) -> str:
+    parts = re.split(r"\s+[-|–—·•]\s+|\s+::\s+", title)
+    return parts[0].strip() if len(parts) > 1 and parts[0].strip() else title
 
 
 def _in_heading(el: _Element) -> bool:
