@@ -6,7 +6,7 @@
    ``heldout-dev`` and ``heldout4`` whose failures were read, ``heldout-final``, ``heldout3`` and
    ``heldout5`` whose were not, also pooled), the raw seed indexed alone as documentation (with
    ``P2PBOT_KNOWLEDGE_DIR`` empty; a tuned question file, held-out ones read and never read), and pages
-   written by other libraries (``tests/data/docs``, ``otherdocs`` to ``otherdocs4``).
+   written by other libraries (``tests/data/docs``, ``otherdocs`` to ``otherdocs5``).
 2. Speed: ``ask()`` p95 at 10k and 50k sections beside bm25s on the same corpus; a cold ``p2p-bot ask``
    process beside a bare ``python -c pass``; index build time and memory for 1,000 pages.
 Every timing is the median (min–max) over ``--reps`` repetitions.
@@ -370,10 +370,14 @@ def bench_answers(args: argparse.Namespace) -> int:
         # FAQ, markdown with a checklist, two plain-text files) was written in session 5, its questions never read;
         # the fourth (session 7) is saved exactly as the tools save it (Word's web page and .txt, a Google Docs
         # download, a MediaWiki page with its skin, a Notion export, a BookStack file, a SharePoint page): it
-        # was written to find reader defects, so its failures were read
+        # was written to find reader defects, so its failures were read; the fifth (a .docx, a reportlab PDF, an
+        # .odt, a LibGuides page, Confluence's Word export, a WordPress FAQ, pdftotext output) was written blind
+        # and its questions never read (the plain-text file's sections were looked at, and its numbered headings
+        # fixed, after it arrived)
         for name, label in (("otherdocs", "otherdocs (9 pages)"), ("otherdocs2", "otherdocs2 (6 pages, never read)"),
                             ("otherdocs3", "otherdocs3 (7 pages, never read)"),
-                            ("otherdocs4", "otherdocs4 (7 exports, read)")):
+                            ("otherdocs4", "otherdocs4 (7 exports, read)"),
+                            ("otherdocs5", "otherdocs5 (7 files, never read)")):
             if (DATA / name).is_dir():
                 eng, _ = docs_engine([str(DATA / name)], Path(tmp) / name)
                 sets = {f"{name}-questions": read_items(DATA / f"{name}-questions.jsonl")}

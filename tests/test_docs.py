@@ -164,6 +164,40 @@ def test_values_that_come_back_at_page_edges_are_content_not_furniture() -> None
     assert table == (("Desk", "4040"), ("", "Main desk after hours"), ("Office", "4050"), ("Fax", ""))
 
 
+def test_pdftotext_layout_numbered_headings_aligned_tables_and_bylines() -> None:
+    """A Word manual through pdftotext -layout: numbered section headings over their own paragraphs and
+    "Step N:" lines (not one long procedure), a byline with middle dots (no heading), columns lined up with
+    spaces (a table, its header row a blank line above the rows), a two-part running header and "Page N"."""
+    header = "Birch Main Desk" + " " * 40 + "Evening Procedures\n\n"
+    text = (header + "          Evening Desk Procedures\n\n       Access Services · Birch Main Desk · Revised August 2024\n\n"
+            "       1. Who this is for\n\n       Evening staff at the main desk.\n       Students ask the supervisor.\n\n"
+            "       2. A patron returns a LOAN book\n\n       Scan it in before 9 p.m.:\n\n"
+            "       Step 1: Open Return Items.\n\n       Step 2: Scan the barcode on the book.\n\n"
+            "                                   Page 1\n\f" + header +
+            "       3. Problems and who to call\n\n"
+            "       Problem                       What to do                Who follows up\n\n"
+            "       Barcodes differ               Put it in the slot        Borrowing desk\n"
+            "       No slip prints                Check Quick Printing      Supervisor\n\n"
+            "                                   Page 2\n\f" + header + "       4. Closing\n\n       Lock the tub.\n"
+            "       Switch off the printer.\n\n                                   Page 3\n")
+    page = readers.read_text("desk.txt", text)
+    topics = {t.title: t for t in topics_for(page, "d", "desk.txt", "/desk.txt")}
+    assert page.title == "Evening Desk Procedures"
+    assert set(topics) == {"Evening Desk Procedures", "1. Who this is for", "2. A patron returns a LOAN book",
+                           "3. Problems and who to call", "4. Closing"}
+    assert topics["Evening Desk Procedures"].body == "Access Services · Birch Main Desk · Revised August 2024"
+    assert [s.text for s in topics["2. A patron returns a LOAN book"].steps] == [
+        "Open Return Items.", "Scan the barcode on the book."]
+    assert topics["3. Problems and who to call"].body == (
+        "Problem | What to do | Who follows up\nBarcodes differ | Put it in the slot | Borrowing desk\n"
+        "No slip prints | Check Quick Printing | Supervisor")
+    assert not any("Evening Procedures" in t.body or "Page" in t.body for t in topics.values())
+    # numbered steps, with or without blank lines between them, are still steps
+    steps = "Receiving\n\n1. Open Receiving Items\n\n2. Scan the barcode\n\n3. Click Save\n"
+    (topic,) = topics_for(readers.read_text("r.txt", steps), "r", "r.txt", "/r.txt")
+    assert topic.is_procedure and len(topic.steps) == 3
+
+
 def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
     html = ('<html><body><div class=WordSection1><p class=MsoTitle>Returns at Birch</p>'
             "<h1>Scanning</h1><p class=MsoNormal>Scan the temporary barcode.</p></div></body></html>")

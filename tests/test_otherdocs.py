@@ -117,6 +117,25 @@ def test_pages_saved_exactly_as_real_tools_save_them_keep_every_section_and_no_c
     assert rep["recall_at_3"] >= 0.75 and rep["abstention_oos"] >= 0.9, rep["misses"]
 
 
+def test_a_fifth_librarys_files_are_all_read_with_every_section_their_questions_name(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``otherdocs5``, written blind: a python-docx .docx, a reportlab PDF, an odfpy .odt, a LibGuides page,
+    Confluence's Export to Word (.doc), a WordPress FAQ and pdftotext output. Every file is read (none named as
+    unreadable) and every section its questions name exists; how well they are answered is the benchmark's."""
+    folder = DATA / "otherdocs5"
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    rep = json.loads(out)
+    (src,) = rep["sources"]
+    assert code == 0 and rep["added"] == 7 and src["status"] == "ok" and "not read" not in (src.get("detail") or "")
+    from bot.core.docs.indexer import load_topics
+
+    topics = {t.id for t in load_topics(Services(settings_mod.load()).store, (str(folder),))}
+    wanted = {i for line in (DATA / "otherdocs5-questions.jsonl").read_text().splitlines() if line.strip()
+              for i in json.loads(line)["topics"]}
+    assert len(wanted) >= 40 and wanted <= topics, sorted(wanted - topics)
+
+
 @pytest.mark.parametrize(("topic", "steps", "first", "second"), [
     # bold "headings" and "1)" steps of a Word export
     ("word-adding-a-loan-partner#3-add-the-partner-to-the-rota-template", 5, "Rota Templates", "LOAN-ALL"),

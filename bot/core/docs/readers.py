@@ -909,6 +909,35 @@ _NOT_HEADING_START = re.compile(r"^(and|but|or|then|so|because|which|that|note|t
                                 re.I)
 
 
+_NUMBERED_LINE = re.compile(r"^\s*(\d{1,2})\.\s+(\S.*)$")
+
+
+def _numbered_heading(lines: list[str], n: int) -> bool:
+    """Whether a numbered line is a section heading ("3. A patron returns a LOAN book", as a manual's numbered
+    headings come out of pdftotext or Word's .txt), not a step: bare like a heading, not an instruction, and
+    followed by text of its own (paragraphs, "Step 1:" lines) before the next number, not by that number."""
+    from bot.core.docs.sections import _instruction
+
+    m = _NUMBERED_LINE.match(lines[n])
+    if not m:
+        return False
+    text = m.group(2).strip()
+    if len(text) > 80 or re.search(r"[.:;,!?]$", text.rstrip("\"'”’)")) or _instruction(text):
+        return False
+    following = _next_content(lines, n)
+    if following is None or _NUMBERED_LINE.match(following):
+        return False  # the next line is the next step
+    nxt = int(m.group(1)) + 1
+    between = 0
+    for ln in lines[n + 1:]:
+        t = ln.strip()
+        if re.match(rf"{nxt}\.\s", t):
+            break
+        if t and not _NUMBERED_LINE.match(t):
+            between += 1
+    return between >= 2
+
+
 def _is_question(line: str) -> bool:
     """A line that asks a question an FAQ answers: longer than a heading may be, but one sentence."""
     s = line.strip()
@@ -937,13 +966,15 @@ def _long_heading(line: str, following: str) -> bool:
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE_LINE = re.compile(rf"^(?:last\s+)?(?:updated|revised|posted|created|edited|reviewed|published)\b|"
+                        rf"\b(?:updated|revised|reviewed|edited)\s+(?:on\s+)?{_MONTH}\s+\d{{4}}\b|"
                         rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b|\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b", re.I)
 
 
 def _byline(line: str) -> bool:
     """A signature ("Jane Smith, Coordinator, Hartwell College": parts without an "and" that would make them
     a list) or a date line ("Updated 14 March 2026 by ..."): short and bare like a heading, but no heading."""
-    parts = line.count(",") + line.count(" - ") + line.count(" – ") + line.count(" | ")
+    parts = line.count(",") + line.count(" - ") + line.count(" – ") + line.count(" | ") + line.count(" · ") + \
+        line.count(" • ")
     listing = re.search(r"\b(?:and|or)\b|&", line, re.I)  # "Stony Brook, Binghamton, Albany, and Buffalo"
     return ((parts >= 2 and not listing) or bool(_DATE_LINE.search(line))
             or line.lower().startswith("sent from my "))
@@ -961,7 +992,7 @@ def _furniture(line: str) -> str:
 
 def _may_be_furniture(line: str) -> bool:
     """Running headers and footers are short labels: never a step, a list item or a sentence."""
-    s = line.strip()
+    s = " ".join(line.split())
     return (len(s) <= 100 and bool(re.search(r"[A-Za-z]", s)) and not _STEP.match(s) and not _BULLET.match(s)
             and not re.search(r"[.!?:;,]$", s))  # (a bare number is a page number only if they count up)
 
@@ -1035,7 +1066,8 @@ def _without_page_furniture(text: str) -> str:
         for k in edge:
             key = _furniture(lines[k])
             if len(seen[key]) >= 2:
-                if p == min(seen[key]) and "#" not in key and key not in kept_first:
+                if (p == min(seen[key]) and "#" not in key and key not in kept_first
+                        and not re.search(r"\S(?: {3,}|\t)\S", lines[k].strip())):
                     kept_first.add(key)  # the title on the first page, repeated as the running header after it
                     continue
                 drop.add(k)
@@ -1067,6 +1099,28 @@ def _untab_marker(line: str) -> str:
     return f"{m.group(1)}{marker} {line[m.end():]}"
 
 
+_GAP = re.compile(r"(?<=\S) {3,}(?=\S)")
+
+
+def _aligned_columns(lines: list[str]) -> list[str]:
+    """Columns lined up with spaces (pdftotext's layout, a plain-text table): two or more lines in a row with a
+    gap of three spaces or more between words get a tab there, so the table reader sees their cells."""
+    gapped = [bool(_GAP.search(ln.strip())) and "\t" not in ln for ln in lines]
+    out = list(lines)
+
+    def near(k: int, step: int) -> bool:  # the next line with words, across one blank line at most
+        j = k + step
+        if 0 <= j < len(lines) and not lines[j].strip():
+            j += step
+        return 0 <= j < len(lines) and gapped[j]
+
+    for k, ln in enumerate(lines):
+        if gapped[k] and (near(k, -1) or near(k, 1)):
+            indent = ln[: len(ln) - len(ln.lstrip())]
+            out[k] = indent + _GAP.sub("\t", ln.strip())
+    return out
+
+
 def _tab_tables(lines: list[str]) -> set[int]:
     """The lines that are rows of a table saved as text: two or more lines in a row with the same number of
     tab-separated cells, unless every row is a sentence split by a stray tab (two cells, ending like one)."""
@@ -1075,9 +1129,12 @@ def _tab_tables(lines: list[str]) -> set[int]:
     while n < len(lines):
         cells = _tab_cells(lines[n])
         end = n + 1
-        while cells and end < len(lines) and len(_tab_cells(lines[end])) == len(cells):
-            end += 1
-        run = range(n, end)
+        while cells and end < len(lines):
+            nxt = end + 1 if not lines[end].strip() and end + 1 < len(lines) else end  # (one blank line between rows)
+            if len(_tab_cells(lines[nxt])) != len(cells):
+                break
+            end = nxt + 1
+        run = [k for k in range(n, end) if lines[k].strip()]
         full = sum(1 for k in run if sum(bool(c) for c in _tab_cells(lines[k])) >= 2)
         if cells and len(run) >= 2 and full >= 2 and (len(cells) >= 3 or any(
                 not re.search(r"[.!?]$", lines[k].strip()) for k in run)):
@@ -1094,7 +1151,7 @@ def read_text(location: str, text: str) -> Page:
     under the closest such heading. Text printed to pages loses its running headers, footers and page
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
     text = _without_page_furniture(text)
-    lines = [_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")]  # (a row's last cell may be empty)
+    lines = _aligned_columns([_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")])
     table_rows = _tab_tables(lines)
     lines = [ln if k in table_rows else ln.replace("\t", " ") for k, ln in enumerate(lines)]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
@@ -1150,6 +1207,11 @@ def read_text(location: str, text: str) -> Page:
                 raw.append(("row", "", n, cells))
             continue
         b = _BULLET.match(s)
+        if _numbered_heading(lines, n):  # "2. Returning a book" over paragraphs and steps of its own
+            raw.append(("heading", s, n + 1, []))
+            listing = False
+            n += 1
+            continue
         if b and b.group(1):
             raw.append(("bullet", b.group(1).strip(), n + 1, []))
             listing = listing or s.endswith(":")
