@@ -596,6 +596,23 @@ def test_walk_goes_through_a_procedure_from_indexed_documentation(monkeypatch: p
     assert "Step 2 of 6" in after_back and "request number printed on the lender's band" in after_back
 
 
+def test_a_database_made_again_from_scratch_never_gets_the_old_cached_answers(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The cached answer index is keyed by the index's generation: a new database at the same address (its
+    count starting over) must not find the old database's cached index."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "desk.md").write_text("# Desk\n\n## Courier days\n\nThe courier comes on Tuesday.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    assert ask(capsys, "which day does the courier come")["results"][0]["id"] == "desk#courier-days"
+    (tmp_path / "bot.sqlite3").unlink()
+    (folder / "desk.md").write_text("# Desk\n\n## Printer\n\nThe slip printer is WHIT-CIRC-01.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))  # a fresh, migrated database at the same path
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    assert [r["id"] for r in ask(capsys, "which printer prints the slips")["results"]] == ["desk#printer"]
+
+
 def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from bot.frontends.chat import run_chat
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -227,10 +228,11 @@ class DocsIndexer:
         for source in wanted:
             report.sources.append(self._source(source, known, slugs, report))
         got = self.store.cache_get(GENERATION_KEY)
-        generation = int(got[0]) if got is not None else None
+        generation = _generation_count(got[0]) if got is not None else None
         if report.added or report.changed or report.removed or generation is None:
-            # every process compares this number with the one its cached answer index was built from
-            self.store.cache_put(GENERATION_KEY, (generation or 0) + 1)
+            # every process compares this token with the one its cached answer index was built from; its random
+            # part tells a database made again from scratch (whose count starts over) from the one before
+            self.store.cache_put(GENERATION_KEY, f"{(generation or 0) + 1}.{secrets.token_hex(6)}")
         self.store.cache_put(SOURCES_KEY, wanted)
         return report
 
@@ -482,6 +484,12 @@ def _kind(path: Path) -> str | None:
         except OSError:
             return None
     return readers.kind_for(path.name)
+
+
+def _generation_count(value: object) -> int:
+    """The count in a generation token ("12.3fa9c0…"; a plain number from before the token had a random part)."""
+    head = str(value).split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _limit(kind: str) -> int:
