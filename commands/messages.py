@@ -9,7 +9,7 @@ NOT_SURE = "I'm not sure I have the right page for that. These are the closest I
 NOTHING_FOUND = ("I couldn't find anything about that in the P2P procedures. Try other words, or "
                  "`/p2p help` to see what I can do.")
 EMPTY_QUESTION = "Ask me a question about P2P resource sharing, e.g. `/p2p how do I receive a borrowed item`."
-UNKNOWN_TOPIC = "I don't know a topic called `{name}`. Try `/p2p walk receiving` or ask a question."
+UNKNOWN_TOPIC = "I don't know a procedure called `{name}`. Ask a question to find one, or try `/p2p walk` for an example."
 NOT_A_PROCEDURE = "*{title}* is not a step-by-step procedure, so there is nothing to walk through."
 CHAT_WELCOME = ("p2p-bot terminal chat. Ask a question, or type `help`. "
                 "Type `quit` to leave.")

@@ -25,8 +25,8 @@ def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
         procs = [t for t in ctx.services.engine.topics if t.is_procedure]
         example = next((t for t in procs if t.id == "borrow-return"), procs[0] if procs else None)
         if example is None:
-            return TextReply("There are no procedures to walk through yet: index the library's pages with "
-                             "`p2p-bot docs index`.")
+            return TextReply("There are no procedures to walk through: none of the indexed pages has numbered "
+                             "steps (\"1. …\", \"Step 1: …\").")
         return TextReply(f"Which procedure? e.g. `/p2p walk {example.id}`, or describe it in a few words.")
     engine = ctx.services.engine
     topic = engine.by_id.get(wanted.lower())

@@ -198,6 +198,51 @@ def test_pdftotext_layout_numbered_headings_aligned_tables_and_bylines() -> None
     assert topic.is_procedure and len(topic.steps) == 3
 
 
+def test_numbered_lines_are_steps_unless_a_whole_series_has_text_of_its_own() -> None:
+    """A step keeps its indented notes and wrapped lines and its walkthrough, whatever verb it starts with; a
+    series of bare numbered lines each over its own paragraphs or sub-list is a run of sections, siblings,
+    none the page title; one of them with nothing under it stays a line, never lost."""
+    notes = ("Opening the Library\n\n1. Unlock the front doors\n2. Turn on the lights\n"
+             "3. Start the self-checkout machines\n   Each takes two minutes to boot.\n   Restart one that errs.\n"
+             "4. Log in to the staff computer\n")
+    (topic,) = topics_for(readers.read_text("o.txt", notes), "o", "o.txt", "/o.txt")
+    assert len(topic.steps) == 4
+    wrapped = ("Processing Holds\n\n1. Pull each item on the pick list and bring it back to the\n   desk in the "
+               "printed order\n2. Shelve the items on the hold shelf by surname\n")
+    (topic,) = topics_for(readers.read_text("w.txt", wrapped), "w", "w.txt", "/w.txt")
+    assert [s.text for s in topic.steps] == [
+        "Pull each item on the pick list and bring it back to the desk in the printed order",
+        "Shelve the items on the hold shelf by surname"]
+    manual = ("1. Introduction\n\nThis manual describes the desk.\nRead it before your first shift.\n\n"
+              "2. Checking out an item\n\nA patron brings items to the desk.\n\n   1. Scan the card\n"
+              "   2. Scan each item\n\n3. Returning an item\n\nItems come through the book drop.\n\n"
+              "   1. Scan the item in Return mode\n   2. Check it for damage\n")
+    page = readers.read_text("m.txt", manual)
+    topics = {t.title: t for t in topics_for(page, "m", "m.txt", "/m.txt")}
+    assert page.title == "" and set(topics) == {"1. Introduction", "2. Checking out an item", "3. Returning an item"}
+    assert all(not t.trail for t in topics.values())
+    assert len(topics["2. Checking out an item"].steps) == 2
+    rules = ("Staff Rules\n\n1. No food at the desk\nDrinks in closed cups are fine.\nThis applies to all shifts.\n\n"
+             "2. Phones on silent\nCalls happen in the break room.\nEmergencies are the exception.\n\n"
+             "3. Badges visible at all times\n")
+    text = " ".join(t.body for t in topics_for(readers.read_text("r.txt", rules), "r", "r.txt", "/r.txt"))
+    assert "Badges visible at all times" in text
+
+
+def test_a_skip_link_that_leaves_the_page_is_text_and_a_site_logo_is_no_page_title() -> None:
+    html = ("<html><head><title>Renewals - Maple Staff Wiki</title></head><body><div class='logo'><h1>"
+            "<a href='/'>Maple Staff Wiki</a></h1></div><main><p>Go to <a href='/search'>Skip to search</a> for "
+            "the fastest path.</p><h2>Holds</h2><p>Items with holds cannot be renewed.</p></main></body></html>")
+    page = readers.read_html("r.html", html)
+    assert page.title == "Renewals"
+    assert "Go to Skip to search for the fastest path." in [b.text for b in page.blocks]
+    several = ("<html><head><title>Maple Staff Wiki</title></head><body><div class='wiki-content'><p>Welcome.</p>"
+               "<h1>Renewals</h1><p>Renew from the record.</p><h1>Holds</h1><p>No renewals with holds.</p>"
+               "</div></body></html>")
+    ids = [t.id for t in topics_for(readers.read_html("w.html", several), "w", "w.html", "/w.html")]
+    assert ids == ["w#maple-staff-wiki", "w#renewals", "w#holds"]
+
+
 def test_a_word_web_page_title_paragraph_is_the_page_title() -> None:
     html = ('<html><body><div class=WordSection1><p class=MsoTitle>Returns at Birch</p>'
             "<h1>Scanning</h1><p class=MsoNormal>Scan the temporary barcode.</p></div></body></html>")

@@ -50,8 +50,8 @@ class ChatSession:
 
             current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
             if current is None:
-                return TextReply("No walkthrough is open. Start one with `walk <procedure>`, e.g. "
-                                 "`walk receiving items`.")
+                return TextReply("No walkthrough is open. Start one with `walk <procedure>` (`walk` alone "
+                                 "suggests one).")
             return buttons.move_walk(self.ctx, current.token, MOVES[word])
         return dispatch(self.ctx, text)
 

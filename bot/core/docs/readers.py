@@ -552,8 +552,9 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
             continue
         if el.tag == "header" and el.xpath("ancestor::article or ancestor::main or ancestor::section"):
             continue  # an article's or a section's own header holds its title, not the site's banner
-        if el.tag == "a" and (clean(_content(el)).lower() in _EDIT_LINKS or _SKIP_LINK.match(clean(_content(el)))) \
-                and el.getparent() is not None:
+        if el.tag == "a" and (clean(_content(el)).lower() in _EDIT_LINKS or (
+                _SKIP_LINK.match(clean(_content(el))) and str(el.get("href") or "").startswith("#"))) \
+                and el.getparent() is not None:  # (a skip link jumps within the page; one that leaves it is text)
             _drop(el)
             continue
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
@@ -583,8 +584,14 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
     _walk_html(body, blocks, [level])  # a fragment's <summary> or bold question sits under the heading around it
     # the page's own main heading names it; a browser-tab title adds the site ("Receiving - Access Services -
     # Staff Wiki"): without a main heading, the tab title's first part
-    main_heading = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
-    title = main_heading or _tab_title(title) or next((b.text for b in blocks if b.kind == "heading"), "")
+    mains = [b.text for b in blocks if b.kind == "heading" and b.level == 1]
+    tab = _tab_title(title)
+    site = {clean(p).lower() for p in re.split(r"\s+[-|–—·•]\s+|\s+::\s+", title)[1:]}
+    if len(mains) > 1:  # several main headings (a page of pages): the tab title names it, when there is one
+        main_heading = tab or mains[0]
+    else:  # one main heading, unless it is the site's name (a logo) that the tab title puts after the page's
+        main_heading = mains[0] if mains and mains[0].lower() not in site else ""
+    title = main_heading or tab or next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
 
 
@@ -641,7 +648,7 @@ _CONTENT = ('.//*[@id="main-content"]', './/*[@id="content"]', './/*[@id="mw-con
 # words inside ids and classes ("s-lib-public-header", "s-lg-page-prevnext", "toc-macro") that mark chrome
 _CHROME_WORDS = frozenset("""header footer nav navbar breadcrumb breadcrumbs sidebar menu skip skiplink cookie
     prevnext pager pagination toc masthead colophon catlinks printfooter jump meta metadata related rating
-    feedback comments""".split())  # (meta: "Views: 113", post dates; related: other pages' links; rating: "Was
+    feedback comments logo branding""".split())  # (meta: "Views: 113", post dates; related: other pages' links; rating: "Was
 # this helpful?"; comments: the thread under a wiki or SharePoint page)
 _STATE = re.compile(r"^(?:has|no|with|without|show|hide|is)-")  # "has-sidebar": a state of the page, not a part
 
@@ -909,33 +916,60 @@ _NOT_HEADING_START = re.compile(r"^(and|but|or|then|so|because|which|that|note|t
                                 re.I)
 
 
-_NUMBERED_LINE = re.compile(r"^\s*(\d{1,2})\.\s+(\S.*)$")
+_NUMBERED_LINE = re.compile(r"^(\s*)(\d{1,2})\.\s+(\S.*)$")
 
 
-def _numbered_heading(lines: list[str], n: int) -> bool:
-    """Whether a numbered line is a section heading ("3. A patron returns a LOAN book", as a manual's numbered
-    headings come out of pdftotext or Word's .txt), not a step: bare like a heading, not an instruction, and
-    followed by text of its own (paragraphs, "Step 1:" lines) before the next number, not by that number."""
+def _numbered_headings(lines: list[str]) -> set[int]:
+    """The numbered lines that are section headings ("3. A patron returns a LOAN book", as a manual's numbered
+    headings come out of pdftotext or Word's .txt), decided for a whole series at once (1., 2., 3. at one
+    indent): every line bare like a heading (no end punctuation), most not instructions, and most with text of
+    their own before the next number: paragraphs at their own indent, or a numbered list of their own further
+    in. A step's indented notes, its wrapped lines and the next step right under it are not text of its own."""
     from bot.core.docs.sections import _instruction
 
-    m = _NUMBERED_LINE.match(lines[n])
-    if not m:
-        return False
-    text = m.group(2).strip()
-    if len(text) > 80 or re.search(r"[.:;,!?]$", text.rstrip("\"'”’)")) or _instruction(text):
-        return False
-    following = _next_content(lines, n)
-    if following is None or _NUMBERED_LINE.match(following):
-        return False  # the next line is the next step
-    nxt = int(m.group(1)) + 1
-    between = 0
-    for ln in lines[n + 1:]:
-        t = ln.strip()
-        if re.match(rf"{nxt}\.\s", t):
-            break
-        if t and not _NUMBERED_LINE.match(t):
-            between += 1
-    return between >= 2
+    found = [(k, len(m.group(1).expandtabs()), int(m.group(2)), m.group(3).strip())
+             for k, ln in enumerate(lines) if (m := _NUMBERED_LINE.match(ln))]
+    series: list[list[tuple[int, int, int, str]]] = []
+    open_at: dict[int, list[tuple[int, int, int, str]]] = {}  # indent -> the series still counting there
+    for item in found:
+        k, indent, number, _ = item
+        for deeper in [i for i in open_at if i > indent]:
+            del open_at[deeper]  # a series further in ends where one further out goes on
+        run = open_at.get(indent)
+        if run is not None and number == run[-1][2] + 1:
+            run.append(item)
+        else:
+            open_at[indent] = [item]
+            series.append(open_at[indent])
+    out: set[int] = set()
+    for run in series:
+        if len(run) < 2:
+            continue
+        bare = all(len(t) <= 80 and not re.search(r"[.:;,!?]$", t.rstrip("\"'”’)")) for _, _, _, t in run)
+        actions = sum(_instruction(t) for _, _, _, t in run)
+        owning = 0
+        owners: set[int] = set()
+        for i, (k, indent, _, _) in enumerate(run):
+            end = run[i + 1][0] if i + 1 < len(run) else len(lines)
+            own = 0
+            for ln in lines[k + 1:end]:
+                if not ln.strip():
+                    continue
+                depth = len(ln) - len(ln.lstrip())
+                if depth < indent:
+                    break  # back out past this series: the rest is not its
+                if _NUMBERED_LINE.match(ln) and depth > indent:
+                    own += 2  # a numbered list of its own, further in
+                elif depth <= indent and not _NUMBERED_LINE.match(ln) and not ln.strip()[0].islower():
+                    own += 1
+                elif depth > indent + 6 or _GAP.search(ln.strip()):
+                    own += 1  # a table or a centred line (a step's own notes sit just under its words)
+            owning += own >= 1
+            if own:
+                owners.add(k)
+        if bare and actions * 2 < len(run) and owning * 2 >= len(run) and owning >= 2:
+            out.update(k for k, _, _, _ in run if k in owners)  # one with nothing under it stays a line
+    return out
 
 
 def _is_question(line: str) -> bool:
@@ -973,8 +1007,8 @@ _DATE_LINE = re.compile(rf"^(?:last\s+)?(?:updated|revised|posted|created|edited
 def _byline(line: str) -> bool:
     """A signature ("Jane Smith, Coordinator, Hartwell College": parts without an "and" that would make them
     a list) or a date line ("Updated 14 March 2026 by ..."): short and bare like a heading, but no heading."""
-    parts = line.count(",") + line.count(" - ") + line.count(" – ") + line.count(" | ") + line.count(" · ") + \
-        line.count(" • ")
+    parts = line.count(",") + line.count(" - ") + line.count(" – ") + line.count(" | ") + \
+        2 * (line.count(" · ") + line.count(" • "))  # a middle dot separates a byline's parts, never a heading's
     listing = re.search(r"\b(?:and|or)\b|&", line, re.I)  # "Stony Brook, Binghamton, Albany, and Buffalo"
     return ((parts >= 2 and not listing) or bool(_DATE_LINE.search(line))
             or line.lower().startswith("sent from my "))
@@ -1051,8 +1085,11 @@ def _without_page_furniture(text: str) -> str:
     # ("Page 2 of 4"); "Loan period 14 days" at the foot of one page and "28 days" of the next are values
     for key, found in numbers_of.items():
         values = {nums for _, nums in found}
-        if len(values) == 1:  # the same words each time: a running header when on three pages or more
-            counts = len(seen[key]) >= 3
+        if len(values) == 1:  # the same words each time: a running header when on three pages or more, or
+            # on two when it is laid out as one (left and right parts far apart: "Maple Library   Manual")
+            wide = any(re.search(r"\S(?: {3,}|\t)\S", pages[p][k].strip()) for p, edge in enumerate(edges)
+                       for k in edge if _furniture(pages[p][k]) == key)
+            counts = len(seen[key]) >= 3 or (wide and len(seen[key]) >= 2)
         else:  # other numbers each time: one of them must be the page's number (counting from 1, give or take)
             counts = any(len(offsets := {nums[i] - p for p, nums in found if len(nums) > i}) == 1
                          and next(iter(offsets)) in range(-2, 4) for i in range(max(len(v) for v in values)))
@@ -1153,6 +1190,7 @@ def read_text(location: str, text: str) -> Page:
     text = _without_page_furniture(text)
     lines = _aligned_columns([_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")])
     table_rows = _tab_tables(lines)
+    numbered_headings = _numbered_headings(lines)
     lines = [ln if k in table_rows else ln.replace("\t", " ") for k, ln in enumerate(lines)]
     raw: list[tuple[str, str, int, list[str]]] = []  # (kind, text, line, cells)
     # paragraphs separated by blank lines (and maybe wrapped at a fixed width), or one paragraph a line
@@ -1207,7 +1245,7 @@ def read_text(location: str, text: str) -> Page:
                 raw.append(("row", "", n, cells))
             continue
         b = _BULLET.match(s)
-        if _numbered_heading(lines, n):  # "2. Returning a book" over paragraphs and steps of its own
+        if n in numbered_headings:  # "2. Returning a book" over paragraphs and steps of its own
             raw.append(("heading", s, n + 1, []))
             listing = False
             n += 1
@@ -1229,7 +1267,12 @@ def read_text(location: str, text: str) -> Page:
             raw.append(("para", s, n + 1, []))
             listing = s.endswith(":")
         n += 1
-    levels = _text_levels(raw)
+    numbered = {k for k, r in enumerate(raw) if r[0] == "heading" and r[2] - 1 in numbered_headings}
+    if numbered and min(numbered) == min(k for k, r in enumerate(raw) if r[0] == "heading"):
+        levels = {k: 2 for k, r in enumerate(raw) if r[0] == "heading"}  # "1. Introduction" is no page title
+    else:
+        levels = _text_levels(raw)
+        levels.update({k: max(levels.get(k, 2), 2) for k in numbered})  # the numbered sections are siblings
     blocks: list[Block] = []
     k = 0
     while k < len(raw):
@@ -1253,7 +1296,8 @@ def read_text(location: str, text: str) -> Page:
         else:  # para and step lines; the section builder gathers steps into procedures
             blocks.append(Block("para", s, line=line))
         k += 1
-    title = next((b.text for b in blocks if b.kind == "heading"), "")
+    title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "") or (
+        "" if numbered else next((b.text for b in blocks if b.kind == "heading"), ""))
     return Page(location, title, tuple(blocks))
 
 

@@ -30,7 +30,10 @@ def _step_line(text: str) -> re.Match[str] | None:
 _VERBS = frozenset("""go click choose select enter open find search add check make scroll navigate type scan print
     confirm verify set configure edit save locate insert place return use press tick untick uncheck remove delete
     create run wait review fill log sign pick put attach write fold tape cut send ship mark update change copy
-    download upload switch turn follow repeat submit request record note contact ask apply close drag expand""".split())
+    download upload switch turn follow repeat submit request record note contact ask apply close drag expand
+    pull sort take start shelve hand give wrap pack stamp lock unlock keep bring move drop leave count empty
+    hold collect gather compare read tell call email notify deliver route forward label stick load prepare
+    complete enable disable assign tap hit stop restart reboot log""".split())
 _LEAD = re.compile(r"^(?:(?:in|under|from|on|once|to|after|when|if|at|for)\b[^,]{0,90},\s*)?"
                    r"(?:then\s+|next,?\s+|now\s+|first,?\s+)?([a-z]+)", re.I)
 
