@@ -188,6 +188,11 @@ def test_pdftotext_layout_numbered_headings_aligned_tables_and_bylines() -> None
     assert topics["Evening Desk Procedures"].body == "Access Services · Birch Main Desk · Revised August 2024"
     assert [s.text for s in topics["2. A patron returns a LOAN book"].steps] == [
         "Open Return Items.", "Scan the barcode on the book."]
+    empty = readers.read_text("l.txt", "Loan Periods\n\nItem type      Loan period      Renewals\nBook           28 days"
+                                       "          2\nReserve book                    0\nDVD            7 days           1\n")
+    assert [b.rows for b in empty.blocks if b.kind == "table"] == [(
+        ("Item type", "Loan period", "Renewals"), ("Book", "28 days", "2"), ("Reserve book", "", "0"),
+        ("DVD", "7 days", "1"))]  # an empty cell keeps its column
     assert topics["3. Problems and who to call"].body == (
         "Problem | What to do | Who follows up\nBarcodes differ | Put it in the slot | Borrowing desk\n"
         "No slip prints | Check Quick Printing | Supervisor")

@@ -1151,10 +1151,28 @@ def _aligned_columns(lines: list[str]) -> list[str]:
             j += step
         return 0 <= j < len(lines) and gapped[j]
 
-    for k, ln in enumerate(lines):
-        if gapped[k] and (near(k, -1) or near(k, 1)):
-            indent = ln[: len(ln) - len(ln.lstrip())]
-            out[k] = indent + _GAP.sub("\t", ln.strip())
+    rows = [k for k, _ in enumerate(lines) if gapped[k] and (near(k, -1) or near(k, 1))]
+    runs: list[list[int]] = []
+    for k in rows:
+        if runs and k - runs[-1][-1] <= 2:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    for run in runs:
+        # where each column starts, from every row's cells (a cell left empty keeps its column: the cells
+        # after it sit under the column they line up with)
+        starts = sorted({m.end() for k in run for m in re.finditer(r"(?:(?<=   )|^ *)(?=\S)", lines[k])})
+        columns: list[int] = []
+        for pos in starts:
+            if not columns or pos - columns[-1] > 2:
+                columns.append(pos)
+        for k in run:
+            cells = [""] * len(columns)
+            for m in re.finditer(r"\S+(?: {1,2}\S+)*", lines[k]):
+                col = max((i for i, c in enumerate(columns) if c <= m.start() + 2), default=0)
+                cells[col] = f"{cells[col]} {m.group()}".strip()
+            indent = lines[k][: len(lines[k]) - len(lines[k].lstrip())]
+            out[k] = indent + "\t".join(cells).rstrip("\t") if len(columns) > 1 else lines[k]
     return out
 
 
@@ -1174,7 +1192,7 @@ def _tab_tables(lines: list[str]) -> set[int]:
         run = [k for k in range(n, end) if lines[k].strip()]
         full = sum(1 for k in run if sum(bool(c) for c in _tab_cells(lines[k])) >= 2)
         if cells and len(run) >= 2 and full >= 2 and (len(cells) >= 3 or any(
-                not re.search(r"[.!?]$", lines[k].strip()) for k in run)):
+                not re.search(r"[.!?,;]$", lines[k].strip()) for k in run)):
             rows.update(run)
         n = end
     return rows
