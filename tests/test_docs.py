@@ -663,6 +663,15 @@ def test_a_database_made_again_from_scratch_never_gets_the_old_cached_answers(
     assert [r["id"] for r in ask(capsys, "which printer prints the slips")["results"]] == ["desk#printer"]
 
 
+def test_a_walk_on_a_section_at_the_top_of_a_page_names_the_page() -> None:
+    from bot.core.docs import readers as r
+
+    html = ("<html><head><title>Interlibrary Loan - Staff Wiki</title></head><body><main><h2>Requesting a book</h2>"
+            "<ol><li>Open the form.</li><li>Fill in the title.</li></ol></main></body></html>")
+    topics = topics_for(r.read_html("ill.html", html), "ill", "ill.html", "/ill.html")
+    assert [t.place_title for t in topics if t.is_procedure] == ["ill.html › Requesting a book"]
+
+
 def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from bot.frontends.chat import run_chat
 

@@ -93,7 +93,10 @@ class Topic:
     def place_title(self) -> str:
         """The title with the heading above it for a section of the library's pages ("Returning a loan › Steps
         at the desk"): a section's own heading often does not say which procedure it is."""
-        return " › ".join((*self.trail[-1:], self.title)) if self.from_docs else self.title
+        if not self.from_docs:
+            return self.title
+        above = self.trail[-1:] or ((self.source,) if self.source and self.source != self.title else ())
+        return " › ".join((*above, self.title))  # (a section at a page's top: the page it is on)
 
     def steps_text(self) -> str:
         return "\n".join(f"{s.number}. {s.text}" for s in self.steps)
