@@ -234,6 +234,33 @@ def test_numbered_lines_are_steps_unless_a_whole_series_has_text_of_its_own() ->
     assert "Badges visible at all times" in text
 
 
+def test_review_r12_word_text_steps_imperative_manuals_table_headers_and_columns() -> None:
+    """Word's .txt drops indents: a step's one-line note right under it is still the step's (whatever its
+    verb); numbered headings over numbered lists of their own are sections whatever their verbs; a table's
+    header row repeated on each page keeps its first; a step set off with spaces is no table column."""
+    laptop = ("Laptop Returns\n\n1.\tInspect the laptop for damage\nPhotograph any damage.\n"
+              "2.\tWipe the keyboard\nUse a sanitising cloth.\n3.\tRecharge it in the cart\n")
+    (topic,) = topics_for(readers.read_text("l.txt", laptop), "l", "l.txt", "/l.txt")
+    assert [s.text for s in topic.steps] == ["Inspect the laptop for damage\nPhotograph any damage.",
+                                            "Wipe the keyboard\nUse a sanitising cloth.", "Recharge it in the cart"]
+    manual = ("Desk Manual\n\n1. Check out items\n\nPatrons need their card.\n\n   1. Scan the card\n"
+              "   2. Scan each item\n\n2. Check in returned items\n\nUse Return mode.\n\n   1. Scan the item\n"
+              "   2. Sort it onto the cart\n")
+    topics = {t.title: t for t in topics_for(readers.read_text("m.txt", manual), "m", "m.txt", "/m.txt")}
+    assert [len(topics[h].steps) for h in ("1. Check out items", "2. Check in returned items")] == [2, 2]
+    rows_a = "".join(f"Atlas {n}           Floor 2   G100{n}\n" for n in range(6))
+    rows_b = "".join(f"Folio {n}           Floor 1   N10{n}\n" for n in range(6))
+    pages = ("Staff Handbook\nShelving\n\nWhere each collection lives.\n\f"
+             f"Staff Handbook\nCollection        Floor     Call numbers\n{rows_a}\f"
+             f"Staff Handbook\nCollection        Floor     Call numbers\n{rows_b}\n")
+    rows = [r for b in readers.read_text("h.txt", pages).blocks if b.kind == "table" for r in b.rows]
+    assert rows.count(("Collection", "Floor", "Call numbers")) == 1 and ("Folio 5", "Floor 1", "N105") in rows
+    fines = ("Fines\n\nItem type      Fine per hour      Maximum\nLaptop         $5.00              $50.00\n\n"
+             "   1.   Open the patron's Fines and Fees tab.\n   2.   Click Waive.\n")
+    (table,) = [b.rows for b in readers.read_text("f.txt", fines).blocks if b.kind == "table"]
+    assert table[0] == ("Item type", "Fine per hour", "Maximum")
+
+
 def test_a_skip_link_that_leaves_the_page_is_text_and_a_site_logo_is_no_page_title() -> None:
     html = ("<html><head><title>Renewals - Maple Staff Wiki</title></head><body><div class='logo'><h1>"
             "<a href='/'>Maple Staff Wiki</a></h1></div><main><p>Go to <a href='/search'>Skip to search</a> for "
@@ -241,6 +268,9 @@ def test_a_skip_link_that_leaves_the_page_is_text_and_a_site_logo_is_no_page_tit
     page = readers.read_html("r.html", html)
     assert page.title == "Renewals"
     assert "Go to Skip to search for the fastest path." in [b.text for b in page.blocks]
+    site_first = ("<html><head><title>Staff Wiki | Lost and Found</title></head><body><h1>Lost and Found</h1>"
+                  "<p>Lost items wait at the desk.</p></body></html>")
+    assert readers.read_html("l.html", site_first).title == "Lost and Found"
     several = ("<html><head><title>Maple Staff Wiki</title></head><body><div class='wiki-content'><p>Welcome.</p>"
                "<h1>Renewals</h1><p>Renew from the record.</p><h1>Holds</h1><p>No renewals with holds.</p>"
                "</div></body></html>")
@@ -669,7 +699,7 @@ def test_a_walk_on_a_section_at_the_top_of_a_page_names_the_page() -> None:
     html = ("<html><head><title>Interlibrary Loan - Staff Wiki</title></head><body><main><h2>Requesting a book</h2>"
             "<ol><li>Open the form.</li><li>Fill in the title.</li></ol></main></body></html>")
     topics = topics_for(r.read_html("ill.html", html), "ill", "ill.html", "/ill.html")
-    assert [t.place_title for t in topics if t.is_procedure] == ["ill.html › Requesting a book"]
+    assert [t.place_title for t in topics if t.is_procedure] == ["Interlibrary Loan › Requesting a book"]
 
 
 def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

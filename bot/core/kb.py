@@ -75,6 +75,7 @@ class Topic:
     anchor: str = ""
     link: str = ""  # a working link: the URL with '#anchor', or the file's path with '#anchor'
     trail: tuple[str, ...] = ()  # the headings above this section, outermost first
+    page: str = ""  # the title of the page a section of the library's documentation is on
     body: str = ""  # the section as shown (docs only)
     search_text: str = ""  # what is indexed when it differs from the body (navigation lists left out)
     # other ways staff ask for this topic ("book came in from another library, what now"), like a
@@ -95,7 +96,7 @@ class Topic:
         at the desk"): a section's own heading often does not say which procedure it is."""
         if not self.from_docs:
             return self.title
-        above = self.trail[-1:] or ((self.source,) if self.source and self.source != self.title else ())
+        above = self.trail[-1:] or ((self.page,) if self.page and self.page != self.title else ())
         return " › ".join((*above, self.title))  # (a section at a page's top: the page it is on)
 
     def steps_text(self) -> str:

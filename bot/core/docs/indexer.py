@@ -70,6 +70,7 @@ class TopicRecord(TypedDict):
     trail: list[str]
     body: str
     search_text: NotRequired[str]  # records written before it existed lack it
+    page: NotRequired[str]  # the page's title (likewise)
 
 
 class PageListing(TypedDict):
@@ -118,7 +119,7 @@ def to_record(t: Topic) -> TopicRecord:
     return {"id": t.id, "title": t.title, "kind": t.kind, "path": t.path, "line": t.line, "question": t.question,
             "source": t.source, "steps": [(s.number, s.text, s.line) for s in t.steps],
             "sections": [(s.heading, s.text, s.line) for s in t.sections], "anchor": t.anchor, "link": t.link,
-            "trail": list(t.trail), "body": t.body, "search_text": t.search_text}
+            "trail": list(t.trail), "body": t.body, "search_text": t.search_text, "page": t.page}
 
 
 def from_record(d: TopicRecord) -> Topic:
@@ -127,7 +128,7 @@ def from_record(d: TopicRecord) -> Topic:
                  steps=tuple(Step(int(n), str(x), int(ln)) for n, x, ln in d["steps"]),
                  sections=tuple(Section(str(h), str(x), int(ln)) for h, x, ln in d["sections"]),
                  origin="docs", anchor=d["anchor"], link=d["link"], trail=tuple(d["trail"]), body=d["body"],
-                 search_text=d.get("search_text", ""))
+                 search_text=d.get("search_text", ""), page=d.get("page", ""))
 
 
 # -- reports ------------------------------------------------------------------------------------------

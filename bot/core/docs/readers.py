@@ -557,6 +557,9 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
                 and el.getparent() is not None:  # (a skip link jumps within the page; one that leaves it is text)
             _drop(el)
             continue
+        if el.tag == "h1" and _home_link_only(el) and el.getparent() is not None:
+            _drop(el)  # <h1><a href="/">Staff Wiki</a></h1>: the site's logo, not the page's title
+            continue
         if el.tag == "button" and el.xpath("ancestor::h1 or ancestor::h2 or ancestor::h3 or ancestor::h4 or "
                                            "ancestor::h5 or ancestor::h6 or ancestor::dt or ancestor::summary"):
             continue  # an accordion's question is the button in its heading
@@ -586,11 +589,10 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
     # Staff Wiki"): without a main heading, the tab title's first part
     mains = [b.text for b in blocks if b.kind == "heading" and b.level == 1]
     tab = _tab_title(title)
-    site = {clean(p).lower() for p in re.split(r"\s+[-|–—·•]\s+|\s+::\s+", title)[1:]}
     if len(mains) > 1:  # several main headings (a page of pages): the tab title names it, when there is one
         main_heading = tab or mains[0]
-    else:  # one main heading, unless it is the site's name (a logo) that the tab title puts after the page's
-        main_heading = mains[0] if mains and mains[0].lower() not in site else ""
+    else:  # (a site's name in an <h1> is a logo: dropped with the logo area, or as a link home, above)
+        main_heading = mains[0] if mains else ""
     title = main_heading or tab or next((b.text for b in blocks if b.kind == "heading"), "")
     return Page(location, title, tuple(blocks))
 
@@ -598,6 +600,18 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
 def _tab_title(title: str) -> str:
     parts = re.split(r"\s+[-|–—·•]\s+|\s+::\s+", title)
     return parts[0].strip() if len(parts) > 1 and parts[0].strip() else title
+
+
+def _home_link_only(h: _Element) -> bool:
+    """Whether a heading's words are all one link to the site's home page ("/", "index.html", the site root)."""
+    links = [a for a in h.iter("a") if a is not h]
+    if len(links) != 1 or clean(_content(links[0])) != clean(_content(h)):
+        return False
+    href = str(links[0].get("href") or "").strip()
+    if not href:
+        return False  # an anchor (<a name="_Toc12">: Word's headings) is no link
+    return bool(re.fullmatch(r"(?:https?://[^/]+)?/?(?:index\.html?|home|~?[\w.-]*/?)?", href)) and "#" not in href \
+        and href.count("/") <= 3 and not re.search(r"\.(?:html?|php|aspx?)$", href.replace("index.htm", ""))
 
 
 def _in_heading(el: _Element) -> bool:
@@ -947,27 +961,32 @@ def _numbered_headings(lines: list[str]) -> set[int]:
             continue
         bare = all(len(t) <= 80 and not re.search(r"[.:;,!?]$", t.rstrip("\"'”’)")) for _, _, _, t in run)
         actions = sum(_instruction(t) for _, _, _, t in run)
-        owning = 0
+        owning = sublists = 0
         owners: set[int] = set()
         for i, (k, indent, _, _) in enumerate(run):
             end = run[i + 1][0] if i + 1 < len(run) else len(lines)
             own = 0
+            sublist = gap = False
             for ln in lines[k + 1:end]:
                 if not ln.strip():
+                    gap = True
                     continue
                 depth = len(ln) - len(ln.lstrip())
                 if depth < indent:
                     break  # back out past this series: the rest is not its
                 if _NUMBERED_LINE.match(ln) and depth > indent:
                     own += 2  # a numbered list of its own, further in
+                    sublist = True
                 elif depth <= indent and not _NUMBERED_LINE.match(ln) and not ln.strip()[0].islower():
-                    own += 1
+                    own += 2 if gap else 1  # a paragraph after a blank line; a line right under it may be a note
                 elif depth > indent + 6 or _GAP.search(ln.strip()):
-                    own += 1  # a table or a centred line (a step's own notes sit just under its words)
-            owning += own >= 1
+                    own += 2  # a table or a centred line (a step's own notes sit just under its words)
+            owning += own >= 2
+            sublists += sublist
             if own:
                 owners.add(k)
-        if bare and actions * 2 < len(run) and owning * 2 >= len(run) and owning >= 2:
+        headings = bare and owning * 2 >= len(run) and owning >= 2 and actions * 2 < len(run)
+        if headings or (sublists * 2 >= len(run) and sublists >= 2):  # (over lists of their own: whatever verbs)
             out.update(k for k, _, _, _ in run if k in owners)  # one with nothing under it stays a line
     return out
 
@@ -1037,6 +1056,15 @@ def _counts_up(footers: list[str]) -> bool:
     return len(ns) >= 2 and all(b > a for a, b in pairwise(ns))
 
 
+def _heads_a_table(lines: list[str], k: int) -> bool:
+    """Whether a line laid out in columns is followed by more lines laid out the same way (a table's rows)."""
+    gapped = re.compile(r"\S(?: {3,}|\t)\S")
+    if not gapped.search(lines[k].strip()):
+        return False
+    following = [ln for ln in lines[k + 1:k + 4] if ln.strip()]
+    return bool(following) and bool(gapped.search(following[0].strip()))
+
+
 def _page_numbers(pages: list[list[str]]) -> set[tuple[int, int]]:
     """(page, line) of each page's bare page number: the outermost line of a page when it is a number, and
     only when those numbers count up page by page (a lone "7" closing a table of loan periods is a value)."""
@@ -1102,6 +1130,8 @@ def _without_page_furniture(text: str) -> str:
         drop = set()
         for k in edge:
             key = _furniture(lines[k])
+            if len(seen[key]) >= 2 and _heads_a_table(lines, k) and p == min(seen[key]):
+                continue  # a table's header row, repeated on each page it runs over: the first one stays
             if len(seen[key]) >= 2:
                 if (p == min(seen[key]) and "#" not in key and key not in kept_first
                         and not re.search(r"\S(?: {3,}|\t)\S", lines[k].strip())):
@@ -1142,7 +1172,8 @@ _GAP = re.compile(r"(?<=\S) {3,}(?=\S)")
 def _aligned_columns(lines: list[str]) -> list[str]:
     """Columns lined up with spaces (pdftotext's layout, a plain-text table): two or more lines in a row with a
     gap of three spaces or more between words get a tab there, so the table reader sees their cells."""
-    gapped = [bool(_GAP.search(ln.strip())) and "\t" not in ln for ln in lines]
+    gapped = [bool(_GAP.search(ln.strip())) and "\t" not in ln and not _STEP.match(ln) and not _BULLET.match(ln)
+              for ln in lines]  # (a step or a list item set off with spaces is no table row)
     out = list(lines)
 
     def near(k: int, step: int) -> bool:  # the next line with words, across one blank line at most

@@ -259,7 +259,7 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
                 id=f"{doc_slug}#{sid}", title=s.title or page.title or doc_slug, kind=kind, roles=(), keywords=(),
                 related=(), path=page.location, line=s.line, question=s.title if is_faq else "", source=source,
                 steps=steps, sections=(Section(s.title, text, s.line),), origin="docs", anchor=where,
-                link=f"{link}#{where}" if where else link, trail=s.trail, body=text,
+                link=f"{link}#{where}" if where else link, trail=s.trail, page=page.title, body=text,
                 search_text=search if search != text else ""))
     return out
 
