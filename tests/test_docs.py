@@ -261,6 +261,18 @@ def test_review_r12_word_text_steps_imperative_manuals_table_headers_and_columns
     assert table[0] == ("Item type", "Fine per hour", "Maximum")
 
 
+def test_a_numbered_faq_is_questions_and_a_sentence_cut_by_a_page_break_is_whole() -> None:
+    faq = ("Desk FAQ\n\n1. How long can a patron keep a laptop?\nFour hours.\n\n2. Can a patron renew a laptop?\n"
+           "No, they borrow it again.\n\n3. What if a charger is lost?\nCharge the $25 fee in Alma.\n")
+    topics = topics_for(readers.read_text("f.txt", faq), "f", "f.txt", "/f.txt")
+    assert [(t.kind, t.body) for t in topics] == [("faq", "Four hours."), ("faq", "No, they borrow it again."),
+                                                  ("faq", "Charge the $25 fee in Alma.")]
+    cut = ("Returning a laptop\n\n1. Scan the laptop in Return Items.\n2. Plug it into the cart, then write the\n\n"
+           "Page 1 of 2\n\fslot number on the laptop sheet.\n\nPage 2 of 2\n")
+    (topic,) = topics_for(readers.read_text("c.txt", cut), "c", "c.txt", "/c.txt")
+    assert [s.text for s in topic.steps][-1] == "Plug it into the cart, then write the slot number on the laptop sheet."
+
+
 def test_a_skip_link_that_leaves_the_page_is_text_and_a_site_logo_is_no_page_title() -> None:
     html = ("<html><head><title>Renewals - Maple Staff Wiki</title></head><body><div class='logo'><h1>"
             "<a href='/'>Maple Staff Wiki</a></h1></div><main><p>Go to <a href='/search'>Skip to search</a> for "

@@ -963,7 +963,7 @@ def _numbered_headings(lines: list[str]) -> set[int]:
         actions = sum(_instruction(t) for _, _, _, t in run)
         owning = sublists = 0
         owners: set[int] = set()
-        for i, (k, indent, _, _) in enumerate(run):
+        for i, (k, indent, _, text) in enumerate(run):
             end = run[i + 1][0] if i + 1 < len(run) else len(lines)
             own = 0
             sublist = gap = False
@@ -981,11 +981,12 @@ def _numbered_headings(lines: list[str]) -> set[int]:
                     own += 2 if gap else 1  # a paragraph after a blank line; a line right under it may be a note
                 elif depth > indent + 6 or _GAP.search(ln.strip()):
                     own += 2  # a table or a centred line (a step's own notes sit just under its words)
-            owning += own >= 2
+            owning += own >= (1 if text.endswith("?") else 2)  # a question's answer may be one line
             sublists += sublist
             if own:
                 owners.add(k)
-        headings = bare and owning * 2 >= len(run) and owning >= 2 and actions * 2 < len(run)
+        asked = all(t.endswith("?") for _, _, _, t in run)  # a numbered FAQ: each question over its answer
+        headings = (bare or asked) and owning * 2 >= len(run) and owning >= 2 and actions * 2 < len(run)
         if headings or (sublists * 2 >= len(run) and sublists >= 2):  # (over lists of their own: whatever verbs)
             out.update(k for k, _, _, _ in run if k in owners)  # one with nothing under it stays a line
     return out
@@ -1140,7 +1141,15 @@ def _without_page_furniture(text: str) -> str:
                 drop.add(k)
         drop |= {k for q, k in numbers if q == p}
         out.append("\n".join("" if k in drop else ln for k, ln in enumerate(lines)))
-    return "\n\n".join(out)
+    joined = out[0]
+    for page in out[1:]:
+        # a sentence cut by the page break carries on: the page's last line ends mid-sentence and the next
+        # page's first line starts in lower case
+        last = next((ln for ln in reversed(joined.split("\n")) if ln.strip()), "")
+        first = next((ln for ln in page.split("\n") if ln.strip()), "")
+        mid = bool(last) and bool(first) and not re.search(r"[.!?:;]$", last.strip()) and first.strip()[0].islower()
+        joined = joined.rstrip("\n") + "\n" + page.lstrip("\n") if mid else joined + "\n\n" + page
+    return joined
 
 
 def _tab_cells(line: str) -> list[str]:
