@@ -215,23 +215,11 @@ def kind_for(name: str, content_type: str = "") -> str | None:
             return "markdown" if path.endswith(MARKDOWN_EXT) else "text"
         return None
     low = name.lower()
-    if low.endswith(MARKDOWN_EXT):
-        return "markdown"
-    if low.endswith(HTML_EXT):
-        return "html"
-    if low.endswith(TEXT_EXT):
-        return "text"
-    if low.endswith(WORD_EXT):
-        return "docx"
-    if low.endswith(PDF_EXT):
-        return "pdf"
-    if low.endswith(MHTML_EXT):
-        return "mhtml"
-    if low.endswith(ODT_EXT):
-        return "odt"
-    if low.endswith(FODT_EXT):
-        return "fodt"
-    return None
+    return next((kind for exts, kind in _BY_EXTENSION if low.endswith(exts)), None)
+
+
+_BY_EXTENSION = ((MARKDOWN_EXT, "markdown"), (HTML_EXT, "html"), (TEXT_EXT, "text"), (WORD_EXT, "docx"),
+                 (PDF_EXT, "pdf"), (MHTML_EXT, "mhtml"), (ODT_EXT, "odt"), (FODT_EXT, "fodt"))
 
 
 # -- markdown -------------------------------------------------------------------------------------------
