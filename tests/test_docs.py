@@ -273,6 +273,19 @@ def test_a_numbered_faq_is_questions_and_a_sentence_cut_by_a_page_break_is_whole
     assert [s.text for s in topic.steps][-1] == "Plug it into the cart, then write the slot number on the laptop sheet."
 
 
+def test_plain_pdftotext_lone_step_numbers_and_one_cell_a_line_tables() -> None:
+    """Plain pdftotext puts a step's number on a line of its own and a table one cell a line: the steps are
+    steps again, and the cells are not a staircase of headings each under the one before."""
+    text = ("Desk Manual\n\nCheck-out works like this.\n\nTo check out an item:\n1.\n\nOpen Manage Patron Services.\n\n"
+            "2.\n\nScan the patron's card and\nthen each item.\n\nLoan periods\n\nPatron group\n\nBooks\n\n"
+            "Laptops\n\nUndergraduate\n\n28 days\n\n4 hours\n\nAsk the supervisor about anything else.\n")
+    page = readers.read_text("m.txt", text)
+    topics = topics_for(page, "m", "m.txt", "/m.txt")
+    steps = [s.text for t in topics for s in t.steps]
+    assert steps == ["Open Manage Patron Services.", "Scan the patron's card and then each item."]
+    assert max(b.level for b in page.blocks if b.kind == "heading") <= 3
+
+
 def test_a_skip_link_that_leaves_the_page_is_text_and_a_site_logo_is_no_page_title() -> None:
     html = ("<html><head><title>Renewals - Maple Staff Wiki</title></head><body><div class='logo'><h1>"
             "<a href='/'>Maple Staff Wiki</a></h1></div><main><p>Go to <a href='/search'>Skip to search</a> for "

@@ -1204,6 +1204,25 @@ def _aligned_columns(lines: list[str]) -> list[str]:
     return out
 
 
+_LONE = re.compile(r"(\s*)(\d{1,2}[.)])\s*")  # (a lone bullet is read where lists are: see read_text)
+
+
+def _lone_markers(lines: list[str]) -> list[str]:
+    """A list number alone on its line, its words on the next line with words (plain pdftotext puts them
+    apart): one line again, where the words were, so what wraps after them stays with them."""
+    out = list(lines)
+    for k, ln in enumerate(lines):
+        m = _LONE.fullmatch(ln)
+        if not m:
+            continue
+        j = next((i for i in range(k + 1, min(k + 3, len(lines))) if lines[i].strip()), None)
+        if j is None or _LONE.fullmatch(lines[j]) or _STEP.match(lines[j]) or _BULLET.match(lines[j]):
+            continue
+        out[k] = ""
+        out[j] = f"{m.group(1)}{m.group(2)} {lines[j].strip()}"
+    return out
+
+
 def _tab_tables(lines: list[str]) -> set[int]:
     """The lines that are rows of a table saved as text: two or more lines in a row with the same number of
     tab-separated cells, unless every row is a sentence split by a stray tab (two cells, ending like one)."""
@@ -1234,7 +1253,7 @@ def read_text(location: str, text: str) -> Page:
     under the closest such heading. Text printed to pages loses its running headers, footers and page
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
     text = _without_page_furniture(text)
-    lines = _aligned_columns([_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")])
+    lines = _lone_markers(_aligned_columns([_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")]))
     table_rows = _tab_tables(lines)
     numbered_headings = _numbered_headings(lines)
     lines = [ln if k in table_rows else ln.replace("\t", " ") for k, ln in enumerate(lines)]
@@ -1422,17 +1441,20 @@ def _text_levels(raw: list[tuple[str, str, int, list[str]]]) -> dict[int, int]:
     # Questions" then its questions, "Benefits" then each benefit
     anchor_level = 1
     prev = heads[0]
-    nested = False  # the previous heading was itself opened as the first part of a group
+    chain = False  # the previous heading came right after another one
     for h in heads[1:]:
         if h in levels:
             anchor_level = levels[h]
-            nested = False
-        else:
-            # a run of three bare headings is read as group, part, part: not three levels deep
-            opens = h == prev + 1 and not nested
-            if opens:
+            chain = False
+        elif h == prev + 1:
+            # only the first of a run of bare headings opens a group: the rest are its parts, side by side (a
+            # table flattened one cell a line is not a staircase of headings ten levels deep)
+            if not chain:
                 anchor_level = levels[prev]
             levels[h] = anchor_level + 1
-            nested = opens
+            chain = True
+        else:
+            levels[h] = anchor_level + 1
+            chain = False
         prev = h
     return levels
