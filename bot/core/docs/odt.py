@@ -19,7 +19,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from bot.core.docs.model import ReadError
-from bot.core.docs.word import MAX_XML_BYTES, parse_part
+from bot.core.docs.word import MAX_XML_BYTES, one_sentence, parse_part
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -46,15 +46,9 @@ _MAX_MANIFEST = 1_000_000
 def to_html(data: bytes, location: str, flat: bool = False) -> str:
     """The document's text as HTML (headings, paragraphs, lists, tables), with its title when it has one;
     ``flat`` for a flat OpenDocument file (.fodt)."""
-    try:
-        return flat_to_html(data, location) if flat else _to_html(data, location)
-    except ReadError:
-        raise
-    except (RuntimeError, NotImplementedError):  # an entry packed with a method zipfile lacks
-        raise ReadError(f"{location} is packed in a way the bot cannot open; save it again as .odt or .docx") from None
-    except Exception as exc:  # zlib, an odd attribute: one sentence, never a crash
-        kind = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__} error"
-        raise ReadError(f"{location} is a damaged OpenDocument file ({kind}); open it and save it again") from None
+    return one_sentence(lambda: flat_to_html(data, location) if flat else _to_html(data, location), location,
+                        packed="is packed in a way the bot cannot open; save it again as .odt or .docx",
+                        damaged="a damaged OpenDocument file", advice="open it and save it again")
 
 
 def _to_html(data: bytes, location: str) -> str:

@@ -19,6 +19,7 @@ import html
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.core.docs.model import ReadError
@@ -42,17 +43,25 @@ _SKIP = frozenset(f"{_W}{t}" for t in ("del", "moveFrom", "rPr", "pPr", "instrTe
 
 def to_html(data: bytes, location: str) -> str:
     """The document's body as HTML (headings, paragraphs, lists, tables), with its title when it has one."""
+    return one_sentence(lambda: _to_html(data, location), location,
+                        packed="is password-protected or packed in a way the bot cannot open; save it from Word "
+                               "again as .docx without a password",
+                        damaged="a damaged Word file", advice="open it in Word and save it again as .docx")
+
+
+def one_sentence(read: Callable[[], str], location: str, packed: str, damaged: str, advice: str) -> str:
+    """What ``read`` returns, or a ReadError of one sentence, never a crash: for an entry packed with a method
+    zipfile lacks (or encrypted), ``packed``; for anything else unexpected (zlib, an odd number), the file is
+    ``damaged`` and ``advice`` says what to do."""
     try:
-        return _to_html(data, location)
+        return read()
     except ReadError:
         raise
-    except (RuntimeError, NotImplementedError):  # an entry encrypted or packed with a method zipfile lacks
-        raise ReadError(f"{location} is password-protected or packed in a way the bot cannot open; save it from "
-                        "Word again as .docx without a password") from None
-    except Exception as exc:  # zlib, an odd number: one sentence, never a crash
+    except (RuntimeError, NotImplementedError):
+        raise ReadError(f"{location} {packed}") from None
+    except Exception as exc:
         kind = type(exc).__name__ if type(exc).__name__ != "error" else f"{type(exc).__module__} error"
-        raise ReadError(f"{location} is a damaged Word file ({kind}); open it in Word and save it again as "
-                        ".docx") from None
+        raise ReadError(f"{location} is {damaged} ({kind}); {advice}") from None
 
 
 def _to_html(data: bytes, location: str) -> str:
