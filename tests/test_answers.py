@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from bot.core import answers
-from bot.core.answers import ASKS_CREDIT, AnswerEngine
+from bot.core.answers import ASKS_CREDIT, DEFAULT_THRESHOLD, SHORT_THRESHOLD, AnswerEngine
 from bot.core.evaluate import evaluate, read_items
 from bot.core.kb import Section, Topic
 from bot.core.textnorm import stem
@@ -74,6 +74,22 @@ def test_answer_is_the_relevant_part_not_the_file(engine: AnswerEngine) -> None:
     assert ref.topic.id == "suny-nz-partners"
     assert "servicedesk@wrlc.org" in ref.answer
     assert "Salesforce" not in ref.answer  # the background section is not the answer to this question
+
+
+def test_a_two_word_question_with_one_word_unexplained_abstains() -> None:
+    """"lost and found": the rarer word alone explains more than half of a two-word question, so a short
+    question needs SHORT_THRESHOLD; with a third word the topic explains, the usual threshold holds again."""
+    topics = [_topic("lost", "Lost items", "Mark a lost item as Lost in Alma and bill the fee."),
+              _topic("found", "Found books", "A book found on the shelf after all is checked in as usual."),
+              _topic("found2", "Shelf check", "An item found on the wrong shelf goes back to its place."),
+              _topic("other", "Receiving", "Scan the item and print the receive slip for the hold shelf.")]
+    eng = AnswerEngine(topics)
+    short = eng.ask("lost and found")
+    assert short.hits[0].topic.id == "lost"
+    assert DEFAULT_THRESHOLD <= short.confidence < SHORT_THRESHOLD and not short.answered
+    longer = eng.ask("lost and found fee")
+    assert longer.hits[0].topic.id == "lost" and longer.confidence < 1.0 and longer.answered
+    assert eng.ask("lost item").answered
 
 
 def test_abstaining_still_offers_three_suggestions(engine: AnswerEngine) -> None:
