@@ -27,6 +27,7 @@ import threading
 from array import array
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import mul
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -235,7 +236,9 @@ class IntentModel:
 
     def probabilities_of(self, vec: Sequence[float]) -> dict[int, float]:
         """{topic index: probability} for a text already embedded."""
-        logits = [sum(a * b for a, b in zip(w, vec, strict=True)) + b0 for w, b0 in zip(self.weights, self.bias, strict=True)]
+        if len(vec) != len(self.weights[0]):
+            raise ValueError(f"a vector of {len(vec)} numbers for a model of {len(self.weights[0])}")
+        logits = [sum(map(mul, w, vec)) + b0 for w, b0 in zip(self.weights, self.bias, strict=True)]
         top = max(logits)
         exps = [math.exp(z - top) for z in logits]
         total = sum(exps)
@@ -282,7 +285,9 @@ class SectionVectors:
         if row is None:
             return None
         values: tuple[float, ...] = self._row.unpack_from(self.blob, row * self._row.size)
-        return sum(a * b for a, b in zip(vec, values, strict=True))
+        if len(vec) != len(values):
+            raise ValueError(f"a vector of {len(vec)} numbers for sections of {len(values)}")
+        return float(sum(map(mul, vec, values)))
 
 
 def _installed(files: tuple[Path, Path] | None) -> Embedder | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 GENERATION_KEY = "docs.generation"  # kept in the store's cache table by the indexer
 SOURCES_KEY = "docs.sources"
-_CODE = ("answers.py", "semantic.py", "kb.py", "textnorm.py", "docs/sections.py", "docs/readers.py",
+log = logging.getLogger(__name__)
+_CODE = ("answers.py", "elsewhere.py", "semantic.py", "kb.py", "textnorm.py", "docs/sections.py", "docs/readers.py",
          "docs/catalog.py")
 
 
@@ -97,7 +99,8 @@ def load_engine(settings: Settings, store: Callable[[], Store], use_cache: bool 
     model = semantic.model_files()  # an upgraded or removed token-vector package means a new index
     key_data = {"kb": _stamp(files), "code": _stamp([here / c for c in _CODE]), "docs": list(settings.docs),
                 "model": _stamp(list(model)) if model else [],
-                "gen": generation, "db": settings.database_url if settings.docs else ""}
+                "gen": generation, "db": settings.database_url if settings.docs else "",
+                "domain": _stamp(kb.md_files(kb.default_dir())) if settings.docs and kb.default_dir().is_dir() else []}
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
     path = cache_dir(settings) / f"answers-{key}.pickle"
     if use_cache:
@@ -113,10 +116,20 @@ def load_engine(settings: Settings, store: Callable[[], Store], use_cache: bool 
         from bot.core.docs.indexer import load_topics
 
         topics += load_topics(store(), settings.docs)
-    engine = AnswerEngine(topics)
+    # the library's pages alone: the shipped topics still say what a P2P question looks like (the out-of-scope gate)
+    domain = _domain_topics() if settings.docs and all(t.from_docs for t in topics) else None
+    engine = AnswerEngine(topics, domain=domain)
     if use_cache:
         _save(engine, path)
     return engine
+
+
+def _domain_topics() -> list[kb.Topic] | None:
+    try:
+        return kb.load_dir(kb.default_dir())
+    except (kb.KnowledgeError, OSError) as exc:
+        log.warning("out-of-scope gate off for the documentation: the shipped knowledge: %s", exc)
+        return None
 
 
 def _knowledge_topics(folders: list[Path], optional_first: bool) -> list[kb.Topic]:
