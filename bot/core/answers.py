@@ -16,10 +16,11 @@ import heapq
 import logging
 import math
 import re
+import threading
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -83,10 +84,11 @@ SHORT_THRESHOLD = 0.6
 # over the shipped topics: a question it gives more than ELSEWHERE_GATE is not answered unless it shares a
 # phrase with the best topic (a bigram of its words in the title, keywords, headings or phrasings). Chosen by
 # cross-validation over those ~550 questions and measured on 430 more never read (answered: 14 -> 3) and on the
-# never-read in-scope sets (no right answer held back). The library's own pages are about more everyday
-# matters (postage, the mail room, packing): one of their sections is held back only when it also explains
-# less than ELSEWHERE_DOCS_CLEAR of the question (on six libraries' pages, 430 such questions each: 82 of
-# 2,580 answered -> 43; 6 of 348 right answers held back)
+# never-read in-scope sets (no right answer held back). The library's own pages (and a local topic without
+# phrasings, which the gate never learnt) set their own scope and are about more everyday matters (postage,
+# the mail room, office hours): one of their sections is held back only when it also explains less than
+# ELSEWHERE_DOCS_CLEAR of the question and shares no phrase with its text either (on six libraries' pages,
+# 430 such questions each: 82 of 2,580 answered -> 48; 2 of 348 right answers held back)
 ELSEWHERE_CLASS = -1
 ELSEWHERE_GATE = 0.6
 ELSEWHERE_DOCS_CLEAR = 0.8
@@ -253,6 +255,10 @@ class AnswerEngine:
         self._parts: list[tuple[tuple[frozenset[str], frozenset[str]], ...]] = [self._topic_parts(t) for t in self.topics]
         self._intent = self._train_intent()
         self._gate = self._train_gate(self.topics if domain is None else list(domain))
+        # the topics the gate knows (its classes): held to a shared phrase; any other (the library's pages, a
+        # local topic without phrasings) sets its own scope and is held back only when it explains little
+        self._strict = frozenset(d for d, t in enumerate(self.topics) if t.asks and not t.from_docs
+                                 ) if domain is None else frozenset()
         self._sections = self._section_vectors()
         self._mixed = any(t.from_docs for t in self.topics) and not all(t.from_docs for t in self.topics)
         # where each indexed section sits: its own place in the heading tree and the places above it
@@ -324,7 +330,11 @@ class AnswerEngine:
                 return {}, None, 0.0
             probs = intent.probabilities_of(vec) if intent is not None else {}
             gate = self._gate
-            elsewhere = gate.probabilities_of(vec).get(ELSEWHERE_CLASS, 0.0) if gate is not None else 0.0
+            elsewhere = 0.0
+            if gate is not None:
+                lower = query.lower()
+                gvec = vec if lower == query else embedder.embed(lower)
+                elsewhere = gate.probabilities_of(gvec).get(ELSEWHERE_CLASS, 0.0) if gvec is not None else 0.0
             return probs, vec, elsewhere
         except Exception as exc:  # e.g. the vectors file replaced since the index was built
             log.warning("semantic ranking off for this index: %s: %s", type(exc).__name__, exc)
@@ -343,7 +353,7 @@ class AnswerEngine:
                 return w
             fixed = self._correct(low)
             return fixed[0] if fixed is not None else w
-        return _LETTERS.sub(fix, query)
+        return _LETTERS.sub(fix, unicodedata.normalize("NFKC", query))
 
     def _by_section_meaning(self, sections: SectionVectors, ranked: list[tuple[int, float]], vec: list[float],
                             overviews: set[int]) -> list[tuple[int, float]]:
@@ -643,18 +653,29 @@ class AnswerEngine:
         meaningful = {q.group if q.group >= 0 else q.word for q in qwords if q.word not in GENERIC}
         needed = max(self.threshold, SHORT_THRESHOLD) if len(meaningful) <= SHORT_WORDS else self.threshold
         answered = bool(hits) and confidence >= needed
-        if (answered and meaning_of[2] > ELSEWHERE_GATE and not self._shares_phrase(qwords, first)
-                and (not self.topics[first].from_docs or confidence < ELSEWHERE_DOCS_CLEAR)):
-            answered = False  # reads like a question about something else, and shares no phrase with the answer
+        if answered and meaning_of[2] > ELSEWHERE_GATE:  # reads like a question about something else
+            if first in self._strict:
+                answered = self._shares_phrase(qwords, first)
+            else:
+                answered = confidence >= ELSEWHERE_DOCS_CLEAR or self._shares_phrase(qwords, first, body=True)
         return Result(query, answered, confidence, tuple(hits[:top]))
 
-    def _shares_phrase(self, qwords: list[_QueryWord], d: int) -> bool:
+    def _shares_phrase(self, qwords: list[_QueryWord], d: int, body: bool = False) -> bool:
         """Whether the question and topic d share a phrase: two of its words in a row in the topic's short
-        fields, or two of its words in the topic's title ("a set with several volumes", "multi-volume set")."""
+        fields (with ``body``, in one clause of its text too), or two of its words in the topic's title ("a set
+        with several volumes", "multi-volume set"). A one-word question shares no phrase: when it reads like
+        something else ("parking"), the closest topics are offered instead."""
         direct = [max(q.stems, key=lambda k: q.stems[k]) for q in qwords if q.stems and q.word not in GENERIC]
-        if any(bg in self._doc_terms[d] for bg in _bigrams(direct)):
+        pairs = _bigrams(direct)
+        if any(bg in self._doc_terms[d] for bg in pairs):
             return True
-        return len(set(direct) & self._title_terms[d]) >= 2
+        if len(set(direct) & self._title_terms[d]) >= 2:
+            return True
+        if body and pairs:
+            t = self.topics[d]
+            text = prepare(t.search_text or t.body or " ".join([t.intro, *(sec.text for sec in t.sections)]))
+            return bool(set(pairs) & set(_field_terms(text)))
+        return False
 
     # -- the part of a topic to show -------------------------------------------------------------------
     def _answer_for(self, d: int, qwords: list[_QueryWord]) -> tuple[str, str]:
@@ -688,15 +709,30 @@ class AnswerEngine:
         return answer_text(topic, lambda sec: scores.get(id(sec), 0.0))
 
 
-@lru_cache(maxsize=4)
+_GATES: dict[tuple[tuple[int, str], ...], IntentModel] = {}
+_GATES_LOCK = threading.Lock()
+
+
 def _gate_model(examples: tuple[tuple[int, str], ...]) -> IntentModel | None:
-    """The gate over these (topic, phrasing) examples; kept per process, since every index of the library's
-    pages (each re-index builds a new engine) asks for the same one."""
+    """The gate over these (topic, phrasing) examples, lower-cased (how a question is cased says nothing of
+    its subject); kept per process, since every index of the library's pages (each re-index builds a new
+    engine) asks for the same one. A failure is not kept: the next engine tries again."""
+    with _GATES_LOCK:
+        known = _GATES.get(examples)
+    if known is not None:
+        return known
     try:
-        return IntentModel.train([*examples, *((ELSEWHERE_CLASS, text) for text in ELSEWHERE)])
+        model = IntentModel.train([(d, text.lower()) for d, text in
+                                   (*examples, *((ELSEWHERE_CLASS, text) for text in ELSEWHERE))])
     except Exception as exc:  # a damaged install must cost meaning, never answers
         log.warning("semantic ranking off: %s: %s", type(exc).__name__, exc)
         return None
+    if model is not None:
+        with _GATES_LOCK:
+            if len(_GATES) >= 4:
+                _GATES.pop(next(iter(_GATES)))
+            _GATES[examples] = model
+    return model
 
 
 def _centred(probs: dict[int, float]) -> dict[int, float]:
