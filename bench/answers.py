@@ -385,11 +385,15 @@ def bench_answers(args: argparse.Namespace) -> int:
         # was written to find reader defects, so its failures were read; the fifth (a .docx, a reportlab PDF, an
         # .odt, a LibGuides page, Confluence's Word export, a WordPress FAQ, pdftotext output) was written blind
         # and its questions never read (the plain-text file's sections were looked at, and its numbered headings
-        # fixed, after it arrived)
+        # fixed, after it arrived); the sixth (session 8: Docusaurus, a GitHub wiki page, BookStack's markdown
+        # export of a book, SharePoint, LibAnswers, a text manual, a saved e-mail, MediaWiki) was written blind,
+        # its pages looked at for reader defects (zero-width spaces, screen-reader labels, the e-mail's headers
+        # and Q:/A: pairs) and its questions never read
         for name, label in (("otherdocs", "otherdocs (9 pages)"), ("otherdocs2", "otherdocs2 (6 pages, never read)"),
                             ("otherdocs3", "otherdocs3 (7 pages, never read)"),
                             ("otherdocs4", "otherdocs4 (7 exports, read)"),
-                            ("otherdocs5", "otherdocs5 (7 files, never read)")):
+                            ("otherdocs5", "otherdocs5 (7 files, never read)"),
+                            ("otherdocs6", "otherdocs6 (8 pages, never read)")):
             if (DATA / name).is_dir():
                 eng, _ = docs_engine([str(DATA / name)], Path(tmp) / name)
                 sets = {f"{name}-questions": read_items(DATA / f"{name}-questions.jsonl")}

@@ -1129,3 +1129,58 @@ def test_a_long_index_run_says_how_far_it_got(monkeypatch: pytest.MonkeyPatch, t
     assert f"p2p-bot: {DOCS}: 1 of 3 pages checked…" in err and f"{DOCS}: 2 of 3 pages checked…" in err
     monkeypatch.setattr(cli, "PROGRESS_EVERY_S", 3600.0)
     assert "pages checked" not in run_cli(capsys, "docs", "index")[2]  # a quick run says nothing
+
+
+# -- pages as site generators, help desks and mail programs write them (otherdocs6) -----------------------------
+def test_invisible_characters_and_screen_reader_labels_are_not_part_of_a_heading() -> None:
+    page = readers.read_html("faq.html", """<html><head><title>FAQ - Help</title></head><body><main>
+        <h1 id="s-la-faq-title"><span class="sr-only">Question: </span>A returned book did not match. What now?</h1>
+        <div class="sr-only">Answer</div>
+        <h2 id="before">Before you start<a class="hash-link" href="#before">\u200b</a></h2>
+        <p>Check the barcode\u00ad first.</p></main></body></html>""")
+    headings = [b.text for b in page.blocks if b.kind == "heading"]
+    assert page.title == "A returned book did not match. What now?"
+    assert headings == ["A returned book did not match. What now?", "Before you start"]
+    assert not any(b.text == "Answer" for b in page.blocks) and "Check the barcode first." in json.dumps(
+        [b.text for b in page.blocks])
+
+
+def test_a_definition_list_term_links_to_the_heading_above_it() -> None:
+    page = readers.read_html("wiki.html", """<html><body><div id="mw-content-text">
+        <h2><span class="mw-headline" id="Words_you_will_hear">Words you will hear</span></h2>
+        <dl><dt>Rota</dt><dd>The ordered list of partners a request is offered to.</dd>
+            <dt>TOU</dt><dd>Terms of use: loan period and renewals.</dd></dl></div></body></html>""")
+    terms = [b for b in page.blocks if b.kind == "heading" and b.text in ("Rota", "TOU")]
+    assert [(b.anchor, b.target) for b in terms] == [("rota", "Words_you_will_hear"), ("tou", "Words_you_will_hear")]
+
+
+def test_a_saved_email_is_read_by_its_subject_with_its_questions_and_without_headers_quotes_or_signature() -> None:
+    mail = "\n".join([
+        "From: Priya Natarajan <pn@example.edu>", "To: ILS Staff <staff@example.edu>",
+        "Subject: RE: Adding a partner -- what I do",
+        "Date: Wed, 12 Mar 2025 16:47:09 -0400", "X-Mailer: Microsoft Outlook 16.0", "",
+        "Hi all,", "", "Here is what I do in Alma when we add a partner.", "",
+        "On Tue, Mar 11, 2025 Dana wrote:", "> Can you put the partner steps in writing? If you're out",
+        "> nobody else knows the order.", "",
+        "QUESTIONS FROM THE MEETING", "",
+        "Q: Why do we bother editing the expiry time if the Community profile", "   already has one?",
+        "A: Because the copied value is what the other library typed for", "   themselves.", "",
+        "Q: Mei asked what happens if step 4 is skipped.",
+        "A: The temporary item lands in the wrong location.", "",
+        "Thanks,", "Priya", "", "--", "Priya Natarajan (she/her)", "Alma Systems Librarian", "x4520"])
+    page = readers.read_text("mail.txt", mail)
+    assert page.title == "Adding a partner -- what I do"
+    text = json.dumps([(b.text, b.items) for b in page.blocks])
+    assert "From:" not in text and "X-Mailer" not in text and "Alma Systems Librarian" not in text
+    assert "> " not in text and "Can you put the partner steps in writing?" in text
+    topics = {t.title: t for t in topics_for(page, "mail", "mail.txt", "/mail.txt")}
+    why = topics["Why do we bother editing the expiry time if the Community profile already has one?"]
+    assert why.body.startswith("Because the copied value")
+    assert "Mei asked what happens if step 4 is skipped." in topics
+    assert topics["Mei asked what happens if step 4 is skipped."].body == "The temporary item lands in the wrong location."
+
+
+def test_a_q_line_without_an_answer_line_is_still_only_a_paragraph() -> None:
+    page = readers.read_text("notes.txt", "Notes\n\nQ: this is how we label queue shelves in the back room.\n"
+                                          "We keep them tidy.\n")
+    assert [b.text for b in page.blocks if b.kind == "heading"] == ["Notes"]

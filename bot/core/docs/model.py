@@ -46,6 +46,12 @@ def slugify(text: str, limit: int = 80) -> str:
     return slug[:limit].rstrip("-") or "section"
 
 
+# characters that are not there when the page is read: zero-width space (Docusaurus and MkDocs put one in
+# every heading's anchor link), word joiner, byte-order mark, soft hyphen
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
+
+
 def clean(text: str) -> str:
-    """Collapse runs of white space (non-breaking spaces included) into single spaces."""
-    return re.sub(r"\s+", " ", text.replace("\u00a0", " ")).strip()
+    """Collapse runs of white space (non-breaking spaces included) into single spaces; drop invisible
+    characters."""
+    return re.sub(r"\s+", " ", text.replace("\u00a0", " ").translate(_INVISIBLE)).strip()

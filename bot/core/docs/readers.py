@@ -475,6 +475,17 @@ _DISCLOSURE = re.compile(r"^(?:(?:show|read|see|view|load|display)\s+(?:more|les
                          r"contents|table of contents|in this (?:article|section|page)|[^A-Za-z]*)$", re.I)
 
 
+# classes that hide an element from the screen and keep it for screen readers ("Question: " before a LibAnswers
+# FAQ's title, "Skip to main content", a search box's label): not what a reader of the page sees
+_SCREEN_READER_ONLY = frozenset("""sr-only visually-hidden visuallyhidden screen-reader-text screen-reader-only
+    screenreader-only sr-text element-invisible offscreen hidden-visually u-visually-hidden a11y-hidden
+    assistive-text show-for-sr""".split())
+
+
+def _for_screen_readers(el: _Element) -> bool:
+    return bool({c.lower() for c in (el.get("class") or "").split()} & _SCREEN_READER_ONLY)
+
+
 def _decoration(el: _Element) -> bool:
     """An icon inside a heading or a toggle: its text ("expand_more", "chevron_right") is not words."""
     names = {c.lower() for c in (el.get("class") or "").split()}
@@ -557,7 +568,7 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
         if el.get("hidden") is not None and ((el.get("id") and el.get("id") in controlled) or _after_toggle(el)):
             continue  # a collapsed accordion panel: the answer, shown when its question is clicked
         if ((el.tag in _DROP or (el.get("role") or "").lower() in _DROP_ROLES or el.get("hidden") is not None
-             or (_chrome(el, total) and not _in_heading(el))) and el.getparent() is not None):
+             or _for_screen_readers(el) or (_chrome(el, total) and not _in_heading(el))) and el.getparent() is not None):
             _drop(el)
     main = root.find(".//main")
     if main is None:
@@ -727,6 +738,13 @@ def _heading_text(h: _Element) -> str:
     return clean(_content(h))
 
 
+def _above(el: _Element) -> str:
+    """Where a link to a term of a definition list can land: the heading above it that has an id (MediaWiki's
+    "Words you will hear"), else the closest element around it that has one."""
+    heading = _first(el, "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]")
+    return (_anchor(heading) if heading is not None else "") or _near(el)
+
+
 def _near(el: _Element) -> str:
     """The id of the closest element around ``el`` that has one (a FAQ box, the article): where a link
     to a heading the page gives no id of its own can land."""
@@ -841,8 +859,9 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
                     continue
                 if part.tag == "dt":
                     term = clean(_content(part))
+                    own = _anchor(part)
                     out.append(Block("heading", term, level=min(summary_level[0] + 1, 6),
-                                     anchor=_anchor(part) or slugify(term)))
+                                     anchor=own or slugify(term), target="" if own else _above(part)))
                 else:
                     _walk_html(part, out, summary_level)
         elif tag == "pre":
@@ -1245,6 +1264,58 @@ def _tab_tables(lines: list[str]) -> set[int]:
     return rows
 
 
+# a saved e-mail or memo starts with its header lines: "From:", "To:", "Subject:", "Date:" (and "Sent:" from
+# Outlook, "X-Mailer:" and the like), a header's long value continued on indented lines
+_MAIL_HEADER = re.compile(r"^(from|to|cc|bcc|subject|date|sent|reply-to|message-id|mime-version|content-type|"
+                          r"content-transfer-encoding|importance|x-[a-z0-9-]+|memo|attachments?)\s*:(.*)$", re.I)
+_REPLY_PREFIX = re.compile(r"^(?:(?:re|fw|fwd|aw|wg|sv|vs)\s*:\s*)+", re.I)
+
+
+def _mail_headers(text: str) -> tuple[str, str]:
+    """(the subject, the text with the header lines blanked) when the text starts with an e-mail's or a memo's
+    headers (at least a From and a Subject); else ("", text). Line numbers stay as they were."""
+    lines = text.split("\n")
+    k = 0
+    while k < len(lines) and not lines[k].strip():
+        k += 1
+    fields: dict[str, str] = {}
+    end = k
+    while end < len(lines):
+        line = lines[end].rstrip("\r")
+        m = _MAIL_HEADER.match(line)
+        if m:
+            name = m.group(1).lower()
+            fields.setdefault(name, m.group(2).strip())
+            last = name
+        elif line[:1] in (" ", "\t") and line.strip() and end > k:
+            fields[last] = f"{fields[last]} {line.strip()}"
+        else:
+            break
+        end += 1
+    if "subject" not in fields or not ({"from", "to", "sent", "date"} & fields.keys()) or len(fields) < 3:
+        return "", text
+    subject = clean(_REPLY_PREFIX.sub("", fields["subject"]))
+    body = lines[end:]
+    # the signature under "-- " (a few short lines at the end) is not part of any section
+    sig = next((j for j in range(len(body) - 1, max(len(body) - 10, -1), -1) if body[j].rstrip() in ("--", "-- ")), None)
+    if sig is not None and all(len(ln) <= 100 for ln in body[sig:]):
+        body = [*body[:sig], *("" for _ in body[sig:])]
+    # the sign-off ("Thanks," and a name) closes the message, not its last section
+    last = [j for j, ln in enumerate(body) if ln.strip()]
+    for j in last[-3:]:
+        if _SIGN_OFF.match(body[j].strip()) and all(len(body[i].strip()) <= 40 for i in last if i >= j):
+            body = [*body[:j], *("" for _ in body[j:])]
+            break
+    # the message it replies to, quoted with ">": its text, without the marks
+    body = [_QUOTED.sub("", ln) for ln in body]
+    return subject, "\n".join(["" for _ in lines[:end]] + body)
+
+
+_QUOTED = re.compile(r"^[ \t]*(?:>[ \t]?)+")
+_SIGN_OFF = re.compile(r"^(?:thanks|thank you|many thanks|thanks again|best|best wishes|all the best|regards|kind regards|"
+                       r"best regards|warm regards|cheers|sincerely|yours|take care|ta)\b[ ,.!]*(?:\w+[,.!]?)?$", re.I)
+
+
 def read_text(location: str, text: str) -> Page:
     """Plain text: bare short lines without end punctuation are headings; the first one is the title.
 
@@ -1252,6 +1323,7 @@ def read_text(location: str, text: str) -> Page:
     contents, so those headings sit one level under the heading that holds the list; other headings sit
     under the closest such heading. Text printed to pages loses its running headers, footers and page
     numbers first; lines of tab-separated cells, two or more in a row, are a table."""
+    subject, text = _mail_headers(text)
     text = _without_page_furniture(text)
     lines = _lone_markers(_aligned_columns([_untab_marker(ln.rstrip(" \r")) for ln in text.split("\n")]))
     table_rows = _tab_tables(lines)
@@ -1321,6 +1393,11 @@ def read_text(location: str, text: str) -> Page:
         elif _STEP.match(s):
             raw.append(("step", s, n + 1, []))
             listing = s.endswith(":")
+        elif (asked := _asked(lines, n)) is not None:  # "Q: …" (over one line or more), then "A: …"
+            raw.append(("heading", asked[0], n + 1, []))
+            lines[asked[1]] = _ANSWER_MARK.sub("", lines[asked[1]], count=1)
+            n = asked[1]
+            continue
         elif question_line(s) and _next_content(lines, n) is not None:
             raw.append(("heading", question_line(s) or s, n + 1, []))
         elif (_is_heading(s) or _is_question(s)) and not _byline(s) and _next_content(lines, n) is not None and (not spaced or (
@@ -1332,6 +1409,8 @@ def read_text(location: str, text: str) -> Page:
             raw.append(("para", s, n + 1, []))
             listing = s.endswith(":")
         n += 1
+    if subject:  # the e-mail's subject is its title
+        raw.insert(0, ("heading", subject, 1, []))
     numbered = {k for k, r in enumerate(raw) if r[0] == "heading" and r[2] - 1 in numbered_headings}
     if numbered and min(numbered) == min(k for k, r in enumerate(raw) if r[0] == "heading"):
         levels = {k: 2 for k, r in enumerate(raw) if r[0] == "heading"}  # "1. Introduction" is no page title
@@ -1364,6 +1443,29 @@ def read_text(location: str, text: str) -> Page:
     title = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "") or (
         "" if numbered else next((b.text for b in blocks if b.kind == "heading"), ""))
     return Page(location, title, tuple(blocks))
+
+
+_ASKED = re.compile(r"^\s*(?:Q|Question)\s*\d{0,3}\s*:\s*(\S.*)$", re.I)
+_ANSWER_MARK = re.compile(r"^(\s*)(?:A|Answer)\s*:\s*", re.I)
+
+
+def _asked(lines: list[str], n: int) -> tuple[str, int] | None:
+    """A question typed as "Q: …" on line n, maybe over a few lines, answered on a line "A: …": (the
+    question, the answer's line); None otherwise. With the "A:" there, a question needs no question mark
+    ("Q: What happens if step 4 is skipped." / "A: …")."""
+    first = _ASKED.match(lines[n])
+    if first is None:
+        return None
+    parts = [first.group(1).strip()]
+    m = n + 1
+    while m < len(lines) and m <= n + 4 and lines[m].strip() and not _ANSWER_MARK.match(lines[m]) \
+            and not _ASKED.match(lines[m]):
+        parts.append(lines[m].strip())
+        m += 1
+    if m >= len(lines) or not _ANSWER_MARK.match(lines[m]) or not _ANSWER_MARK.sub("", lines[m], count=1).strip():
+        return None
+    question = clean(" ".join(parts))
+    return (question, m) if 3 <= len(question) <= 300 else None
 
 
 _UNDERLINE = re.compile(r"^(={3,}|-{3,}|~{3,})$")
