@@ -42,7 +42,7 @@ TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
 MAX_PACKAGE_BYTES = 60_000_000
-PACKAGES = ("docx", "odt", "fodt", "pdf", "mhtml")  # kinds read as bytes and turned into text by their own module
+PACKAGES = ("docx", "odt", "fodt", "pdf", "mhtml", "eml")  # kinds read as bytes and turned into text by their own module
 READABLE = ".md, .html/.htm, .txt, .docx, .odt, .pdf or .mht"
 RACY_S = 2.0
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
@@ -343,7 +343,7 @@ class DocsIndexer:
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
         base = display if not is_url(source) else (urlsplit(location).path.strip("/") or urlsplit(location).netloc)
-        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|odt|fodt|pdf|mht|mhtml|doc)$", "", base, flags=re.I)
+        base = re.sub(r"\.(md|markdown|html?|txt|text|docx|docm|odt|fodt|pdf|mht|mhtml|doc|eml)$", "", base, flags=re.I)
         slug = slugify(base.replace("/", "-"), limit=120)
         if slugs.get(slug, location) != location:  # two sources with the same page name
             slug = f"{slug}-{hashlib.sha1(location.encode()).hexdigest()[:6]}"
@@ -503,6 +503,8 @@ def _unpack(kind: str, data: bytes, location: str) -> tuple[str, str]:
         return word.to_html(data, location), "html"
     if kind == "mhtml":
         return readers.mhtml_to_html(data, location), "html"
+    if kind == "eml":
+        return readers.eml_to_text(data, location)
     if kind in ("odt", "fodt"):
         return odt.to_html(data, location, flat=kind == "fodt"), "html"
     return pdf.to_text(data, location)

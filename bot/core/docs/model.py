@@ -49,9 +49,11 @@ def slugify(text: str, limit: int = 80) -> str:
 # characters that are not there when the page is read: zero-width space (Docusaurus and MkDocs put one in
 # every heading's anchor link), word joiner, byte-order mark, soft hyphen
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
+_BETWEEN_WORDS = re.compile(r"(?<=\w)[\u200b\u2060]+(?=\w)")
 
 
 def clean(text: str) -> str:
     """Collapse runs of white space (non-breaking spaces included) into single spaces; drop invisible
     characters."""
-    return re.sub(r"\s+", " ", text.replace("\u00a0", " ").translate(_INVISIBLE)).strip()
+    text = _BETWEEN_WORDS.sub(" ", text.replace("\u00a0", " "))  # "Renew\u200bonline": two words (Thai, Khmer)
+    return re.sub(r"\s+", " ", text.translate(_INVISIBLE)).strip()

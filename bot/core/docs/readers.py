@@ -7,6 +7,7 @@ Plain text is what wiki exports look like: headings are bare short lines with no
 
 from __future__ import annotations
 
+import contextlib
 import re
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -27,8 +28,9 @@ PDF_EXT = (".pdf",)
 MHTML_EXT = (".mht", ".mhtml")
 ODT_EXT = (".odt",)  # LibreOffice, and Google Docs' "Download as OpenDocument"
 FODT_EXT = (".fodt",)  # LibreOffice's flat (single XML file) OpenDocument
+EML_EXT = (".eml",)  # an e-mail saved by Thunderbird, Apple Mail, Outlook on the web or Gmail ("Download message")
 ODT_TYPE = "application/vnd.oasis.opendocument.text"
-EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT + ODT_EXT + FODT_EXT
+EXTENSIONS = MARKDOWN_EXT + HTML_EXT + TEXT_EXT + WORD_EXT + PDF_EXT + MHTML_EXT + ODT_EXT + FODT_EXT + EML_EXT
 WORD_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # documents someone may keep beside their pages that no reader here opens: named when a folder holds them
 # (images, stylesheets and scripts of an exported site are a page's parts and pass without a word)
@@ -184,6 +186,31 @@ def mhtml_to_html(data: bytes, location: str) -> str:
     raise ReadError(f"{location} holds no web page (a web archive with no text/html part)")
 
 
+def eml_to_text(data: bytes, location: str) -> tuple[str, str]:
+    """(text, reader kind) of a saved e-mail: its plain-text body under its From, Subject and Date lines (the
+    text reader takes the subject as the title), or its HTML body titled by the subject. One sentence for a
+    message with no text."""
+    import email
+    from email import policy
+    from html import escape
+
+    try:
+        msg = email.message_from_bytes(data, policy=policy.default)
+        subject = clean(str(msg.get("subject", "") or ""))
+        body = msg.get_body(preferencelist=("plain", "html"))
+        content = body.get_content() if body is not None else None
+    except (ValueError, TypeError, IndexError, LookupError, AttributeError, RecursionError) as exc:
+        raise ReadError(f"{location} is not a readable e-mail ({type(exc).__name__})") from None
+    if not isinstance(content, str) or not content.strip():
+        raise ReadError(f"{location} is an e-mail with no text to read (only attachments or images)")
+    content = _within(content, location)
+    if body is not None and body.get_content_type() == "text/html":
+        return f"<title>{escape(subject)}</title>\n{content}", "html"
+    sender = clean(str(msg.get("from", "") or "")) or "unknown"
+    date = clean(str(msg.get("date", "") or ""))
+    return f"From: {sender}\nSubject: {subject}\nDate: {date}\n\n{content}", "text"
+
+
 def _within(text: str, location: str) -> str:
     if len(text) > MAX_PAGE_BYTES:
         raise ReadError(f"{location} is larger than {MAX_PAGE_BYTES // 1_000_000} MB; split it into smaller pages")
@@ -208,7 +235,9 @@ def kind_for(name: str, content_type: str = "") -> str | None:
             return "pdf"
         if ct == ODT_TYPE or (ct == "application/octet-stream" and path.endswith(ODT_EXT)):
             return "odt"
-        if ct in ("multipart/related", "application/x-mimearchive", "message/rfc822") or (
+        if ct == "message/rfc822" or (ct == "application/octet-stream" and path.endswith(EML_EXT)):
+            return "eml"
+        if ct in ("multipart/related", "application/x-mimearchive") or (
                 ct == "application/octet-stream" and path.endswith(MHTML_EXT)):
             return "mhtml"
         if ct == "text/plain":
@@ -219,7 +248,7 @@ def kind_for(name: str, content_type: str = "") -> str | None:
 
 
 _BY_EXTENSION = ((MARKDOWN_EXT, "markdown"), (HTML_EXT, "html"), (TEXT_EXT, "text"), (WORD_EXT, "docx"),
-                 (PDF_EXT, "pdf"), (MHTML_EXT, "mhtml"), (ODT_EXT, "odt"), (FODT_EXT, "fodt"))
+                 (PDF_EXT, "pdf"), (MHTML_EXT, "mhtml"), (ODT_EXT, "odt"), (FODT_EXT, "fodt"), (EML_EXT, "eml"))
 
 
 # -- markdown -------------------------------------------------------------------------------------------
@@ -482,8 +511,18 @@ _SCREEN_READER_ONLY = frozenset("""sr-only visually-hidden visuallyhidden screen
     assistive-text show-for-sr""".split())
 
 
+_KEEP_WHEN_HIDDEN = frozenset("h1 h2 h3 h4 h5 h6 table caption thead tbody tr td th main article section ul ol dl li "
+                              "form fieldset".split())
+
+
 def _for_screen_readers(el: _Element) -> bool:
-    return bool({c.lower() for c in (el.get("class") or "").split()} & _SCREEN_READER_ONLY)
+    """A short label kept for screen readers only: hidden from the screen, not content. A heading, a table
+    (the data behind a chart), a list or a whole content area with such a class is kept."""
+    if not {c.lower() for c in (el.get("class") or "").split()} & _SCREEN_READER_ONLY or el.tag in _KEEP_WHEN_HIDDEN:
+        return False
+    if any(isinstance(d.tag, str) and d.tag in _KEEP_WHEN_HIDDEN for d in el.iterdescendants()):
+        return False
+    return len(clean(_content(el))) <= 40
 
 
 def _decoration(el: _Element) -> bool:
@@ -582,6 +621,7 @@ def read_html(location: str, text: str, fragment: bool = False, level: int = 0) 
     body = main if main is not None else root.find("body")
     if body is None:
         body = root
+    _mark_terms(body)
     blocks: list[Block] = []
     _walk_html(body, blocks, [level])  # a fragment's <summary> or bold question sits under the heading around it
     # the page's own main heading names it; a browser-tab title adds the site ("Receiving - Access Services -
@@ -738,11 +778,26 @@ def _heading_text(h: _Element) -> str:
     return clean(_content(h))
 
 
+_ABOVE = "data-p2p-above"  # set on each definition term while a page is read
+
+
+def _mark_terms(root: _Element) -> None:
+    """Mark each definition-list term with the id of the heading above it (MediaWiki's "Words you will
+    hear"): where a link to the term can land. One pass in document order (a glossary has thousands)."""
+    last = ""
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag in _HEADINGS:
+            last = _anchor(el) or last
+        elif el.tag == "dt" and last:
+            el.set(_ABOVE, last)
+
+
 def _above(el: _Element) -> str:
-    """Where a link to a term of a definition list can land: the heading above it that has an id (MediaWiki's
-    "Words you will hear"), else the closest element around it that has one."""
-    heading = _first(el, "preceding::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5 or self::h6][1]")
-    return (_anchor(heading) if heading is not None else "") or _near(el)
+    """Where a link to a definition term can land: the heading above it that has an id, else the closest
+    element around it that has one."""
+    return str(el.get(_ABOVE) or "") or _near(el)
 
 
 def _near(el: _Element) -> str:
@@ -1264,56 +1319,63 @@ def _tab_tables(lines: list[str]) -> set[int]:
     return rows
 
 
-# a saved e-mail or memo starts with its header lines: "From:", "To:", "Subject:", "Date:" (and "Sent:" from
-# Outlook, "X-Mailer:" and the like), a header's long value continued on indented lines
-_MAIL_HEADER = re.compile(r"^(from|to|cc|bcc|subject|date|sent|reply-to|message-id|mime-version|content-type|"
-                          r"content-transfer-encoding|importance|x-[a-z0-9-]+|memo|attachments?)\s*:(.*)$", re.I)
+# a saved e-mail or memo starts with its header lines ("From:", "To:", "Subject:", "Date:", Outlook's "Sent:",
+# "Received:", "X-Mailer:": any RFC 5322 field name), a long value continued on indented lines
+_MAIL_HEADER = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,40})[ \t]*:(.*)$")
+_MEMO_LINE = re.compile(r"^(?:memo|memorandum|e-?mail|message)\s*:?$", re.I)
 _REPLY_PREFIX = re.compile(r"^(?:(?:re|fw|fwd|aw|wg|sv|vs)\s*:\s*)+", re.I)
+# "-- " alone on a line starts a signature (RFC 3676); a bare "--" does only over contact lines
+_SIG_RULE = "-- "
+_CONTACT = re.compile(r"@|\+?\d[\d ().-]{6,}\d|\bx\d{3,5}\b|\||\b(?:ext|tel|phone|room)\b", re.I)
+_QUOTED = re.compile(r"^[ \t]*(?:>[ \t]?)+")
+
+
+def _mail_subject(raw: str) -> str:
+    """The subject without "RE:"/"FW:" and with MIME encoded words ("=?UTF-8?B?...?=") decoded."""
+    if "=?" in raw:
+        from email.header import decode_header, make_header
+
+        with contextlib.suppress(ValueError, LookupError, UnicodeError):
+            raw = str(make_header(decode_header(raw)))
+    return clean(_REPLY_PREFIX.sub("", clean(raw)))
 
 
 def _mail_headers(text: str) -> tuple[str, str]:
     """(the subject, the text with the header lines blanked) when the text starts with an e-mail's or a memo's
-    headers (at least a From and a Subject); else ("", text). Line numbers stay as they were."""
+    headers (a From, with a Subject, To, Date or Sent, three fields at least); else ("", text). The "-- "
+    signature and the ">" marks of quoted replies go too (a closing "Thanks, Name" stays: it says who wrote
+    it, and a P.S. may follow). Line numbers stay."""
     lines = text.split("\n")
     k = 0
-    while k < len(lines) and not lines[k].strip():
+    while k < len(lines) and (not lines[k].strip("\f \t\r") or (not k and _MEMO_LINE.match(lines[k].strip()))):
         k += 1
-    fields: dict[str, str] = {}
+    fields: dict[str, list[str]] = {}
     end = k
+    last = ""
     while end < len(lines):
-        line = lines[end].rstrip("\r")
+        line = lines[end].rstrip("\r").lstrip("\f")
         m = _MAIL_HEADER.match(line)
-        if m:
-            name = m.group(1).lower()
-            fields.setdefault(name, m.group(2).strip())
-            last = name
-        elif line[:1] in (" ", "\t") and line.strip() and end > k:
-            fields[last] = f"{fields[last]} {line.strip()}"
+        if m and not line[:1].isspace():
+            last = m.group(1).lower()
+            fields.setdefault(last, [m.group(2).strip()])
+        elif line[:1] in (" ", "\t") and line.strip() and last:
+            fields[last].append(line.strip())  # a list: a header continued over many lines stays linear
         else:
             break
         end += 1
-    if "subject" not in fields or not ({"from", "to", "sent", "date"} & fields.keys()) or len(fields) < 3:
+    if "from" not in fields or not ({"subject", "to", "sent", "date"} & fields.keys()) or len(fields) < 3 \
+            or (end < len(lines) and lines[end].strip()):  # the headers end at a blank line
         return "", text
-    subject = clean(_REPLY_PREFIX.sub("", fields["subject"]))
+    subject = _mail_subject(" ".join(fields.get("subject", [])))
     body = lines[end:]
-    # the signature under "-- " (a few short lines at the end) is not part of any section
-    sig = next((j for j in range(len(body) - 1, max(len(body) - 10, -1), -1) if body[j].rstrip() in ("--", "-- ")), None)
-    if sig is not None and all(len(ln) <= 100 for ln in body[sig:]):
+    filled = [j for j, ln in enumerate(body) if ln.strip()]
+    sig = next((j for j in reversed(filled[-12:]) if body[j].rstrip("\r") == _SIG_RULE or (
+        body[j].strip() == "--" and any(_CONTACT.search(body[i]) for i in filled if i > j))), None)
+    if sig is not None and len([i for i in filled if i > sig]) <= 8:
         body = [*body[:sig], *("" for _ in body[sig:])]
-    # the sign-off ("Thanks," and a name) closes the message, not its last section
-    last = [j for j, ln in enumerate(body) if ln.strip()]
-    for j in last[-3:]:
-        if _SIGN_OFF.match(body[j].strip()) and all(len(body[i].strip()) <= 40 for i in last if i >= j):
-            body = [*body[:j], *("" for _ in body[j:])]
-            break
-    # the message it replies to, quoted with ">": its text, without the marks
+        filled = [j for j in filled if j < sig]
     body = [_QUOTED.sub("", ln) for ln in body]
     return subject, "\n".join(["" for _ in lines[:end]] + body)
-
-
-_QUOTED = re.compile(r"^[ \t]*(?:>[ \t]?)+")
-_SIGN_OFF = re.compile(r"^(?:thanks|thank you|many thanks|thanks again|best|best wishes|all the best|regards|kind regards|"
-                       r"best regards|warm regards|cheers|sincerely|yours|take care|ta)\b[ ,.!]*(?:\w+[,.!]?)?$", re.I)
 
 
 def read_text(location: str, text: str) -> Page:
@@ -1446,7 +1508,8 @@ def read_text(location: str, text: str) -> Page:
 
 
 _ASKED = re.compile(r"^\s*(?:Q|Question)\s*\d{0,3}\s*:\s*(\S.*)$", re.I)
-_ANSWER_MARK = re.compile(r"^(\s*)(?:A|Answer)\s*:\s*", re.I)
+_ANSWER_MARK = re.compile(r"^(\s*)(?:A|Answer)\s*\d{0,3}\s*:\s*", re.I)
+_OPTION_B = re.compile(r"^\s*B\s*[:.)]\s*\S")  # "A: Front desk / B: ILL office": options of a quiz, no answer
 
 
 def _asked(lines: list[str], n: int) -> tuple[str, int] | None:
@@ -1463,6 +1526,8 @@ def _asked(lines: list[str], n: int) -> tuple[str, int] | None:
         parts.append(lines[m].strip())
         m += 1
     if m >= len(lines) or not _ANSWER_MARK.match(lines[m]) or not _ANSWER_MARK.sub("", lines[m], count=1).strip():
+        return None
+    if any(_OPTION_B.match(ln) for ln in lines[m + 1:m + 4]):
         return None
     question = clean(" ".join(parts))
     return (question, m) if 3 <= len(question) <= 300 else None
