@@ -184,6 +184,10 @@ def test_how_a_question_is_typed_does_not_make_it_everyday(engine: AnswerEngine)
         got = engine.ask(q)
         assert got.answered and got.hits[0].topic.id == "borrow-receive", q
         assert engine._meaning(engine._spelled(q))[2] < ELSEWHERE_GATE, q
+    # lower-case, but the domain's abbreviations in capitals: ILL is interlibrary loan, not being ill
+    assert answers._gate_text("Days we don't do ill or RS") == "days we don't do ILL or RS"
+    got = engine.ask("days we don't do ILL")
+    assert got.answered and got.hits[0].topic.id == "partner-check-configs"
 
 
 def test_a_library_section_sharing_a_phrase_in_its_text_is_not_held_back() -> None:

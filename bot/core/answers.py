@@ -31,6 +31,7 @@ from bot.core.elsewhere import ELSEWHERE
 from bot.core.kb import Section, Topic
 from bot.core.semantic import Embedder, IntentModel, SectionVectors
 from bot.core.textnorm import (
+    ABBREVIATIONS,
     CHATTER,
     GENERIC,
     STOPWORDS,
@@ -332,8 +333,8 @@ class AnswerEngine:
             gate = self._gate
             elsewhere = 0.0
             if gate is not None:
-                lower = query.lower()
-                gvec = vec if lower == query else embedder.embed(lower)
+                canon = _gate_text(query)
+                gvec = vec if canon == query else embedder.embed(canon)
                 elsewhere = gate.probabilities_of(gvec).get(ELSEWHERE_CLASS, 0.0) if gvec is not None else 0.0
             return probs, vec, elsewhere
         except Exception as exc:  # e.g. the vectors file replaced since the index was built
@@ -713,16 +714,23 @@ _GATES: dict[tuple[tuple[int, str], ...], IntentModel] = {}
 _GATES_LOCK = threading.Lock()
 
 
+def _gate_text(text: str) -> str:
+    """How the gate reads a text: lower-case (how a question is cased says nothing of its subject), but the
+    domain's abbreviations in capitals ("days we don't do ILL" is not about being ill)."""
+    return _LETTERS.sub(lambda m: m.group(0).upper() if m.group(0).lower() in ABBREVIATIONS else m.group(0).lower(),
+                        text)
+
+
 def _gate_model(examples: tuple[tuple[int, str], ...]) -> IntentModel | None:
-    """The gate over these (topic, phrasing) examples, lower-cased (how a question is cased says nothing of
-    its subject); kept per process, since every index of the library's pages (each re-index builds a new
-    engine) asks for the same one. A failure is not kept: the next engine tries again."""
+    """The gate over these (topic, phrasing) examples, read as _gate_text reads them; kept per process, since
+    every index of the library's pages (each re-index builds a new engine) asks for the same one. A failure
+    is not kept: the next engine tries again."""
     with _GATES_LOCK:
         known = _GATES.get(examples)
     if known is not None:
         return known
     try:
-        model = IntentModel.train([(d, text.lower()) for d, text in
+        model = IntentModel.train([(d, _gate_text(text)) for d, text in
                                    (*examples, *((ELSEWHERE_CLASS, text) for text in ELSEWHERE))])
     except Exception as exc:  # a damaged install must cost meaning, never answers
         log.warning("semantic ranking off: %s: %s", type(exc).__name__, exc)
