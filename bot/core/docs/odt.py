@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import html
 import io
-import zipfile
 from typing import TYPE_CHECKING
 
 from bot.core.docs.model import ReadError
-from bot.core.docs.word import MAX_XML_BYTES, one_sentence, parse_part
+from bot.core.docs.word import MAX_XML_BYTES, budgeted, one_sentence, open_package, parse_part
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -52,25 +51,15 @@ def to_html(data: bytes, location: str, flat: bool = False) -> str:
 
 
 def _to_html(data: bytes, location: str) -> str:
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ReadError(f"{location} is not an OpenDocument text file the bot can read (it may be damaged); "
-                        "save it again as .odt or .docx") from None
-    with zf:
-        names = set(zf.namelist())
-        if CONTENT not in names:
-            raise ReadError(f"{location} is not an OpenDocument text (it has no {CONTENT})")
-        if "META-INF/manifest.xml" in names:
+    with open_package(data, location, CONTENT,
+                      "is not an OpenDocument text file the bot can read (it may be damaged); save it again as .odt "
+                      "or .docx", f"is not an OpenDocument text (it has no {CONTENT})") as zf:
+        if "META-INF/manifest.xml" in zf.namelist():
             with zf.open("META-INF/manifest.xml") as fh:  # read no further than a manifest can be long
                 manifest = fh.read(_MAX_MANIFEST)
             if b"encryption-data" in manifest:
                 raise ReadError(f"{location} is password-protected; save a copy without a password for the bot")
-        wanted = [zf.getinfo(n) for n in PARTS if n in names]
-        if sum(i.file_size for i in wanted) > MAX_XML_BYTES:
-            raise ReadError(f"{location} is too large to read (its text unpacks to more than "
-                            f"{MAX_XML_BYTES // 1_000_000} MB): split it into smaller documents")
-        parts = {i.filename: parse_part(zf, i, location, "OpenDocument") for i in wanted}
+        parts = {i.filename: parse_part(zf, i, location, "OpenDocument") for i in budgeted(zf, PARTS, location)}
     return _render(parts[CONTENT], [p for n in ("styles.xml", CONTENT) if (p := parts.get(n)) is not None],
                    parts.get("meta.xml"), location)
 

@@ -64,21 +64,34 @@ def one_sentence(read: Callable[[], str], location: str, packed: str, damaged: s
         raise ReadError(f"{location} is {damaged} ({kind}); {advice}") from None
 
 
-def _to_html(data: bytes, location: str) -> str:
+def open_package(data: bytes, location: str, main: str, not_zip: str, not_doc: str) -> zipfile.ZipFile:
+    """An office document's zip package (Word, OpenDocument) holding its ``main`` part; one sentence naming the
+    file (``location`` followed by ``not_zip`` or ``not_doc``) when it is no zip or lacks that part."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise ReadError(f"{location} is not a Word .docx file the bot can read (it may be damaged, "
-                        "password-protected or an old .doc: save it again as .docx)") from None
-    with zf:
-        names = set(zf.namelist())
-        if DOCUMENT not in names:
-            raise ReadError(f"{location} is not a Word document (it has no {DOCUMENT})")
-        wanted = [zf.getinfo(n) for n in PARTS if n in names]
-        if sum(i.file_size for i in wanted) > MAX_XML_BYTES:
-            raise ReadError(f"{location} is too large to read (its text unpacks to more than "
-                            f"{MAX_XML_BYTES // 1_000_000} MB): split it into smaller documents")
-        parts = {i.filename: _parse(zf, i, location) for i in wanted}
+        raise ReadError(f"{location} {not_zip}") from None
+    if main not in zf.namelist():
+        zf.close()
+        raise ReadError(f"{location} {not_doc}")
+    return zf
+
+
+def budgeted(zf: zipfile.ZipFile, parts: tuple[str, ...], location: str) -> list[zipfile.ZipInfo]:
+    """Those of ``parts`` the package holds, once their unpacked size is known to stay within MAX_XML_BYTES."""
+    names = set(zf.namelist())
+    wanted = [zf.getinfo(n) for n in parts if n in names]
+    if sum(i.file_size for i in wanted) > MAX_XML_BYTES:
+        raise ReadError(f"{location} is too large to read (its text unpacks to more than "
+                        f"{MAX_XML_BYTES // 1_000_000} MB): split it into smaller documents")
+    return wanted
+
+
+def _to_html(data: bytes, location: str) -> str:
+    with open_package(data, location, DOCUMENT,
+                      "is not a Word .docx file the bot can read (it may be damaged, password-protected or an old "
+                      ".doc: save it again as .docx)", f"is not a Word document (it has no {DOCUMENT})") as zf:
+        parts = {i.filename: _parse(zf, i, location) for i in budgeted(zf, PARTS, location)}
     body = parts[DOCUMENT].find(f"{_W}body")
     if body is None:
         raise ReadError(f"{location} has no document body the bot understands; open it in Word and save it as "
