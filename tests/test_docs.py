@@ -96,6 +96,45 @@ def test_plain_text_headings_are_short_lines_without_end_punctuation() -> None:
     assert faq.id == "guide#is-the-float-always-the-same"
 
 
+def test_an_faq_question_may_set_the_scene_in_one_sentence_first() -> None:
+    """Help-desk exports title an FAQ with the situation, then the question: one sentence before it is still
+    the question; a paragraph of several sentences that ends asking something is not."""
+    text = ("Desk FAQ\n\n"
+            "A patron wants to renew a P2P book at the desk on a busy evening shift. Can we do it for them?\n\n"
+            "Not at the desk: the patron asks in Primo and the lender decides.\n\n"
+            "Scanning tips\n\n"
+            "The scanner beeps twice. The screen stays blank. Did the scan go through?\n\n"
+            "Scan again after a pause.\n")
+    page = readers.read_text("faq.txt", text)
+    heads = [b.text for b in page.blocks if b.kind == "heading"]
+    assert heads == ["Desk FAQ", "A patron wants to renew a P2P book at the desk on a busy evening shift. Can we do it for them?",
+                     "Scanning tips"]
+    faq = {t.title: t for t in topics_for(page, "faq", "faq.txt", "/docs/faq.txt")}[heads[1]]
+    assert faq.kind == "faq" and "lender decides" in faq.body
+
+
+def test_wiki_flavoured_markdown_shows_its_text_not_its_markup() -> None:
+    """GitBook, Docusaurus/HackMD, Obsidian and [TOC] markup is reduced to what the wiki shows; a code block
+    keeps it."""
+    text = ("# Onboarding\n\n[TOC]\n\n"
+            '{% hint style="info" %}\nYou need the Partners Manager role.\n{% endhint %}\n\n'
+            ":::warning Keep it first\nThe rule must sit at the top.\n:::\n\n"
+            "> [!tip] Who can request\n> Faculty and Staff only.\n\n"
+            "See [[Temporary Item Creation Rule]] and [[Rota Templates|the rota]].\n\n"
+            "## Review\n\n{% tabs %}\n{% tab title=\"Partner profile\" %}\n1. Open Partners.\n2. Save.\n"
+            "{% endtab %}\n{% endtabs %}\n\n```\n:::not-a-box\n{% raw %}\n```\n")
+    page = readers.read_markdown("onboarding.md", text)
+    shown = "\n".join(b.text or "\n".join(b.items) for b in page.blocks)
+    for markup in ("{%", "[TOC]", "[!tip]", "[[", "]]", ":::warning"):
+        assert markup not in shown.replace(":::not-a-box\n{% raw %}", ""), markup
+    for kept in ("You need the Partners Manager role.", "Keep it first", "The rule must sit at the top.",
+                 "Who can request", "Faculty and Staff only.", "Temporary Item Creation Rule", "the rota",
+                 "Partner profile:", ":::not-a-box\n{% raw %}"):
+        assert kept in shown, kept
+    review = {t.title: t for t in topics_for(page, "onboarding", "onboarding.md", "/docs/onboarding.md")}["Review"]
+    assert [st.text for st in review.steps] == ["Open Partners.", "Save."]
+
+
 def test_text_printed_to_pages_loses_its_running_footer_and_keeps_its_tables() -> None:
     """Text saved from a paginated document: form feeds between pages, a footer with the page number on
     each page. The footer is no heading and no part of any answer; the heading after a page break is one;

@@ -265,7 +265,7 @@ def read_markdown(location: str, text: str) -> Page:
         title = t.group(1).strip().strip("'\"") if t else ""
         text = text[front.end():]
     md = MarkdownIt("commonmark").enable("table")
-    tokens = md.parse(_pipe_tables(text))
+    tokens = md.parse(_pipe_tables(_flavoured(text)))
     blocks: list[Block] = []
     last_level = 0  # the level of the last real heading: a bold line is a heading one level under it
     i = 0
@@ -398,6 +398,44 @@ def pseudo_heading(text: str, before_list: bool = False) -> str | None:
 
 
 _RULE = re.compile(r"^\s*-{3,}(?:\s+-{3,})+\s*$")
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_LIQUID_TAB = re.compile(r"\{%-?\s*tab\s+title=\"([^\"]*)\"\s*-?%\}")
+_LIQUID = re.compile(r"\{%-?\s*[a-z]+\b[^%]*-?%\}")
+_CONTAINER = re.compile(r"^(\s*(?:>\s*)*):{3,}\s*(?:[A-Za-z][\w-]*)?\s*(?:\[([^\]]*)\])?\s*(.*?)\s*:*\s*$")
+_TOC_LINE = re.compile(r"^\s*(?:\[toc\]|\[\[_toc_\]\]|\{:toc\}|\$\{toc\}|\[\[toc\]\])\s*$", re.I)
+_WIKILINK = re.compile(r"!?\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]+))?\]\]")
+_CALLOUT = re.compile(r"^(\s*(?:>\s*)+)\[![A-Za-z][\w-]*\][+-]?\s*")
+
+
+def _flavoured(text: str) -> str:
+    """The markup wiki flavours add to markdown, reduced to the text it shows: GitBook's ``{% hint %}`` and
+    ``{% tab title="..." %}`` tags, Docusaurus and HackMD ``:::note Title`` containers, Obsidian's
+    ``[[Page|label]]`` links and ``> [!note] Title`` callouts, ``[TOC]`` markers. Code blocks are left as
+    they are."""
+    out = []
+    fenced = ""
+    for line in text.split("\n"):
+        fence = _FENCE.match(line)
+        if fenced:
+            fenced = "" if fence and fence.group(1) == fenced else fenced
+            out.append(line)
+            continue
+        if fence:
+            fenced = fence.group(1)
+            out.append(line)
+            continue
+        if _TOC_LINE.match(line):
+            out.append("")
+            continue
+        line = _LIQUID.sub("", _LIQUID_TAB.sub(lambda m: m.group(1).strip() + ":", line))
+        box = _CONTAINER.match(line)
+        if box:  # ":::tip[Title]", ":::warning Title", or the closing ":::"
+            line = box.group(1) + (box.group(2) or box.group(3) or "").strip()
+        line = _CALLOUT.sub(lambda m: m.group(1), line)
+        out.append(_WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), line))
+    return "\n".join(out)
 
 
 def _pipe_tables(text: str) -> str:
@@ -1055,10 +1093,11 @@ def _numbered_headings(lines: list[str]) -> set[int]:
 
 
 def _is_question(line: str) -> bool:
-    """A line that asks a question an FAQ answers: longer than a heading may be, but one sentence."""
+    """A line that asks a question an FAQ answers: longer than a heading may be, but one question, after at
+    most one sentence that sets the scene ("A patron wants to renew a P2P book at the desk. Can we do it?")."""
     s = line.strip()
     return (s.endswith("?") and 3 <= len(s.split()) <= 25 and len(s) <= 200 and s[0].isupper()
-            and not re.search(r"[.!?]\s", s) and not _BULLET.match(s))
+            and len(re.findall(r"[.!?]\s", s)) <= 1 and not _BULLET.match(s))
 
 
 def _is_heading(line: str) -> bool:
