@@ -364,6 +364,10 @@ def bench_answers(args: argparse.Namespace) -> int:
     tuning = read_items(DATA / "faroos-f.jsonl") if (DATA / "faroos-f.jsonl").exists() else []
     if tuning:
         heldout["far out of scope F (read, tuning)"] = tuning
+    # and a review's 214 hostile ones: everyday matters in the domain's words ("schedule a job interview")
+    hostile = read_items(DATA / "hostile-r15.jsonl") if (DATA / "hostile-r15.jsonl").exists() else []
+    if hostile:
+        heldout["hostile everyday (read, tuning)"] = hostile
     quality({**files, **heldout}, "shipped knowledge/", shipped, ablate=True)
     for note in ABLATION_NOTES:
         print(f"\n- close phrasings, {note}", end="")
@@ -383,7 +387,8 @@ def bench_answers(args: argparse.Namespace) -> int:
                      # session 9: dev-style questions on the seed's sections, written blind, never read
                      "seed-heldout4 (never read)": read_items(DATA / "seed-heldout4.jsonl"),
                      **({"far out of scope (not read)": far} if far else {}),
-                     **({"far out of scope F (read, tuning)": tuning} if tuning else {})},
+                     **({"far out of scope F (read, tuning)": tuning} if tuning else {}),
+                     **({"hostile everyday (read, tuning)": hostile} if hostile else {})},
                     "raw seed alone (docs)", seed_engine)
         docs_eng, _ = docs_engine([str(DATA / "docs")], Path(tmp) / "d")
         quality({"docs-questions": read_items(DATA / "docs-questions.jsonl")}, "tests/data/docs (md/html/txt)",

@@ -266,6 +266,24 @@ def test_meaning_vouches_for_a_library_section_but_not_for_an_everyday_question(
     assert held.confidence >= answers.RESCUE_COVERAGE and held.answered is False
 
 
+def test_beside_the_librarys_pages_a_shipped_topic_needs_meaning_close_to_the_question_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review R15: the intent model is sure "the benefits of the staff wellness program" is about P2P's
+    benefits (0.98), but the topic means something else: with meaning vectors at hand (the library's pages
+    indexed beside the shipped topics) the rescue asks them too."""
+    page = [Topic(id="desk#0", title="Receiving", kind="reference", roles=(), keywords=(), related=(), path="desk.html",
+                  line=1, origin="docs", body="Scan the External Identifier in Receiving Items and print the receive slip.")]
+    eng = AnswerEngine([*kb.load_dir(kb.default_dir()), *page])
+    q = "what are the benefits of the staff wellness program"
+    monkeypatch.setattr(answers, "RESCUE_COVERAGE", 0.3)  # (its words explain 0.38 of it here, 0.40 beside the seed)
+    monkeypatch.setattr(answers, "RESCUE_ELSEWHERE", 1.0)
+    got = eng.ask(q)
+    assert got.hits[0].topic.id == "p2p-benefits" and 0.3 <= got.confidence < DEFAULT_THRESHOLD
+    assert got.answered is False
+    monkeypatch.setattr(answers, "RESCUE_SIMILARITY", -1.0)
+    assert eng.ask(q).answered is True  # what holds it back is the meaning vectors, not the intent model
+
+
 def test_abstaining_still_offers_three_suggestions(engine: AnswerEngine) -> None:
     res = engine.ask("slip printer")
     assert len(res.hits) == 3

@@ -24,6 +24,7 @@ import pytest
 
 from bot.core.docs import readers
 from bot.core.docs.indexer import DocsIndexer, load_topics
+from bot.core.docs.readers import _flavoured
 from bot.core.docs.sections import topics_for
 from bot.core.services import Services
 from bot.edges import settings as settings_mod
@@ -100,14 +101,14 @@ def test_an_faq_question_may_set_the_scene_in_one_sentence_first() -> None:
     """Help-desk exports title an FAQ with the situation, then the question: one sentence before it is still
     the question; a paragraph of several sentences that ends asking something is not."""
     text = ("Desk FAQ\n\n"
-            "A patron wants to renew a P2P book at the desk on a busy evening shift. Can we do it for them?\n\n"
+            "A patron wants to renew a P2P book at the desk on an evening shift. Can we do it for them?\n\n"
             "Not at the desk: the patron asks in Primo and the lender decides.\n\n"
             "Scanning tips\n\n"
             "The scanner beeps twice. The screen stays blank. Did the scan go through?\n\n"
             "Scan again after a pause.\n")
     page = readers.read_text("faq.txt", text)
     heads = [b.text for b in page.blocks if b.kind == "heading"]
-    assert heads == ["Desk FAQ", "A patron wants to renew a P2P book at the desk on a busy evening shift. Can we do it for them?",
+    assert heads == ["Desk FAQ", "A patron wants to renew a P2P book at the desk on an evening shift. Can we do it for them?",
                      "Scanning tips"]
     faq = {t.title: t for t in topics_for(page, "faq", "faq.txt", "/docs/faq.txt")}[heads[1]]
     assert faq.kind == "faq" and "lender decides" in faq.body
@@ -133,6 +134,27 @@ def test_wiki_flavoured_markdown_shows_its_text_not_its_markup() -> None:
         assert kept in shown, kept
     review = {t.title: t for t in topics_for(page, "onboarding", "onboarding.md", "/docs/onboarding.md")}["Review"]
     assert [st.text for st in review.steps] == ["Open Partners.", "Save."]
+
+
+def test_wiki_markup_reduction_leaves_code_quoted_templates_and_prose_alone() -> None:
+    """Review R15: a fence closes only on its own kind of fence; inline and indented code, a template's own
+    tags quoted in prose and a line that merely starts with ":::" keep their text; a long line of brackets is
+    read in linear time (it took 42 s for 40 KB)."""
+    text = ("# Page\n\n```python\n{% hint %}\n```js\n:::note\n```\n\n:::note After the fence\n\n"
+            "Use `{% include footer.html %}` or `x[[0]]`; a[[1]] stays.\n\n::: this line stays whole\n\n"
+            "Write {% if patron %}Dear{% endif %} or {% raw %} in the letter.\n\n"
+            "    {% hint %} indented code\n\n" + "[[" * 20000 + "\n")
+    shown = _flavoured(text)
+    assert "```python\n{% hint %}\n```js\n:::note\n```" in shown and "\nAfter the fence\n" in shown
+    for kept in ("`{% include footer.html %}`", "`x[[0]]`", "a[[1]] stays", "::: this line stays whole",
+                 "{% if patron %}Dear{% endif %} or {% raw %}", "    {% hint %} indented code"):
+        assert kept in shown, kept
+    assert readers.read_markdown("page.md", text).blocks
+
+
+def test_a_chatty_line_is_no_faq_title() -> None:
+    assert not readers._is_question("Hi team, thanks for covering the desk today. Could you also check the hold shelf?")
+    assert readers._is_question("Alma did not print a slip after I scanned the book. What should I check?")
 
 
 def test_text_printed_to_pages_loses_its_running_footer_and_keeps_its_tables() -> None:

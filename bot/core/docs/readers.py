@@ -400,41 +400,62 @@ def pseudo_heading(text: str, before_list: bool = False) -> str | None:
 _RULE = re.compile(r"^\s*-{3,}(?:\s+-{3,})+\s*$")
 
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})")
+_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
+_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+# GitBook's block tags (a template language's own tags, "{% if %}", are text a page may quote)
 _LIQUID_TAB = re.compile(r"\{%-?\s*tab\s+title=\"([^\"]*)\"\s*-?%\}")
-_LIQUID = re.compile(r"\{%-?\s*[a-z]+\b[^%]*-?%\}")
-_CONTAINER = re.compile(r"^(\s*(?:>\s*)*):{3,}\s*(?:[A-Za-z][\w-]*)?\s*(?:\[([^\]]*)\])?\s*(.*?)\s*:*\s*$")
+_LIQUID = re.compile(r"\{%-?\s*(?:end)?(?:hint|tabs|tab|content-ref|embed|code|file|stepper|step|columns|column|"
+                     r"swagger|swagger-description|openapi)\b[^%]*-?%\}")
+_BOX_TYPES = ("note|tip|info|warning|danger|caution|success|important|details|spoiler|question|example|quote|"
+              "abstract|summary|todo|failure|bug|error|hint|attention|seealso|admonition|alert|success|secondary")
+_CONTAINER = re.compile(rf"^(\s*(?:>\s*)*):{{3,}}\s*(?:(?:{_BOX_TYPES})\b)?\s*(?:\[([^\]]*)\])?\s*(.*?)\s*$", re.I)
+_BARE_CONTAINER = re.compile(rf"^\s*(?:>\s*)*:{{3,}}(?:\s*$|(?:{_BOX_TYPES})\b|\s*(?:{_BOX_TYPES})\b)", re.I)
 _TOC_LINE = re.compile(r"^\s*(?:\[toc\]|\[\[_toc_\]\]|\{:toc\}|\$\{toc\}|\[\[toc\]\])\s*$", re.I)
-_WIKILINK = re.compile(r"!?\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]+))?\]\]")
+_WIKILINK = re.compile(r"(?<![\w\]])!?\[\[([^\[\]|#]+)(?:#[^\[\]|]*)?(?:\|([^\[\]]+))?\]\]")
 _CALLOUT = re.compile(r"^(\s*(?:>\s*)+)\[![A-Za-z][\w-]*\][+-]?\s*")
+
+
+def _flavour_text(text: str) -> str:
+    """One stretch of a line outside inline code, its wiki markup reduced to the text it shows."""
+    text = _LIQUID.sub("", _LIQUID_TAB.sub(lambda m: m.group(1).strip() + ":", text))
+    return _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
 
 
 def _flavoured(text: str) -> str:
     """The markup wiki flavours add to markdown, reduced to the text it shows: GitBook's ``{% hint %}`` and
     ``{% tab title="..." %}`` tags, Docusaurus and HackMD ``:::note Title`` containers, Obsidian's
-    ``[[Page|label]]`` links and ``> [!note] Title`` callouts, ``[TOC]`` markers. Code blocks are left as
-    they are."""
+    ``[[Page|label]]`` links and ``> [!note] Title`` callouts, ``[TOC]`` markers. Fenced and indented code and
+    inline code are left as they are."""
     out = []
-    fenced = ""
+    fence = ""
     for line in text.split("\n"):
-        fence = _FENCE.match(line)
-        if fenced:
-            fenced = "" if fence and fence.group(1) == fenced else fenced
+        if fence:  # inside a code fence until one of the same character, at least as long, with nothing after it
+            close = _FENCE_CLOSE.match(line)
+            if close and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence):
+                fence = ""
             out.append(line)
             continue
-        if fence:
-            fenced = fence.group(1)
+        opening = _FENCE_OPEN.match(line)
+        if opening:
+            fence = opening.group(1)
+            out.append(line)
+            continue
+        if line.startswith(("    ", "\t")):  # an indented code block, or a list item's deeper text: as it is
             out.append(line)
             continue
         if _TOC_LINE.match(line):
             out.append("")
             continue
-        line = _LIQUID.sub("", _LIQUID_TAB.sub(lambda m: m.group(1).strip() + ":", line))
-        box = _CONTAINER.match(line)
+        box = _CONTAINER.match(line) if _BARE_CONTAINER.match(line) else None
         if box:  # ":::tip[Title]", ":::warning Title", or the closing ":::"
             line = box.group(1) + (box.group(2) or box.group(3) or "").strip()
         line = _CALLOUT.sub(lambda m: m.group(1), line)
-        out.append(_WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), line))
+        parts, last = [], 0
+        for code in _INLINE_CODE.finditer(line):
+            parts += [_flavour_text(line[last:code.start()]), code.group(0)]
+            last = code.end()
+        out.append("".join([*parts, _flavour_text(line[last:])]))
     return "\n".join(out)
 
 
@@ -1096,8 +1117,14 @@ def _is_question(line: str) -> bool:
     """A line that asks a question an FAQ answers: longer than a heading may be, but one question, after at
     most one sentence that sets the scene ("A patron wants to renew a P2P book at the desk. Can we do it?")."""
     s = line.strip()
-    return (s.endswith("?") and 3 <= len(s.split()) <= 25 and len(s) <= 200 and s[0].isupper()
-            and len(re.findall(r"[.!?]\s", s)) <= 1 and not _BULLET.match(s))
+    if not (s.endswith("?") and 3 <= len(s.split()) <= 25 and len(s) <= 200 and s[0].isupper()
+            and not _BULLET.match(s)):
+        return False
+    breaks = list(re.finditer(r"[.!?]\s", s))
+    if not breaks:
+        return True
+    scene = s[:breaks[0].start()]  # a plain statement of the case, not a greeting or a chatty aside
+    return len(breaks) == 1 and "," not in scene and len(scene.split()) <= 15
 
 
 def _is_heading(line: str) -> bool:
