@@ -531,3 +531,24 @@ def test_chat_spellings_go_but_short_names_stay() -> None:
         "community", "borrower", "request", "p2p"]
     assert content_words(prepare("which bin for BC or UR loans")) == ["bin", "bc", "ur", "loans"]
     assert prepare("pickup at 1:30PM, drop-off 9am") == "pickup at 1:30 pm, drop-off 9 am"
+
+
+def test_full_width_letters_are_the_letters_they_stand_for(engine: AnswerEngine) -> None:
+    """Review R15: "ＰＵＬＬ ＳＬＩＰＳ ｐｒｉｎｔ ｗｅｅｄｉｎｇ project" kept only "project" and was answered at full
+    confidence; its words are read as the ASCII ones."""
+    wide, plain = "ｐｕｌｌ ｓｌｉｐｓ ｆｏｒ ｐ２ｐ ｌｅｎｄｉｎｇ", "pull slips for p2p lending"
+    assert [q.word for q in engine._query_words(wide)] == [q.word for q in engine._query_words(plain)]
+    got = engine.ask(wide)
+    assert got.answered and got.hits[0].topic.id == engine.ask(plain).hits[0].topic.id == "lend-pull-ship"
+    assert engine.ask("ＰＵＬＬ ＳＬＩＰＳ ｐｒｉｎｔ ｗｅｅｄｉｎｇ project").confidence < 1.0
+
+
+def test_a_group_of_alternatives_starts_where_a_word_starts() -> None:
+    """Review R15: tried at every letter of a long word, the pattern rescanned the rest of it (a question of
+    one 100,000-letter word took 93 s); it now starts only at a word's start, and a text without "|" has none."""
+    from bot.core import textnorm
+
+    assert textnorm._ALTERNATIVES.search("abc|def", 1) is None
+    assert textnorm._ALTERNATIVES.search("abc|def").group() == "abc|def"  # type: ignore[union-attr]
+    assert textnorm.alternatives("x" * 100_000) == {}
+    assert textnorm.alternatives("arrived|receive today") == {"arrived": ["receive"]}

@@ -453,7 +453,8 @@ class AnswerEngine:
     def _query_words(self, query: str) -> list[_QueryWord]:
         out: list[_QueryWord] = []
         # "|" joins alternatives in our own phrase table only: a question's pipe is a separator
-        prepared = prepare(query.replace("|", " "))
+        # full-width and other compatibility letters ("ＰＵＬＬ ＳＬＩＰＳ") are the letters they stand for
+        prepared = prepare(unicodedata.normalize("NFKC", query).replace("|", " "))
         groups = alternatives(prepared)
         member = {w: k for k, (first, rest) in enumerate(groups.items()) for w in (first, *rest)}
         asked = content_words(prepared)

@@ -213,12 +213,15 @@ PHRASES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...
 )
 
 
-_ALTERNATIVES = re.compile(r"[\w']+(?:\|[\w']+)+")
+# (a group starts where a word starts: tried inside a long word, it would rescan the rest of it each time)
+_ALTERNATIVES = re.compile(r"(?<![\w'])[\w']+(?:\|[\w']+)+")
 
 
 def alternatives(text: str) -> dict[str, list[str]]:
     """In a prepared text, the first word of each group of alternatives -> the others."""
     out: dict[str, list[str]] = {}
+    if "|" not in text:
+        return out
     for m in _ALTERNATIVES.finditer(text.lower()):
         first, *rest = m.group().split("|")
         out.setdefault(first, []).extend(rest)
