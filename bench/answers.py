@@ -345,8 +345,12 @@ def bench_answers(args: argparse.Namespace) -> int:
                # measured blind: 0.919 / 0.993 / 14 of 15), heldout8's never
                ("heldout6.jsonl", "heldout6 (dev style, read)"), ("heldout7.jsonl", "heldout7 (dev style, read)"),
                ("heldout8.jsonl", "heldout8 (dev style, never read)"),
-               # session 9: a fourth, written after the session's first change and measured blind
-               ("heldout9.jsonl", "heldout9 (dev style, never read)"))
+               # session 9: three more, measured blind (heldout9 after the session's first change: 0.963 / 1.000 /
+               # 15 of 15; heldout10 and 11 after the fourth: 0.948 / 0.985 / 15 of 15 and 0.941 / 0.985 / 15 of
+               # 15); heldout10's failures were then read
+               ("heldout9.jsonl", "heldout9 (dev style, never read)"),
+               ("heldout10.jsonl", "heldout10 (dev style, read)"),
+               ("heldout11.jsonl", "heldout11 (dev style, never read)"))
                if (DATA / name).exists()}
     # the never-read sets together: each is about 120 questions, so one question moves its top-1 by ~0.009
     never = [it for label, items in heldout.items() if "never read" in label for it in items]
