@@ -1321,3 +1321,33 @@ def test_mail_subjects_are_decoded_and_a_saved_eml_is_indexed(tmp_path: Path, mo
     assert got["answered"] and "Non-circulating format" in got["results"][0]["answer"]
     assert got["results"][0]["id"] == "microfilm#microfilm-loans-to-loan-partners"
     assert got["results"][0]["source"] == "microfilm.eml#microfilm-loans-to-loan-partners"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    # review R16: a list's indented lines are its text (Obsidian indents nested items with a tab)
+    ("- Pull slips\n\t- see [[Pull slips#Printing|printing slips]] and [[Shipping]]",
+     "- Pull slips\n\t- see printing slips and Shipping"),
+    ("1. step\n    {% hint %}nested hint{% endhint %} [[L]]", "1. step\n    nested hint L"),
+    # a list item's end closes the fence it held; a quoted fence is a fence
+    ("- item\n  ```\n  code [[x]]\n- next [[Page|label]]", "- item\n  ```\n  code [[x]]\n- next label"),
+    ("> ```\n> {% hint %} [[q]]\n> ```\n> after [[A|b]]", "> ```\n> {% hint %} [[q]]\n> ```\n> after b"),
+    # an indented code block after a paragraph's blank line stays code
+    ("Para\n\n    {% hint %} code [[x]]\n\nback [[y]]", "Para\n\n    {% hint %} code [[x]]\n\nback y"),
+    # MkDocs admonitions and Docusaurus titles in attributes
+    ('!!! note "Keep it first"\n    The rule [[Rules|must]] sit at the top.', "Keep it first\n    The rule must sit at the top."),
+    (':::caution{title="Careful"}\nbody\n:::', "Careful\nbody\n"),
+])
+def test_wiki_markup_in_lists_quotes_and_admonitions(text: str, shown: str) -> None:
+    assert _flavoured(text) == shown
+
+
+def test_a_run_of_backticks_is_read_in_linear_time() -> None:
+    """Review R16: the inline-code pattern backtracked on a run of backticks (81 s for 2,000); spans are now
+    paired in one pass. A line of 100,000 backticks after a letter is no code span and is kept whole."""
+    line = "a" + "`" * 100_000
+    assert _flavoured(line) == line
+    assert _flavoured("x ``a`b`` [[y]] `[[z]]`") == "x ``a`b`` y `[[z]]`"
+
+
+def test_a_first_question_with_a_comma_can_head_an_faq() -> None:
+    assert readers._is_question("If a patron loses a P2P book, who pays? What is the fee?")

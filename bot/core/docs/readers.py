@@ -400,20 +400,59 @@ def pseudo_heading(text: str, before_list: bool = False) -> str | None:
 _RULE = re.compile(r"^\s*-{3,}(?:\s+-{3,})+\s*$")
 
 
-_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})")
-_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
-_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_QUOTE = re.compile(r"^(?:[ \t]*>[ \t]?)*")
+_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}(?=[^`]*$)|~{3,})")
+_FENCE_CLOSE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*$")
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+_BACKTICKS = re.compile(r"`+")
 # GitBook's block tags (a template language's own tags, "{% if %}", are text a page may quote)
 _LIQUID_TAB = re.compile(r"\{%-?\s*tab\s+title=\"([^\"]*)\"\s*-?%\}")
 _LIQUID = re.compile(r"\{%-?\s*(?:end)?(?:hint|tabs|tab|content-ref|embed|code|file|stepper|step|columns|column|"
                      r"swagger|swagger-description|openapi)\b[^%]*-?%\}")
-_BOX_TYPES = ("note|tip|info|warning|danger|caution|success|important|details|spoiler|question|example|quote|"
-              "abstract|summary|todo|failure|bug|error|hint|attention|seealso|admonition|alert|success|secondary")
-_CONTAINER = re.compile(rf"^(\s*(?:>\s*)*):{{3,}}\s*(?:(?:{_BOX_TYPES})\b)?\s*(?:\[([^\]]*)\])?\s*(.*?)\s*$", re.I)
-_BARE_CONTAINER = re.compile(rf"^\s*(?:>\s*)*:{{3,}}(?:\s*$|(?:{_BOX_TYPES})\b|\s*(?:{_BOX_TYPES})\b)", re.I)
+_BOX_TYPES = frozenset("note tip info warning danger caution success important details spoiler question example "
+                       "quote abstract summary todo failure bug error hint attention seealso admonition alert "
+                       "secondary".split())
+# ":::tip[Title]", ":::note Title", ':::caution{title="Title"}', or a closing ":::" (Docusaurus, HackMD)
+_CONTAINER = re.compile(r"^[ \t]*:{3,}[ \t]*([A-Za-z][\w-]*)?(\{[^}\n]*\})?[ \t]*(?:\[([^\]\n]*)\])?(.*)$")
+# MkDocs' '!!! note "Title"' and '??? tip' (its text is the indented lines under it)
+_ADMONITION = re.compile(r'^([ \t]*)(?:!!!|\?\?\?\+?)[ \t]*[\w-]+(?:[ \t]+"([^"\n]*)")?[ \t]*$')
 _TOC_LINE = re.compile(r"^\s*(?:\[toc\]|\[\[_toc_\]\]|\{:toc\}|\$\{toc\}|\[\[toc\]\])\s*$", re.I)
 _WIKILINK = re.compile(r"(?<![\w\]])!?\[\[([^\[\]|#]+)(?:#[^\[\]|]*)?(?:\|([^\[\]]+))?\]\]")
-_CALLOUT = re.compile(r"^(\s*(?:>\s*)+)\[![A-Za-z][\w-]*\][+-]?\s*")
+_CALLOUT = re.compile(r"^\[![A-Za-z][\w-]*\][+-]?[ \t]*")
+
+
+def _indent(line: str) -> int:
+    """The width of a line's leading blanks, a tab counting four."""
+    width = 0
+    for ch in line:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width += 4 - width % 4
+        else:
+            break
+    return width
+
+
+def _code_spans(line: str) -> list[tuple[int, int]]:
+    """Where a line's inline code spans are: a run of backticks up to the next run of the same length (found
+    in one pass from the right, so a line of a thousand backticks takes no longer than one of ten)."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(line)]
+    following: list[int | None] = [None] * len(runs)
+    seen: dict[int, int] = {}
+    for k in range(len(runs) - 1, -1, -1):
+        width = runs[k][1] - runs[k][0]
+        following[k] = seen.get(width)
+        seen[width] = k
+    spans, k = [], 0
+    while k < len(runs):
+        close = following[k]
+        if close is None:
+            k += 1
+            continue
+        spans.append((runs[k][0], runs[close][1]))
+        k = close + 1
+    return spans
 
 
 def _flavour_text(text: str) -> str:
@@ -422,40 +461,73 @@ def _flavour_text(text: str) -> str:
     return _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
 
 
+def _flavour_line(body: str) -> str:
+    """A line of text (its blockquote markers taken off), its wiki markup reduced to the text it shows."""
+    if _TOC_LINE.match(body):
+        return ""
+    admonition = _ADMONITION.match(body)
+    if admonition:
+        return admonition.group(1) + (admonition.group(2) or "")
+    box = _CONTAINER.match(body)
+    if box and (box.group(1) is None or box.group(1).lower() in _BOX_TYPES):
+        titled = re.search(r'title="([^"]*)"', box.group(2) or "")
+        return (box.group(3) or (titled.group(1) if titled else "") or box.group(4).strip(" \t:")).strip()
+    body = _CALLOUT.sub("", body)
+    parts, last = [], 0
+    for start, end in _code_spans(body):
+        parts += [_flavour_text(body[last:start]), body[start:end]]
+        last = end
+    return "".join([*parts, _flavour_text(body[last:])])
+
+
 def _flavoured(text: str) -> str:
     """The markup wiki flavours add to markdown, reduced to the text it shows: GitBook's ``{% hint %}`` and
-    ``{% tab title="..." %}`` tags, Docusaurus and HackMD ``:::note Title`` containers, Obsidian's
-    ``[[Page|label]]`` links and ``> [!note] Title`` callouts, ``[TOC]`` markers. Fenced and indented code and
-    inline code are left as they are."""
+    ``{% tab title="..." %}`` tags, Docusaurus and HackMD ``:::note Title`` containers, MkDocs' ``!!! note``
+    admonitions, Obsidian's ``[[Page|label]]`` links and ``> [!note] Title`` callouts, ``[TOC]`` markers.
+    Code is left as it is: fences (which a list item's end also closes), indented code blocks (a list item's
+    or an admonition's indented lines are text) and inline code."""
     out = []
-    fence = ""
+    fence, fence_indent = "", 0
+    nested = False  # inside a list or an admonition: indented lines are its text, not code
+    code_block = False
+    previous_blank = True
     for line in text.split("\n"):
-        if fence:  # inside a code fence until one of the same character, at least as long, with nothing after it
-            close = _FENCE_CLOSE.match(line)
+        quote = _QUOTE.match(line)
+        prefix = quote.group(0) if quote else ""
+        body = line[len(prefix):]
+        blank = not body.strip()
+        indent = _indent(body)
+        if fence and not blank and fence_indent and indent < fence_indent:
+            fence = ""  # the list item that held the fence has ended
+        if fence:
+            close = _FENCE_CLOSE.match(body)
             if close and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence):
                 fence = ""
             out.append(line)
+            previous_blank = blank
             continue
-        opening = _FENCE_OPEN.match(line)
+        if blank:
+            out.append(line)
+            previous_blank = True
+            continue
+        if indent >= 4 and (code_block or (previous_blank and not nested)):
+            code_block = True  # an indented code block
+            out.append(line)
+            previous_blank = False
+            continue
+        code_block = False
+        opening = _FENCE_OPEN.match(body)
         if opening:
-            fence = opening.group(1)
+            fence, fence_indent = opening.group(2), indent
             out.append(line)
+            previous_blank = False
             continue
-        if line.startswith(("    ", "\t")):  # an indented code block, or a list item's deeper text: as it is
-            out.append(line)
-            continue
-        if _TOC_LINE.match(line):
-            out.append("")
-            continue
-        box = _CONTAINER.match(line) if _BARE_CONTAINER.match(line) else None
-        if box:  # ":::tip[Title]", ":::warning Title", or the closing ":::"
-            line = box.group(1) + (box.group(2) or box.group(3) or "").strip()
-        line = _CALLOUT.sub(lambda m: m.group(1), line)
-        parts, last = [], 0
-        for code in _INLINE_CODE.finditer(line):
-            parts += [_flavour_text(line[last:code.start()]), code.group(0)]
-            last = code.end()
-        out.append("".join([*parts, _flavour_text(line[last:])]))
+        if _LIST_ITEM.match(body) or _ADMONITION.match(body):
+            nested = True
+        elif indent == 0 and previous_blank:
+            nested = False
+        out.append(prefix + _flavour_line(body))
+        previous_blank = False
     return "\n".join(out)
 
 
@@ -1113,6 +1185,10 @@ def _numbered_headings(lines: list[str]) -> set[int]:
     return out
 
 
+_GREETING = re.compile(r"(?:hi|hello|hey|hiya|dear|thanks|thank you|morning|good (?:morning|afternoon|evening)|fyi|"
+                       r"ok|okay|so|all|team|folks|everyone)\b", re.I)
+
+
 def _is_question(line: str) -> bool:
     """A line that asks a question an FAQ answers: longer than a heading may be, but one question, after at
     most one sentence that sets the scene ("A patron wants to renew a P2P book at the desk. Can we do it?")."""
@@ -1123,8 +1199,8 @@ def _is_question(line: str) -> bool:
     breaks = list(re.finditer(r"[.!?]\s", s))
     if not breaks:
         return True
-    scene = s[:breaks[0].start()]  # a plain statement of the case, not a greeting or a chatty aside
-    return len(breaks) == 1 and "," not in scene and len(scene.split()) <= 15
+    scene = s[:breaks[0].start()]  # a plain statement of the case (or a first question), not a greeting
+    return len(breaks) == 1 and len(scene.split()) <= 15 and not _GREETING.match(scene) and "thank" not in scene.lower()
 
 
 def _is_heading(line: str) -> bool:
