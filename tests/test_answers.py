@@ -111,11 +111,12 @@ def _answered(ask: Callable[[str], Result], files: Sequence[str]) -> int:
 
 def test_questions_about_something_else_are_not_answered(engine: AnswerEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """430 questions about the building, IT, HR and other library work, written blind and never read (none
-    close to one the gate learns from): today 3 are answered, 14 without the gate."""
+    close to one the gate learns from): today 1 is answered, 14 without the gate and the intent floor."""
     with_gate = _answered(engine.ask, FAR_OUT_OF_SCOPE)
     monkeypatch.setattr(answers, "ELSEWHERE_GATE", 1.0)
+    monkeypatch.setattr(answers, "INTENT_FLOOR", 0.0)
     without = _answered(engine.ask, FAR_OUT_OF_SCOPE)
-    assert with_gate <= 5 and without - with_gate >= 8, (with_gate, without)
+    assert with_gate <= 3 and without - with_gate >= 10, (with_gate, without)
 
 
 def test_the_elsewhere_gate_holds_back_an_everyday_question_but_not_a_shared_phrase(
@@ -128,6 +129,7 @@ def test_the_elsewhere_gate_holds_back_an_everyday_question_but_not_a_shared_phr
     got = engine.ask(screen)
     assert got.answered and got.hits[0].topic.id == "borrow-receive"  # "receiving items" is the topic's phrase
     monkeypatch.setattr(answers, "ELSEWHERE_GATE", 1.0)
+    monkeypatch.setattr(answers, "INTENT_FLOOR", 0.0)
     assert engine.ask(everyday).answered  # the words alone would have answered it
 
 
@@ -552,3 +554,15 @@ def test_a_group_of_alternatives_starts_where_a_word_starts() -> None:
     assert textnorm._ALTERNATIVES.search("abc|def").group() == "abc|def"  # type: ignore[union-attr]
     assert textnorm.alternatives("x" * 100_000) == {}
     assert textnorm.alternatives("arrived|receive today") == {"arrived": ["receive"]}
+
+
+@pytest.mark.parametrize("question", ["Who is my partner for the school project?", "who do I ask about requesting time off"])
+def test_words_alone_do_not_answer_what_the_intent_model_rules_out(
+        engine: AnswerEngine, monkeypatch: pytest.MonkeyPatch, question: str) -> None:
+    """Every word of these is in a shipped topic (the migration project's partners and schools; a partner
+    profile's requests), but the topic's phrasings say nothing of the kind: below INTENT_FLOOR the bot offers
+    suggestions instead of answering (review R16 found the first; heldout7 held the second)."""
+    got = engine.ask(question)
+    assert got.hits and got.answered is False
+    monkeypatch.setattr(answers, "INTENT_FLOOR", 0.0)
+    assert engine.ask(question).answered is True  # the words alone would have answered
