@@ -350,7 +350,10 @@ def bench_answers(args: argparse.Namespace) -> int:
                # 15); heldout10's failures were then read
                ("heldout9.jsonl", "heldout9 (dev style, never read)"),
                ("heldout10.jsonl", "heldout10 (dev style, read)"),
-               ("heldout11.jsonl", "heldout11 (dev style, never read)"))
+               ("heldout11.jsonl", "heldout11 (dev style, never read)"),
+               # and two more written after the session's last change to the engine, never read
+               ("heldout12.jsonl", "heldout12 (dev style, never read)"),
+               ("heldout13.jsonl", "heldout13 (dev style, never read)"))
                if (DATA / name).exists()}
     # the never-read sets together: each is about 120 questions, so one question moves its top-1 by ~0.009
     never = [it for label, items in heldout.items() if "never read" in label for it in items]
