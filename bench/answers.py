@@ -353,7 +353,10 @@ def bench_answers(args: argparse.Namespace) -> int:
                ("heldout11.jsonl", "heldout11 (dev style, never read)"),
                # and two more written after the session's last change to the engine, never read
                ("heldout12.jsonl", "heldout12 (dev style, never read)"),
-               ("heldout13.jsonl", "heldout13 (dev style, never read)"))
+               ("heldout13.jsonl", "heldout13 (dev style, never read)"),
+               # session 10: two more, written blind and measured on the code of session 9's end, never read
+               ("heldout14.jsonl", "heldout14 (dev style, never read)"),
+               ("heldout15.jsonl", "heldout15 (dev style, never read)"))
                if (DATA / name).exists()}
     # the never-read sets together: each is about 120 questions, so one question moves its top-1 by ~0.009
     never = [it for label, items in heldout.items() if "never read" in label for it in items]

@@ -566,3 +566,17 @@ def test_words_alone_do_not_answer_what_the_intent_model_rules_out(
     assert got.hits and got.answered is False
     monkeypatch.setattr(answers, "INTENT_FLOOR", 0.0)
     assert engine.ask(question).answered is True  # the words alone would have answered
+
+
+def test_benchmark_question_files_name_shipped_topics() -> None:
+    """Every held-out question the benchmark scores names a topic that exists (a misspelt label would count as
+    a miss nobody could fix) and every line parses; the blind sets keep their size."""
+    known = {t.id for t in kb.load_dir()}
+    files = sorted(DATA.glob("heldout*.jsonl"))
+    assert len(files) >= 15
+    for path in files:
+        items = read_items(path)
+        assert len(items) >= 100, path.name
+        bad = sorted({tid for it in items for tid in it.topics} - known)
+        assert not bad, f"{path.name}: unknown topic ids {bad}"
+        assert sum(1 for it in items if not it.topics) >= 10, path.name  # each has out-of-scope questions
