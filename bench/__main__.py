@@ -2,6 +2,8 @@
 
 ``python -m bench answers`` (``make bench WHAT=answers``): see :mod:`bench.answers` (quality on the shipped
 topics, the raw seed and other pages vs bm25s; ask latency at 10k/50k sections; indexing 1,000 pages; cold ask).
+``python -m bench calibrate``: see :mod:`bench.calibrate` (our never-read question sets on the engine of the day
+#9 was filed and on today's, beside the issue's own figure for its unseen set).
 ``python -m bench alma-faults [--baseline]``: the expiry check on real Alma's bad days (XML 429s, a refused
 key, a hung Alma with and without the deadline).
 ``python -m bench lookup`` / ``python -m bench budget``: see :mod:`bench.index` (sync at 20k and 100k beside its
@@ -233,6 +235,10 @@ def run(what: str, args: Any) -> int:
         return bench_slack(args)
     if what == "answers":
         return bench_answers(args)
+    if what == "calibrate":
+        from bench.calibrate import main as calibrate
+
+        return calibrate([])
     if what == "lookup":
         from bench.index import bench_lookup
 
@@ -247,7 +253,7 @@ def run(what: str, args: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description="p2p-bot benchmarks: they print figures")
-    p.add_argument("what", choices=["answers", "lookup", "budget", "slack", "expiry", "alma-faults"])
+    p.add_argument("what", choices=["answers", "calibrate", "lookup", "budget", "slack", "expiry", "alma-faults"])
     p.add_argument("--runs", type=int, default=3, help="alma-faults: repetitions per mode")
     p.add_argument("--baseline", action="store_true", help="alma-faults: also one run without a deadline")
     p.add_argument("--institutions", type=int, default=20, help="expiry: institutions to check")
