@@ -19,9 +19,14 @@ def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
     walks = walkthroughs(ctx)
     wanted = args.strip()
     if not wanted:
-        current = walks.active_for(ctx.user_id)
+        try:
+            current = walks.active_for(ctx.user_id)
+        except WalkError as exc:  # its procedure left the documentation: closed, and said
+            return TextReply(str(exc))
         if current is not None:
-            return WalkReply(current, note="Resuming where you left off. `/p2p walk <procedure>` starts another.")
+            # a procedure that changed begins again, and says so instead
+            resumed = "" if current.note else "Resuming where you left off. "
+            return WalkReply(current, note=f"{resumed}`/p2p walk <procedure>` starts another.")
         procs = [t for t in ctx.services.engine.topics if t.is_procedure]
         example = next((t for t in procs if t.id == "borrow-return"), procs[0] if procs else None)
         if example is None:

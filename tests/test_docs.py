@@ -762,6 +762,89 @@ def test_walk_goes_through_a_procedure_from_indexed_documentation(monkeypatch: p
     assert "Step 2 of 6" in after_back and "request number printed on the lender's band" in after_back
 
 
+def _chat(lines: list[str]) -> str:
+    from bot.frontends.chat import run_chat
+
+    out = io.StringIO()
+    run_chat(Services(settings_mod.load()), io.StringIO(), out, lines=[*lines, "quit"])
+    return out.getvalue()
+
+
+_COURIER = "# Courier\n\n## Packing a tote\n\n1. Use a blue tote.\n2. Slip out.\n3. Zip-tie it.\n"
+_RECEIVE = ("# Receiving\n\n## Receiving a book\n\n1. Open Receiving Items.\n2. Scan the External Identifier.\n"
+            "3. Scan the temporary barcode.\n4. Print the receive slip.\n")
+
+
+@pytest.mark.parametrize("change", ["page removed", "steps become prose"])
+def test_a_walkthrough_whose_procedure_left_the_documentation_is_closed_with_a_sentence(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str) -> None:
+    """Review V10: a walkthrough open on a page that was then removed raised on walk/next/stop/done (the person
+    could not even stop it), and one whose steps became prose said "all 0 steps. Nice work." """
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "courier.md").write_text(_COURIER)
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    assert "Step 2 of 3" in _chat(["walk courier#packing-a-tote", "next"])
+    if change == "page removed":
+        (folder / "courier.md").unlink()
+    else:
+        (folder / "courier.md").write_text(_COURIER.replace("1. ", "First ").replace("2. ", "then ")
+                                           .replace("3. ", "and "))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    said = _chat(["next"])
+    assert "Traceback" not in said and "0 steps" not in said
+    assert "“Packing a tote”, is no longer in the documentation" in said and "walkthrough is closed" in said
+    after = _chat(["next", "walk", "done"])  # closed once: from now on nothing is open
+    assert "No walkthrough is open" in after and "Which procedure?" in after and "no longer" not in after
+    assert "Step 1 of 4" in _chat(["walk receive#receiving-a-book"])  # another one starts as usual
+
+
+def test_a_gone_procedure_on_slack_buttons_and_the_home_tab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The same walkthrough seen from Slack: an old Next button answers with the sentence, and the App Home tab
+    draws (no open walkthrough) instead of raising."""
+    from bot.frontends.slack.home import facts
+    from commands import buttons
+    from commands.context import Context
+    from commands.replies import TextReply
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "courier.md").write_text(_COURIER)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    services = Services(settings_mod.load())
+    walk = services.walkthroughs.start("U9", services.engine.by_id["courier#packing-a-tote"])
+    (folder / "courier.md").write_text("# Courier\n\n## Totes\n\nBlue ones.\n")
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    services = Services(settings_mod.load())  # a process started after the re-index
+    assert facts(services, "U9").walk is None  # the tab draws (this closes the walkthrough)
+    reply = buttons.move_walk(Context(services=services, user_id="U9", surface="slack"), walk.token, "next")
+    assert isinstance(reply, TextReply) and "“Packing a tote” is no longer in the documentation" in reply.text
+
+
+def test_a_walkthrough_whose_steps_changed_starts_again_and_says_why(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review V10: a step inserted before the person's step made 'resume' land on a step they had done."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    assert "Step 3 of 4" in _chat(["walk receive#receiving-a-book", "next", "next"])
+    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
+                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    said = _chat(["walk"])
+    assert "Step 1 of 5" in said and "This procedure changed since you started it" in said
+    assert "Resuming where you left off" not in said
+    again = _chat(["next", "walk"])  # told once; then it carries on from where the person is
+    assert "Step 2 of 5" in again and "Check the slip" in again and again.count("changed since") == 0
+    assert "Resuming where you left off" in again
+
+
 def test_a_database_made_again_from_scratch_never_gets_the_old_cached_answers(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The cached answer index is keyed by the index's generation: a new database at the same address (its

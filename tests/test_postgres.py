@@ -85,3 +85,23 @@ def test_cache_writes_race_on_postgres(pg_db: str) -> None:
     assert got is not None and got[0]["writer"] in range(8)
     for s in stores:
         s.close()
+
+
+def test_a_walkthrough_and_a_vote_keep_a_long_section_id_on_postgres(pg_db: str) -> None:
+    """An indexed section's id (a page slug and two heading slugs) can pass 128 characters; PostgreSQL refused
+    it in VARCHAR(128) (SQLite never checks a length), so walking or rating such a section failed there."""
+    from bot.core.feedback import record_vote
+    from bot.core.kb import Step, Topic
+    from bot.core.walkthrough import Walkthroughs
+
+    long_id = ("interlibrary-loan-peer-to-peer-borrowing-procedures-for-circulation-and-access-services-staff"
+               "#receiving-borrowed-items--receiving-a-single-volume-item-that-arrived-in-the-courier-tote")
+    assert len(long_id) > 128
+    topic = Topic(id=long_id, title="Receiving", kind="procedure", roles=(), keywords=(), related=(), path="x.md",
+                  line=1, steps=(Step(1, "Open Receiving Items.", 1), Step(2, "Scan it.", 2)), origin="docs")
+    s = Store(pg_db)
+    walks = Walkthroughs(s, {long_id: topic})
+    started = walks.start("U1", topic)
+    assert walks.move(started.token, "next", "U1").step == 1
+    assert record_vote(s, "U1", "how do I receive a book", long_id, -1)
+    s.close()

@@ -7,10 +7,11 @@ at most once and never skips a step; the loser simply gets the current state bac
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 
 from bot.core.kb import Topic
 from bot.edges.store import Store, utcnow, walkthroughs
@@ -27,6 +28,7 @@ class Walk:
     status: str  # active / done / stopped
     version: int
     moved: bool = True  # False when a click was stale or a duplicate and changed nothing
+    note: str = ""  # said with the step: the procedure changed since the person started, so it began again
 
     @property
     def total(self) -> int:
@@ -46,18 +48,64 @@ class WalkError(LookupError):
     """The walkthrough is unknown or its topic no longer exists."""
 
 
+class WalkGone(WalkError):
+    """The open walkthrough's procedure left the documentation or lost its numbered steps: it has been
+    closed, and the message says so."""
+
+
+def fingerprint(topic: Topic) -> str:
+    """A digest of a procedure's steps: when it differs, the step a person stopped at may now be another."""
+    return hashlib.sha256("\n".join(s.text for s in topic.steps).encode("utf-8", "replace")).hexdigest()
+
+
+def _short(title: str, limit: int = 120) -> str:
+    return title if len(title) <= limit else title[:limit - 1].rstrip() + "…"
+
+
 class Walkthroughs:
     def __init__(self, store: Store, topics: dict[str, Topic]) -> None:
         self.store = store
         self.topics = topics
 
     def _walk(self, row: object, moved: bool = True) -> Walk:
-        m = row._mapping  # type: ignore[attr-defined]
+        """The walkthrough of a row, checked against the procedure as the documentation has it now: an open one
+        whose procedure is gone (or has no steps any more) is closed and WalkGone says so; one whose steps
+        changed begins again at step 1 and says why (the old step number may now be another step)."""
+        m: RowMapping = row._mapping  # type: ignore[attr-defined]
         topic = self.topics.get(m["topic_id"])
-        if topic is None:
-            raise WalkError(f"the procedure '{m['topic_id']}' is no longer in the knowledge base")
+        title = _short(m["title"] or (topic.title if topic is not None else m["topic_id"]))
+        if topic is None or not topic.steps:
+            if m["status"] == "active":
+                self._close(m["id"], m["version"])
+                raise WalkGone(f"The procedure you were following, “{title}”, is no longer in the documentation "
+                               "(its page was removed or renamed, or it has no numbered steps any more), so that "
+                               "walkthrough is closed. `/p2p walk <procedure>` starts another.")
+            raise WalkError(f"the procedure “{title}” is no longer in the documentation")
+        now_print = fingerprint(topic)
+        then_print = m["fingerprint"]
+        changed = then_print != now_print if then_print else m["total"] != len(topic.steps)
+        if changed and m["status"] == "active":
+            return self._restart(m, topic, now_print)
         step = min(m["step"], max(len(topic.steps) - 1, 0))
         return Walk(m["id"], m["user_id"], topic, step, m["status"], m["version"], moved)
+
+    def _close(self, walk_id: str, version: int) -> None:
+        with self.store.begin() as conn:
+            conn.execute(update(walkthroughs).where((walkthroughs.c.id == walk_id) & (walkthroughs.c.version == version))
+                         .values(status="stopped", updated_at=utcnow(), version=version + 1))
+
+    def _restart(self, m: RowMapping, topic: Topic, new_print: str) -> Walk:
+        wid, version = m["id"], m["version"]
+        with self.store.begin() as conn:
+            res = conn.execute(update(walkthroughs).where((walkthroughs.c.id == wid)
+                                                          & (walkthroughs.c.version == version))
+                               .values(step=0, total=len(topic.steps), fingerprint=new_print,
+                                       title=_short(topic.title, 255), updated_at=utcnow(), version=version + 1))
+        if res.rowcount == 0:  # another process restarted it first: read what it wrote
+            return self.get(wid)
+        note = (f"This procedure changed since you started it (it now has {len(topic.steps)} steps), so step "
+                f"{m['step'] + 1} may be a different step now: starting again from step 1.")
+        return Walk(wid, m["user_id"], topic, 0, "active", version + 1, True, note)
 
     def start(self, user_id: str, topic: Topic) -> Walk:
         """One walkthrough per person: starting one stops any other that is open."""
@@ -71,6 +119,7 @@ class Walkthroughs:
                          .values(status="stopped", updated_at=now, version=walkthroughs.c.version + 1))
             conn.execute(insert(walkthroughs).values(id=wid, user_id=user_id, topic_id=topic.id, step=0,
                                                      total=len(topic.steps), status="active", version=0,
+                                                     title=_short(topic.title, 255), fingerprint=fingerprint(topic),
                                                      created_at=now, updated_at=now))
         return Walk(wid, user_id, topic, 0, "active", 0)
 

@@ -59,13 +59,16 @@ JSONValue: TypeAlias = str | int | float | bool | Sequence["JSONValue"] | Mappin
 
 metadata = MetaData()
 
+# an indexed section's id is "<page slug>#<section slug>": up to 120 + 1 + 2 × 80 + "-part-N" characters
+TOPIC_ID_MAX = 512
+
 feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("user_id", String(64), nullable=False),
     Column("question", Text, nullable=False),
-    Column("topic_id", String(128), nullable=False),
+    Column("topic_id", String(TOPIC_ID_MAX), nullable=False),
     Column("vote", Integer, nullable=False),  # +1 / -1
     UniqueConstraint("user_id", "question", "topic_id", name="uq_feedback_once"),
 )
@@ -74,9 +77,13 @@ walkthroughs = Table(
     "walkthroughs", metadata,
     Column("id", String(40), primary_key=True),
     Column("user_id", String(64), nullable=False, index=True),
-    Column("topic_id", String(128), nullable=False),
+    Column("topic_id", String(TOPIC_ID_MAX), nullable=False),
     Column("step", Integer, nullable=False),  # 0-based index of the step shown
     Column("total", Integer, nullable=False),
+    # since schema 5: the procedure's title and a digest of its steps when the walkthrough started (or was
+    # last restarted), so a page that changed or left the documentation is noticed and said
+    Column("title", String(255), nullable=False, default="", server_default=""),
+    Column("fingerprint", String(64), nullable=False, default="", server_default=""),
     Column("status", String(16), nullable=False),  # active / done / stopped
     Column("version", Integer, nullable=False, default=0),  # bumped on every move; stale clicks lose
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -216,8 +216,9 @@ def walk_message(reply: WalkReply) -> Message:
     blocks: list[Block] = [header(t.place_title),
                            context(f"Step {w.step + 1} of {w.total}  {progress_bar(w.step + 1, w.total)}"),
                            *section(f"*{step.number}.* {mrkdwn(step.text)}")]
-    if reply.note:
-        blocks.append(context(escape(reply.note)))
+    for note in (w.note, reply.note):  # the procedure changed and began again; how the person got here
+        if note:
+            blocks.append(context(escape(note)))
     buttons = []
     if w.step > 0:
         buttons.append(button("◀ Back", "walk_back", w.token))

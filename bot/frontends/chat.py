@@ -45,10 +45,14 @@ class ChatSession:
         if word.startswith("next"):
             word = "next"
         if word in MOVES:
+            from bot.core.walkthrough import WalkError
             from commands import buttons  # walkthroughs live in the store: loaded only when one is moved
             from commands.walk import walkthroughs
 
-            current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
+            try:
+                current = walkthroughs(self.ctx).active_for(self.ctx.user_id)
+            except WalkError as exc:  # its procedure left the documentation: closed, and said
+                return TextReply(str(exc))
             if current is None:
                 return TextReply("No walkthrough is open. Start one with `walk <procedure>` (`walk` alone "
                                  "suggests one).")

@@ -69,8 +69,7 @@ def walk_text(reply: WalkReply) -> str:
     step = t.steps[w.step]
     bar = "#" * (w.step + 1) + "." * (w.total - w.step - 1)
     lines = [f"== {t.place_title} ==", f"Step {w.step + 1} of {w.total}  [{bar}]", _wrap(f"{step.number}. {step.text}")]
-    if reply.note:
-        lines.append(reply.note)
+    lines.extend(note for note in (w.note, reply.note) if note)
     choices = (["back"] if w.step > 0 else []) + ["next" if not w.is_last else "next (finish)"] + \
         ([] if w.is_last else ["done"]) + ["stop"]
     lines.append("Type " + ", ".join(f"`{c}`" for c in choices) + ".")

@@ -12,12 +12,13 @@ from slack_sdk import WebClient
 from bot.core.expiry import last_known
 from bot.core.services import Services
 from bot.core.status import overview
+from bot.core.walkthrough import WalkError
 from bot.frontends.blocks import HomeFacts, home_view, input_modal, render
 from bot.frontends.escaping import incoming
 from bot.frontends.present import docs_lines
 from bot.frontends.slack.common import context_for, later, once, services_of, text
 from commands import dispatch
-from commands.replies import CommandReply, Deferred, WalkReply
+from commands.replies import CommandReply, Deferred, TextReply, WalkReply
 
 MODALS = {  # action id → (callback id, title, label, hint, the sub-command the text goes to)
     "home_ask": ("home_ask", "Ask p2p-bot", "Your question", "how do I receive a borrowed item", "ask"),
@@ -41,7 +42,11 @@ def facts(services: Services, user: str) -> HomeFacts:
         index = tuple((st.name, st.index_synced) for st in ov.institutions)
         docs = tuple(docs_lines(ov))
     topics = services.engine.topics
-    return HomeFacts(walk=services.walkthroughs.active_for(user), today=today, expiry=tuple(expiry),
+    try:
+        walk = services.walkthroughs.active_for(user)
+    except WalkError:  # its procedure left the documentation: closed; the tab shows no open walkthrough
+        walk = None
+    return HomeFacts(walk=walk, today=today, expiry=tuple(expiry),
                      topics=len(topics), procedures=sum(1 for t in topics if t.is_procedure), index=index,
                      docs=docs)
 
@@ -81,7 +86,11 @@ def on_home_resume(ack: Ack, body: dict[str, object], client: WebClient, context
     ack()
     services = services_of(context)
     user = text(body, "user", "id")
-    walk = services.walkthroughs.active_for(user)
+    try:
+        walk = services.walkthroughs.active_for(user)
+    except WalkError as exc:  # its procedure left the documentation since the tab was drawn
+        to_dm(services, client, user, TextReply(str(exc)))
+        return
     if walk is not None:
         to_dm(services, client, user, WalkReply(walk, note="Resumed from the Home tab."))
 
