@@ -733,6 +733,49 @@ def test_an_unreadable_source_is_reported_and_keeps_its_sections(monkeypatch: py
     assert ask(capsys, "when does the borrowing desk open on saturday")["results"][0]["id"] == "hours#weekend-hours"
 
 
+def test_a_sub_folder_that_cannot_be_opened_is_reported_and_keeps_its_pages(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review V10: a sub-folder whose permissions changed was passed over in silence, so its pages looked
+    deleted (removed 1, status ok, exit 0). The permission error is made at os.scandir: the suite may run as
+    root, whom chmod does not stop."""
+    folder = tmp_path / "docs"
+    (folder / "policies").mkdir(parents=True)
+    (folder / "desk.md").write_text("# Desk\n\n## Courier days\n\nThe courier comes on Tuesday.\n")
+    (folder / "policies" / "limits.md").write_text("# Limits\n\n## Request limits\n\nAt most ten open requests.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert json.loads(run_cli(capsys, "docs", "index", "--json")[1])["added"] == 2
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if str(path).endswith(os.sep + "policies"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    (folder / "desk.md").write_text("# Desk\n\n## Courier days\n\nThe courier comes on Thursday.\n")
+    code, out, err = run_cli(capsys, "docs", "index", "--json")
+    rep = json.loads(out)
+    assert code == 1 and rep["removed"] == 0 and rep["changed"] == 1  # the readable page still lands
+    assert rep["sources"][0]["status"] == "failed"
+    assert "policies cannot be opened (no permission to read the folder)" in rep["sources"][0]["detail"]
+    assert "policies" in err
+    assert ask(capsys, "how many open requests can a patron have")["results"][0]["id"] == "policies-limits#request-limits"
+    assert "Thursday" in ask(capsys, "which day does the courier come")["results"][0]["answer"]
+
+
+def test_a_link_to_a_page_that_moved_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "desk.md").write_text("# Desk\n\n## Courier days\n\nThe courier comes on Tuesday.\n")
+    (folder / "moved-page.md").symlink_to(tmp_path / "gone.md")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    code, out, _ = run_cli(capsys, "docs", "index", "--json")
+    detail = json.loads(out)["sources"][0]["detail"]
+    assert code == 1 and f"moved-page.md is a link to {tmp_path / 'gone.md'}, which does not exist" in detail
+    assert ask(capsys, "which day does the courier come")["results"][0]["id"] == "desk#courier-days"
+
+
 def test_a_failed_source_that_is_no_longer_configured_leaves_the_listing(monkeypatch: pytest.MonkeyPatch,
                                                                          tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -244,11 +244,15 @@ class DocsIndexer:
         problems: list[str] = []
         skipped: list[str] = []
         pages: list[tuple[str, str, str]] | None
+        blocked: list[Path] = []
         try:
-            pages, skipped = self._list(source)
+            pages, skipped, blocked = self._list(source)
         except ReadError as exc:
             pages = None
             problems.append(str(exc))
+        for folder in blocked:  # a sub-folder that cannot be opened: its pages are kept, not deleted
+            problems.append(f"{folder} cannot be opened (no permission to read the folder)")
+        inside = tuple(str(folder) + os.sep for folder in blocked)
         if pages is not None:
             seen = set()
             for done, (location, display, link) in enumerate(pages):
@@ -267,7 +271,8 @@ class DocsIndexer:
                     detail = f"{display} could not be read ({type(exc).__name__}); the log has the details"
                     problems.append(detail)
                     self._mark_error(source, location, detail)
-            stale = [r for (src, loc), r in known.items() if src == source and loc not in seen]
+            stale = [r for (src, loc), r in known.items() if src == source and loc not in seen
+                     and not (inside and loc.startswith(inside))]
             if stale:
                 with self.store.begin() as conn:
                     conn.execute(delete(docs_pages).where(docs_pages.c.id.in_([r.id for r in stale])))
@@ -305,11 +310,12 @@ class DocsIndexer:
                 continue
         return rep
 
-    def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-        """(location, name shown to people, link) for every page of a source; and the documents in a folder
-        that no reader opens (an old .doc, an .rtf), to be named rather than passed over in silence."""
+    def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str], list[Path]]:
+        """(location, name shown to people, link) for every page of a source; the documents in a folder that
+        no reader opens (an old .doc, an .rtf), to be named rather than passed over in silence; and the
+        sub-folders that could not be opened."""
         if is_url(source):
-            return [(source, source, source)], []
+            return [(source, source, source)], [], []
         path = Path(os.path.expanduser(source))
         if not path.exists():
             raise ReadError(f"{source} does not exist (check P2PBOT_DOCS)")
@@ -324,21 +330,31 @@ class DocsIndexer:
                                     "as .docx")
                 raise ReadError(f"{source} is not a page the bot can read (use {READABLE})")
             full = str(path.resolve())
-            return [(full, path.name, full)], []
+            return [(full, path.name, full)], [], []
         if not os.access(path, os.R_OK | os.X_OK):
             raise ReadError(f"{source} cannot be opened (no permission to read the folder)")
         out = []
         root = path.resolve()
         skipped: list[str] = []
-        for p in sorted(root.rglob("*")):
+        found: list[Path] = []
+        blocked: list[OSError] = []
+        # os.walk, not rglob: rglob passes over a sub-folder it cannot open in silence, and its pages would
+        # then look deleted; symbolic links to folders are not followed (as rglob did not)
+        for top, dirs, files in os.walk(root, onerror=blocked.append):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "~$")))  # hidden folders
+            found.extend(Path(top, f) for f in files)
+        for p in sorted(found):
             rel = p.relative_to(root)
-            if any(part.startswith(".") or part.startswith("~$") for part in rel.parts) or not p.is_file():
+            if any(part.startswith(".") or part.startswith("~$") for part in rel.parts):
                 continue  # hidden files, and the lock files Word keeps beside an open document
             if _kind(p) is not None:
-                out.append((str(p), rel.as_posix(), str(p)))
-            elif p.name.lower().endswith(readers.UNREADABLE_DOCS):
+                # a link to a page that is gone is listed too: reading it fails and says so, and what it
+                # held stays answerable, as for any page that cannot be read
+                if p.is_file() or p.is_symlink():
+                    out.append((str(p), rel.as_posix(), str(p)))
+            elif p.name.lower().endswith(readers.UNREADABLE_DOCS) and p.is_file():
                 skipped.append(rel.as_posix())
-        return out, skipped
+        return out, skipped, [Path(e.filename) for e in blocked if e.filename]
 
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
@@ -408,6 +424,8 @@ class DocsIndexer:
         try:
             st = path.stat()
         except OSError as exc:
+            if path.is_symlink():  # a shortcut left behind when its page moved
+                raise ReadError(f"{location} is a link to {os.readlink(path)}, which does not exist") from None
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
