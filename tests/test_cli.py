@@ -29,8 +29,18 @@ def test_ask_reads_one_question_per_line(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sys, "stdin", io.StringIO("return a borrowed book\n\nwhat time does the cafe open\n"))
     assert main(["ask", "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["answered"] for x in lines] == [True, False]
-    assert lines[0]["results"][0]["id"] == "borrow-return"
+    # one object per line, the blank one too: the n-th answer is the n-th line's (review V10)
+    assert [(x["query"], x["answered"]) for x in lines] == [("return a borrowed book", True), ("", False),
+                                                            ("what time does the cafe open", False)]
+    assert lines[0]["results"][0]["id"] == "borrow-return" and lines[1]["results"] == []
+
+
+def test_ask_with_an_empty_question_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """`ask ""` read standard input (waiting forever at a terminal) and printed nothing."""
+    assert main(["ask", "  "]) == 2
+    assert "ask needs a question" in capsys.readouterr().err
+    assert main(["ask", "", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"query": "", "answered": False, "results": []}
 
 
 def test_eval_prints_the_metrics(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,13 +34,20 @@ def _services() -> Services:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    given = args.question is not None
+    if given and not args.question.strip() and not args.json:
+        print('p2p-bot: ask needs a question, e.g. p2p-bot ask "how do I return a borrowed book" (or one '
+              "question per line on standard input)", file=sys.stderr)
+        return 2
+    if not given and sys.stdin.isatty():
+        print("p2p-bot: one question per line; Ctrl-D ends.", file=sys.stderr, flush=True)
     engine = _services().engine
-    questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
+    questions = [args.question] if given else (line.strip() for line in sys.stdin)
     for q in questions:
-        if not q:
-            continue
-        res = engine.ask(q, top=args.top)
-        if args.json or not args.question:
+        # every line gets its answer line, a blank one too (answered: false): the n-th output is the
+        # n-th question's
+        res = engine.ask(q.strip(), top=args.top)
+        if args.json or not given:
             print(json.dumps(res.to_json(), ensure_ascii=False), flush=True)
         else:
             from bot.frontends.text import answer_text  # the JSON answer needs no renderer (nor Slack's SDK)
