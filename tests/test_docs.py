@@ -1077,6 +1077,38 @@ def test_a_url_that_cannot_be_read_says_why_and_keeps_its_sections(
     assert ask(capsys, "how do I pack a book for the courier")["results"][0]["id"].endswith("#pack")
 
 
+def test_a_page_not_found_served_as_http_200_keeps_the_sections(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], site: _Site) -> None:
+    """Review V10: a wiki that answers a moved page with HTTP 200 and "Page not found" replaced its sections."""
+    site.pages["/wiki/lending"] = (200, "text/html", (DOCS / "lending" / "shipping.html").read_bytes(), {})
+    url = f"{site.url}/wiki/lending"
+    docs_env(monkeypatch, tmp_path, url)
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    gone = ("<html><head><title>Page not found &ndash; Staff Wiki</title></head><body><nav>Home | Search</nav>"
+            "<h1>Oops! That page can’t be found.</h1><p>It looks like nothing was found at this location.</p>"
+            "</body></html>").encode()
+    site.pages["/wiki/lending"] = (200, "text/html", gone, {})
+    code, out, err = run_cli(capsys, "docs", "index", "--json")
+    assert code == 1 and json.loads(out)["changed"] == 0
+    assert 'shows a "page not found" page (though it answered HTTP 200)' in err
+    assert ask(capsys, "how do I pack a book for the courier")["results"][0]["id"].endswith("#pack")
+
+
+@pytest.mark.parametrize(("html", "gone"), [
+    ("<title>404 Not Found</title><h1>Not Found</h1><p>nginx</p>", True),
+    ("<title>Harborview | Page Not Found</title><p>Try the search.</p>", True),
+    ("<title>Error 404</title>", True),
+    ("<title>Receiving - Wiki</title><h1>What if the item is not found on the shelf?</h1><p>Mark it missing.</p>",
+     False),
+    ("<title>Items not found - Wiki</title><h1>Items not found</h1><p>Search the shelf again.</p>", False),
+    ("<title>Page not found</title><h1>Page not found</h1>" + "<p>A long page about lost items.</p>" * 300, False),
+])
+def test_what_counts_as_a_page_not_found(html: str, gone: bool) -> None:
+    from bot.core.docs.indexer import soft_404
+
+    assert soft_404(html) is gone
+
+
 def test_sections_from_the_store_match_what_was_parsed(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     indexer = DocsIndexer(store)

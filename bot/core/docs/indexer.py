@@ -45,6 +45,32 @@ MAX_PACKAGE_BYTES = 60_000_000
 PACKAGES = ("docx", "odt", "fodt", "pdf", "mhtml", "eml")  # kinds read as bytes and turned into text by their own module
 READABLE = ".md, .html/.htm, .txt, .docx, .odt, .pdf or .mht"
 RACY_S = 2.0
+# what a "soft 404" says in its title or first heading (HTTP 200 with a "Page not found" page: WordPress,
+# Confluence, SharePoint, LibGuides do it): the whole title part or heading, not a phrase inside a longer one
+_NOT_FOUND = re.compile(
+    r"(?:error\s*)?(?:404\b.*|(?:the )?(?:page|article|document) (?:was )?not found|not found|"
+    r"(?:oops!? )?(?:that|this|the) page (?:can.?t|cannot|could not|couldn.?t) be found|"
+    r"(?:the )?page (?:does not|doesn.?t) exist|(?:sorry,? )?(?:we )?(?:can.?t|cannot|couldn.?t) find (?:that|this|the) page)"
+    r"[.!]?", re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.I | re.S)
+_TAG = re.compile(r"<[^>]{0,2000}>")
+SOFT_404_CHARS = 5000  # a "not found" page is short; a real page about lost items is not
+
+
+def soft_404(html: str) -> bool:
+    """Whether a page served with HTTP 200 is a "Page not found" page: its title (any part between the site
+    name's separators) or its first heading says so, and it is short."""
+    def says(fragment: str) -> bool:
+        text = " ".join(re.sub(r"&\w+;|&#\d+;", " ", _TAG.sub(" ", fragment)).split()).replace("’", "'")
+        return any(_NOT_FOUND.fullmatch(part.strip()) for part in re.split(r"\s[|–—:·-]\s|\s[|–—·]", text) if part.strip())
+    title, h1 = _TITLE.search(html[:20_000]), _H1.search(html)
+    if not ((title and says(title.group(1))) or (h1 and says(h1.group(1)))):
+        return False
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.I | re.S)
+    return len(" ".join(_TAG.sub(" ", body).split())) < SOFT_404_CHARS
+
+
 _LOGIN = re.compile(r"(^|[/_.-])(login|log-in|signin|sign-in|sso|saml|cas|auth|oauth2?|idp|shibboleth)([/_.?-]|$)", re.I)
 
 
@@ -490,6 +516,9 @@ class DocsIndexer:
         if kind == "html" and re.search(r"<input[^>]+type=[\"']?password", text, re.I):
             raise ReadError(f"{url} shows a login form instead of the page; the bot can only index pages that "
                             "open without signing in")
+        if kind == "html" and soft_404(text):
+            raise ReadError(f"{url} shows a \"page not found\" page (though it answered HTTP 200); check the "
+                            "address in P2PBOT_DOCS")
         return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
                         last_modified=resp.headers.get("last-modified", ""))
 
