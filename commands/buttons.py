@@ -21,7 +21,7 @@ ALREADY_VOTED = "You already rated this answer; thanks."
 def start_walk(ctx: Context, topic_id: str) -> WalkReply | TextReply:
     topic = ctx.services.engine.by_id.get(topic_id)
     if topic is None:
-        return TextReply(messages.UNKNOWN_TOPIC.format(name=topic_id))
+        return TextReply(messages.UNKNOWN_TOPIC.format(name=messages.echoed(topic_id)))
     if not topic.is_procedure:
         return TextReply(messages.NOT_A_PROCEDURE.format(title=topic.title))
     return WalkReply(walkthroughs(ctx).start(ctx.user_id, topic))
@@ -40,7 +40,7 @@ def topic_answer(ctx: Context, topic_id: str, question: str, shared_by: str = ""
     engine = ctx.services.engine
     topic = engine.by_id.get(topic_id)
     if topic is None:
-        return TextReply(messages.UNKNOWN_TOPIC.format(name=topic_id))
+        return TextReply(messages.UNKNOWN_TOPIC.format(name=messages.echoed(topic_id)))
     ranked = engine.ask(question, top=10) if question else None
     hit = next((h for h in (ranked.hits if ranked else ()) if h.topic.id == topic_id), None)
     if hit is None:

@@ -14,3 +14,8 @@ NOT_A_PROCEDURE = "*{title}* is not a step-by-step procedure, so there is nothin
 CHAT_WELCOME = ("p2p-bot terminal chat. Ask a question, or type `help`. "
                 "Type `quit` to leave.")
 
+
+def echoed(text: str, limit: int = 80) -> str:
+    """What a person typed, said back: one line, and cut short (a 10,000-letter walk name is not repeated)."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[:limit - 1].rstrip() + "…"

@@ -43,7 +43,7 @@ def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
                 return Reply(title="Which one?", sections=(messages.NOT_SURE,),
                              choices=tuple((p.title, "walk_start", json.dumps({"t": p.id}), f"walk {p.id}")
                                            for p in procs))
-            return TextReply(messages.UNKNOWN_TOPIC.format(name=wanted))
+            return TextReply(messages.UNKNOWN_TOPIC.format(name=messages.echoed(wanted)))
         topic = procs[0]
     if not topic.is_procedure:
         return TextReply(messages.NOT_A_PROCEDURE.format(title=topic.title))

@@ -243,3 +243,16 @@ def test_check_knowledge_without_a_folder_checks_what_the_bot_loads(monkeypatch:
     monkeypatch.delenv("P2PBOT_EXTRA_KNOWLEDGE")
     assert main(["check-knowledge"]) == 0
     assert capsys.readouterr().out.startswith("ok: 38 topics (22 procedures, ")
+
+
+def test_an_unknown_procedure_name_is_said_back_cut_short() -> None:
+    """Review V10: `walk <10,000 letters>` repeated all of them."""
+    from bot.core.services import Services
+    from bot.edges import settings as settings_mod
+    from commands import dispatch
+    from commands.context import Context
+    from commands.replies import TextReply
+
+    reply = dispatch(Context(services=Services(settings_mod.load())), "walk " + "x" * 10_000)
+    assert isinstance(reply, TextReply) and "I don't know a procedure called" in reply.text
+    assert len(reply.text) < 250 and "x" * 79 + "…" in reply.text

@@ -70,6 +70,10 @@ def _index_progress() -> Callable[[str, int, int], None]:
     return say
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     """`docs index`: re-read what changed in P2PBOT_DOCS; `docs list`: what is indexed and when."""
     from bot.core.docs import indexer
@@ -88,8 +92,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
             for src in report.sources:
                 state = ("ok" + (f"; {src.detail}" if src.detail else "")) if src.status == "ok" else \
                     f"FAILED: {src.detail}"
-                print(f"{src.source}: {state}; {src.pages} pages, {src.sections} sections "
-                      f"({src.procedures} procedures, {src.faqs} FAQs)")
+                print(f"{src.source}: {state}; {_n(src.pages, 'page')}, {_n(src.sections, 'section')} "
+                      f"({_n(src.procedures, 'procedure')}, {_n(src.faqs, 'FAQ')})")
             print(f"{report.added} added, {report.changed} changed, {report.removed} removed")
         for src in report.failed:
             print(f"p2p-bot: could not read {src.source}: {src.detail} (its last good sections are kept)",
@@ -106,13 +110,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
         for st in states:
             if st["status"] == "ok":
                 tail = f"  ({st['detail']})" if st["detail"] else ""
-                print(f"{st['source']}: checked {age(st['checked_at'])}, read in full{tail}")
+                print(f"{st['source']}: checked {age(st['checked_at'])}, every page readable{tail}")
             else:
-                whole = f"; last read in full {age(st['ok_at'])}" if st["ok_at"] else "; never read in full"
+                whole = (f"; every page was last readable {age(st['ok_at'])}" if st["ok_at"] else
+                         "; never readable in full")
                 print(f"{st['source']}: checked {age(st['checked_at'])}, FAILED: {st['detail']}{whole}")
         for pg in pages:
             err = f"  (last read failed: {pg['error']})" if pg["error"] else ""
-            print(f"  {pg['slug']:<40} {pg['sections']:>3} sections, indexed {age(pg['indexed_at'])}{err}")
+            print(f"  {pg['slug']:<40} {_n(pg['sections'], 'section'):>12}, indexed {age(pg['indexed_at'])}{err}")
         if not states and not pages:
             print("Nothing indexed yet: set P2PBOT_DOCS and run `p2p-bot docs index`.")
     services.close()
