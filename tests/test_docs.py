@@ -914,6 +914,25 @@ def test_a_walk_on_a_section_at_the_top_of_a_page_names_the_page() -> None:
     assert [t.place_title for t in topics if t.is_procedure] == ["Interlibrary Loan › Requesting a book"]
 
 
+def test_a_heading_without_an_id_is_linked_by_its_words() -> None:
+    """Review V10: a heading with no id of its own (and no element with an id around it) was linked to a made-up
+    slug, so the link opened the top of the page; a text fragment makes the browser scroll to the heading."""
+    from bot.core.docs import readers as r
+
+    html = ("<html><body><h1>TLG Courier Service</h1><p>The TLG courier comes twice a week.</p>"
+            "<dl><dt>Can we send DVDs, CDs &amp; maps?</dt><dd>Not by courier.</dd></dl>"
+            "<h2 id='packing'>Packing</h2><p>Thirty pounds at most, per tote.</p></body></html>")
+    page = r.read_html("https://wiki.example.edu/courier.html", html)
+    links = {t.title: t.link for t in topics_for(page, "courier", "courier.html", "https://wiki.example.edu/courier.html")}
+    assert links["TLG Courier Service"] == "https://wiki.example.edu/courier.html#:~:text=TLG%20Courier%20Service"
+    assert links["Packing"] == "https://wiki.example.edu/courier.html#packing"  # its own id
+    assert links["Can we send DVDs, CDs & maps?"] == \
+        "https://wiki.example.edu/courier.html#:~:text=Can%20we%20send%20DVDs%2C%20CDs%20%26%20maps%3F"
+    # a Word file turned into HTML has no anchors at all: its citation names the heading instead
+    word = {t.title: t.link for t in topics_for(page, "courier", "courier.docx", "/x/courier.docx", fragments=False)}
+    assert word["Can we send DVDs, CDs & maps?"].endswith("#can-we-send-dvds-cds-maps")
+
+
 def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from bot.frontends.chat import run_chat
 

@@ -198,6 +198,7 @@ class _Fetched:
     last_modified: str = ""
     mtime_ns: int = 0
     size: int = 0
+    web: bool = False  # a web page itself (not a Word file, PDF or archive turned into HTML): a browser opens it
 
 
 class _NotModified(Exception):
@@ -416,7 +417,7 @@ class DocsIndexer:
         except Exception as exc:  # a page the parser chokes on must not stop the other pages
             raise ReadError(f"{display} could not be read as {got.kind} ({type(exc).__name__}: {exc})") from None
         slug = old.slug if old is not None else self._slug(source, location, display, slugs)
-        topics = topics_for(page, slug, display, link)
+        topics = topics_for(page, slug, display, link, fragments=got.web)
         n, procs, faqs = count(topics)
         values: dict[str, object] = {
             "slug": slug, "title": page.title, "mtime_ns": got.mtime_ns, "size": got.size, "etag": got.etag,
@@ -468,7 +469,7 @@ class DocsIndexer:
             return _Fetched(*_unpack(kind, data, location), mtime_ns=st.st_mtime_ns, size=st.st_size)
         # a web page says its character set in a <meta> (Word's: windows-1252); other text is guessed
         text = _decode_served(data, "", location) if kind == "html" else _decode(data, location)
-        return _Fetched(text, kind, mtime_ns=st.st_mtime_ns, size=st.st_size)
+        return _Fetched(text, kind, mtime_ns=st.st_mtime_ns, size=st.st_size, web=kind == "html")
 
     def _fetch_url(self, url: str, old: _Known | None) -> _Fetched:
         import httpx
@@ -520,7 +521,7 @@ class DocsIndexer:
             raise ReadError(f"{url} shows a \"page not found\" page (though it answered HTTP 200); check the "
                             "address in P2PBOT_DOCS")
         return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
-                        last_modified=resp.headers.get("last-modified", ""))
+                        last_modified=resp.headers.get("last-modified", ""), web=kind == "html")
 
 
 def _kind(path: Path) -> str | None:

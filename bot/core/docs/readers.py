@@ -925,19 +925,28 @@ def _mark_terms(root: _Element) -> None:
             el.set(_ABOVE, last)
 
 
-def _above(el: _Element) -> str:
+def _above(el: _Element, text: str = "") -> str:
     """Where a link to a definition term can land: the heading above it that has an id, else the closest
-    element around it that has one."""
-    return str(el.get(_ABOVE) or "") or _near(el)
+    element around it that has one (else the term's own words)."""
+    return str(el.get(_ABOVE) or "") or _near(el, text)
 
 
-def _near(el: _Element) -> str:
+def _near(el: _Element, text: str = "") -> str:
     """The id of the closest element around ``el`` that has one (a FAQ box, the article): where a link
-    to a heading the page gives no id of its own can land."""
+    to a heading the page gives no id of its own can land. Without one, a text fragment of the heading
+    (``:~:text=…``, which browsers scroll to) rather than an id the page does not have."""
     for up in el.iterancestors():
         if up.get("id") and up.tag not in ("html", "body"):
             return str(up.get("id"))
-    return ""
+    return text_fragment(text) if text else ""
+
+
+def text_fragment(text: str) -> str:
+    """``:~:text=`` and the words, percent-encoded (also "-", "," and "&", which the syntax reserves)."""
+    from urllib.parse import quote
+
+    words = " ".join(text.split())[:200]
+    return ":~:text=" + quote(words, safe="").replace("-", "%2D") if words else ""
 
 
 def _bold_first(p: _Element) -> bool:
@@ -1004,7 +1013,7 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             if text:
                 summary_level[0] = _HEADINGS[tag]
                 out.append(Block("heading", text, level=_HEADINGS[tag], anchor=own or slugify(text),
-                                 target="" if own else _near(child)))
+                                 target="" if own else _near(child, text)))
         elif tag in ("ul", "ol"):
             flush()
             items = [_list_item(li) for li in child if isinstance(li.tag, str) and li.tag == "li"]
@@ -1027,16 +1036,19 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == _TOGGLE:  # the question of an accordion whose answer is the panel that follows
             flush()
             q = _toggle_text(child)
-            out.append(Block("heading", q, level=min(summary_level[0] + 1, 6), anchor=_anchor(child) or slugify(q)))
+            own = _anchor(child)
+            out.append(Block("heading", q, level=min(summary_level[0] + 1, 6), anchor=own or slugify(q),
+                             target="" if own else _near(child, q)))
         elif tag == "details":
             flush()
             summ = child.find("summary")
             if summ is not None:
                 q = clean(_content(summ))
                 _drop(summ)
+                own = _anchor(child)
                 if q:
                     out.append(Block("heading", q, level=min(summary_level[0] + 1, 6),
-                                     anchor=_anchor(child) or slugify(q)))
+                                     anchor=own or slugify(q), target="" if own else _near(child, q)))
             _walk_html(child, out, summary_level)
         elif tag == "dl":  # a definition list: each term is a small heading (an FAQ's question), then its answer
             flush()
@@ -1047,7 +1059,7 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
                     term = clean(_content(part))
                     own = _anchor(part)
                     out.append(Block("heading", term, level=min(summary_level[0] + 1, 6),
-                                     anchor=own or slugify(term), target="" if own else _above(part)))
+                                     anchor=own or slugify(term), target="" if own else _above(part, term)))
                 else:
                     _walk_html(part, out, summary_level)
         elif tag == "pre":
@@ -1059,7 +1071,8 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             text = clean(_content(child))
             own = str(child.get("id") or "")
             summary_level[0] = 1
-            out.append(Block("heading", text, level=1, anchor=own or slugify(text), target="" if own else _near(child)))
+            out.append(Block("heading", text, level=1, anchor=own or slugify(text),
+                             target="" if own else _near(child, text)))
         elif tag == "p":
             flush()
             text = _text(child)
@@ -1073,7 +1086,7 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
             if heading:  # <p><strong>Which printer do the slips go to?</strong></p>: an editor's heading
                 own = str(child.get("id") or "")
                 out.append(Block("heading", heading, level=min(summary_level[0] + 1, 6),
-                                 anchor=own or slugify(heading), target="" if own else _near(child)))
+                                 anchor=own or slugify(heading), target="" if own else _near(child, heading)))
                 if rest:
                     out.append(Block("para", rest))
             elif sum(bool(_STEP.match(ln)) for ln in lines) >= 2:  # "1. Go to…<br>2. Scan…": one step a line

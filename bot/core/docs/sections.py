@@ -224,9 +224,10 @@ def _nav_free(pieces: list[_Piece], headings: set[str], own: str = "") -> str:
     return "\n".join(keep)
 
 
-def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]:
+def topics_for(page: Page, doc_slug: str, source: str, link: str, fragments: bool = True) -> list[Topic]:
     """Every answerable section of a page. ``source`` names the page for people (a file name or URL),
-    ``link`` is where it can be opened (the URL, or the file's path)."""
+    ``link`` is where it can be opened (the URL, or the file's path). ``fragments``: the page opens in a
+    browser, so a heading without an id of its own is linked by its words (``#:~:text=…``)."""
     secs = split_sections(page)
     headings = {s.title.strip().lower() for s in secs}
     used: set[str] = set()
@@ -248,6 +249,8 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str) -> list[Topic]
         used.add(slug)
         is_faq = s.title.rstrip().endswith("?")
         where = (s.target or s.anchor) if s.level else ""  # the top of the page needs no anchor
+        if where.startswith(":~:") and not fragments:
+            where = s.anchor  # a Word file or a PDF has no anchors at all: the heading's name says where
         kind = "procedure" if is_proc else ("faq" if is_faq else "reference")
         steps = tuple(Step(p.number, p.text, s.line) for p in pieces if p.number) if is_proc else ()
         chunks = [pieces] if is_proc or len(body) <= PASSAGE_CHARS else _passages(pieces)
@@ -295,3 +298,4 @@ def count(topics: Iterable[Topic]) -> tuple[int, int, int]:
     """(sections, procedures, FAQ pairs)."""
     ts = list(topics)
     return len(ts), sum(t.kind == "procedure" for t in ts), sum(bool(t.question) for t in ts)
+
