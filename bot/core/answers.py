@@ -27,6 +27,7 @@ from typing import Any
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from bot.core.definitions import FRAME_WORDS, asked_term, defined_in
 from bot.core.elsewhere import ELSEWHERE
 from bot.core.kb import Section, Topic
 from bot.core.semantic import Embedder, IntentModel, SectionVectors
@@ -267,6 +268,18 @@ class AnswerEngine:
             tuple((frozenset(terms(sec.heading)), frozenset(terms(sec.text))) for sec in t.sections)
             if not t.from_docs else () for t in self.topics]
         self._title_terms = [frozenset(terms(t.title)) for t in self.topics]
+        # the abbreviations each topic's text spells out ("Libraries Optimizing Alma Networks (LOAN)"), for
+        # "what does LOAN stand for" (a heading that names one, "Add partner to the TOU", explains nothing)
+        defined_by: dict[str, list[int]] = defaultdict(list)
+        for d, t in enumerate(self.topics):
+            text = (t.search_text or t.body) if t.from_docs else "\n".join([t.intro, *(s.text for s in t.sections)])
+            found = set(defined_in(text))
+            # a glossary entry headed by the abbreviation itself ("FU"), or an FAQ asking what one means
+            if re.fullmatch(r"[A-Z][A-Z0-9&]{1,7}", t.title.strip()) or (t.question and asked_term(t.question)):
+                found.add(t.title.strip().lower() if not t.question else asked_term(t.question))
+            for term in found:
+                defined_by[term].append(d)
+        self._defined_by = dict(defined_by)
         # the parts of a shipped topic that confidence looks at: what the whole topic says (title, keywords,
         # question, phrasings, intro) with one of its sections at a time, so that a question whose words are
         # scattered over unrelated sections of a long topic ("replacement fee for a lost SUNY book") is not
@@ -651,12 +664,21 @@ class AnswerEngine:
 
     def ask(self, query: str, top: int = 3) -> Result:
         qwords = self._query_words(query)
+        # "what does LOAN stand for": the sections that spell LOAN out answer it, and "stand for" is how it
+        # is asked, not what it is about
+        term = asked_term(query) if self._defined_by else ""
+        definers = self._defined_by.get(term, []) if term else []
+        if definers:  # ("… in the RS docs" says where the person saw it: the abbreviation is the question)
+            asked = set(content_words(prepare(term)))
+            qwords = [q for q in qwords if q.word in asked and q.word not in FRAME_WORDS] or qwords
         if not qwords:
             return Result(query, False, 0.0, ())
         want = max(top, 1)
         # a page's FAQ repeated under two headings is one answer: ask for a few more, drop the repeats
         meaning_of = self._meaning(self._spelled(query))
         ranked = self._top(qwords, want + 3, query, meaning_of)
+        if definers:
+            ranked = self._definers_first(ranked, definers)
         hits: list[Hit] = []
         shown: set[str] = set()
         first = ranked[0][0] if ranked else -1
@@ -685,6 +707,16 @@ class AnswerEngine:
             else:
                 answered = confidence >= ELSEWHERE_DOCS_CLEAR or self._shares_phrase(qwords, first, body=True)
         return Result(query, answered, confidence, tuple(hits[:top]))
+
+    @staticmethod
+    def _definers_first(ranked: list[tuple[int, float]], definers: list[int]) -> list[tuple[int, float]]:
+        """The sections that spell the asked abbreviation out first (in the order the words ranked them, the
+        others after them by their score), then the rest as ranked."""
+        score = dict(ranked)
+        first = sorted(definers, key=lambda d: (-score.get(d, float("-inf")), d))
+        lead = max((v for _, v in ranked), default=0.0)
+        lifted = [(d, lead + abs(lead) * 1e-6 * (len(first) - k) + 1e-9 * (len(first) - k)) for k, d in enumerate(first)]
+        return lifted + [(d, v) for d, v in ranked if d not in set(definers)]
 
     def _meant(self, d: int, intent: dict[int, float], vec: list[float]) -> bool:
         """Whether meaning vouches for topic d: the intent model's probability for a topic it knows, and the
