@@ -863,9 +863,104 @@ def test_a_gone_procedure_on_slack_buttons_and_the_home_tab(monkeypatch: pytest.
     (folder / "courier.md").write_text("# Courier\n\n## Totes\n\nBlue ones.\n")
     assert run_cli(capsys, "docs", "index")[0] == 0
     services = Services(settings_mod.load())  # a process started after the re-index
-    assert facts(services, "U9").walk is None  # the tab draws (this closes the walkthrough)
+    assert facts(services, "U9").walk is None  # the tab draws; it only looks, so the news is not lost there
     reply = buttons.move_walk(Context(services=services, user_id="U9", surface="slack"), walk.token, "next")
-    assert isinstance(reply, TextReply) and "“Packing a tote” is no longer in the documentation" in reply.text
+    assert isinstance(reply, TextReply) and "“Packing a tote”, is no longer in the documentation" in reply.text
+    again = buttons.move_walk(Context(services=services, user_id="U9", surface="slack"), walk.token, "next")
+    assert isinstance(again, TextReply) and "“Packing a tote” is no longer in the documentation" in again.text
+
+
+def test_a_process_that_has_not_caught_up_never_closes_or_restarts_a_walkthrough(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review R17: each process checked walkthroughs against its own copy of the documentation and wrote the
+    verdict, so a replica that had not re-read the index yet closed a walkthrough on a page just added, or
+    turned a changed one back and forth between its old and new steps."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    late = Services(settings_mod.load())  # a replica: loads the documentation as it is now, then falls behind
+    assert "receive#receiving-a-book" in late.engine.by_id
+    (folder / "courier.md").write_text(_COURIER)  # a page added, and the receiving steps changed
+    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
+                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    now = Services(settings_mod.load())
+    walk = now.walkthroughs.start("U1", now.engine.by_id["courier#packing-a-tote"])
+    other = now.walkthroughs.start("U2", now.engine.by_id["receive#receiving-a-book"])
+    assert "courier#packing-a-tote" not in late.engine.by_id  # (it has not looked again yet)
+    seen = late.walkthroughs.active_for("U1")
+    assert seen is not None and seen.id == walk.id and seen.total == 3 and not seen.note
+    seen = late.walkthroughs.active_for("U2")
+    assert seen is not None and seen.id == other.id and seen.total == 5 and not seen.note and seen.version == 0
+
+
+def test_done_and_stop_end_a_changed_walkthrough_and_only_its_owner_moves_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review R17: Stop on a procedure that had changed restarted it instead; another person's click restarted
+    or closed someone's walkthrough before being told it was not theirs."""
+    from bot.core.walkthrough import WalkError
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    walks = Services(settings_mod.load()).walkthroughs
+    mine = walks.move(walks.start("U1", walks.topics["receive#receiving-a-book"]).token, "next", "U1")
+    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
+                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    walks = Services(settings_mod.load()).walkthroughs
+    with pytest.raises(WalkError, match="belongs to someone else"):
+        walks.move(mine.token, "next", "U2")
+    assert walks.get(mine.id, settle=False).version == mine.version  # untouched by the stranger
+    stopped = walks.move(mine.token, "stop", "U1")
+    assert stopped.moved and stopped.status == "stopped" and not stopped.note
+
+
+def test_a_walkthrough_from_before_schema_5_keeps_its_steps_digest_from_then_on(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review R17: rows written before the digest existed never got one, so a later change that kept the number
+    of steps went unnoticed for them."""
+    from sqlalchemy import select, update
+
+    from bot.edges.store import walkthroughs
+
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    walks = Services(settings_mod.load()).walkthroughs
+    walk = walks.start("U1", walks.topics["receive#receiving-a-book"])
+    with walks.store.begin() as conn:  # as the upgrade leaves it
+        conn.execute(update(walkthroughs).values(fingerprint="", title=""))
+    assert walks.active_for("U1") is not None
+    with walks.store.engine.connect() as conn:
+        kept = conn.execute(select(walkthroughs.c.fingerprint, walkthroughs.c.title)).one()
+    assert len(kept.fingerprint) == 64 and kept.title == "Receiving a book"
+    (folder / "receive.md").write_text(_RECEIVE.replace("Print the receive slip", "Print the slip and band it"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    changed = Services(settings_mod.load()).walkthroughs.active_for("U1")
+    assert changed is not None and changed.id == walk.id and "changed since you started it" in changed.note
+
+
+def test_next_in_the_chat_after_a_change_shows_step_one_with_the_reason(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "receive.md").write_text(_RECEIVE)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    assert "Step 3 of 4" in _chat(["walk receive#receiving-a-book", "next", "next"])
+    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
+                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    said = _chat(["next"])
+    assert "Step 1 of 5" in said and "This procedure changed since you started it" in said
+    assert "Step 2 of 5" not in said
 
 
 def test_a_walkthrough_whose_steps_changed_starts_again_and_says_why(

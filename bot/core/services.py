@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.core.answers import AnswerEngine
+    from bot.core.kb import Topic
     from bot.core.lookup import LookupService
     from bot.core.walkthrough import Walkthroughs
     from bot.edges.alma.client import AlmaClient
@@ -231,8 +232,19 @@ class Services:
         engine, store = self.engine, self.store
         with self._lock:
             if self._walks is None:
-                self._walks = Walkthroughs(store, engine.by_id)
+                self._walks = Walkthroughs(store, engine.by_id, self.fresh_topics)
             return self._walks
+
+    def fresh_topics(self) -> dict[str, Topic]:
+        """The topics as the documentation index has them now: when another process re-indexed since this
+        one loaded its engine, the engine is built again first (a walkthrough is closed or restarted only on
+        what the documentation says now, never on a process's old copy)."""
+        if self.settings.docs:
+            from bot.core.docs import catalog
+
+            if catalog.docs_state(self.settings, lambda: self.store)[0] != self._docs_generation:
+                self.refresh_engine()
+        return self.engine.by_id
 
     @property
     def store(self) -> Store:

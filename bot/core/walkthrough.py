@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from sqlalchemy import RowMapping, insert, select, update
 
@@ -63,48 +64,78 @@ def _short(title: str, limit: int = 120) -> str:
 
 
 class Walkthroughs:
-    def __init__(self, store: Store, topics: dict[str, Topic]) -> None:
+    """``fresh``, when given, returns the topics as the documentation index has them now (building the engine
+    again when another process re-indexed since this one loaded it): a walkthrough is closed or restarted only
+    on that view, never because this process has not caught up yet."""
+
+    def __init__(self, store: Store, topics: dict[str, Topic],
+                 fresh: Callable[[], dict[str, Topic]] | None = None) -> None:
         self.store = store
         self.topics = topics
+        self.fresh = fresh
 
-    def _walk(self, row: object, moved: bool = True) -> Walk:
-        """The walkthrough of a row, checked against the procedure as the documentation has it now: an open one
-        whose procedure is gone (or has no steps any more) is closed and WalkGone says so; one whose steps
-        changed begins again at step 1 and says why (the old step number may now be another step)."""
+    def _topic(self, topic_id: str, then_print: str, total: int) -> tuple[Topic | None, str]:
+        """The walkthrough's procedure now and its verdict: '' (as it was), 'gone' or 'changed'. A verdict
+        other than '' is checked again on the freshest view of the documentation."""
+        for attempt in range(2):
+            topic = self.topics.get(topic_id)
+            if topic is None or not topic.steps:
+                verdict = "gone"
+            elif then_print:
+                verdict = "changed" if then_print != fingerprint(topic) else ""
+            else:  # started before schema 5: only the number of steps was kept
+                verdict = "changed" if total != len(topic.steps) else ""
+            if not verdict or attempt or self.fresh is None:
+                return topic, verdict
+            self.topics = self.fresh()
+        raise AssertionError("unreachable")
+
+    def _walk(self, row: object, settle: bool = True) -> Walk:
+        """The walkthrough of a row, checked against the procedure as the documentation has it now. With
+        ``settle``, an open one whose procedure is gone (or has no steps any more) is closed and WalkGone says
+        so, and one whose steps changed begins again at step 1 and says why (the old step number may now be
+        another step). Without it nothing is written: a gone one raises WalkError, a changed one is shown as
+        stored (the Home tab's summary; the person hears about the change when they go on)."""
         m: RowMapping = row._mapping  # type: ignore[attr-defined]
-        topic = self.topics.get(m["topic_id"])
+        topic, verdict = self._topic(m["topic_id"], m["fingerprint"], m["total"])
         title = _short(m["title"] or (topic.title if topic is not None else m["topic_id"]))
-        if topic is None or not topic.steps:
-            if m["status"] == "active":
+        if verdict == "gone" or topic is None:
+            if settle and m["status"] == "active":
                 self._close(m["id"], m["version"])
                 raise WalkGone(f"The procedure you were following, “{title}”, is no longer in the documentation "
                                "(its page was removed or renamed, or it has no numbered steps any more), so that "
                                "walkthrough is closed. `/p2p walk <procedure>` starts another.")
             raise WalkError(f"the procedure “{title}” is no longer in the documentation")
-        now_print = fingerprint(topic)
-        then_print = m["fingerprint"]
-        changed = then_print != now_print if then_print else m["total"] != len(topic.steps)
-        if changed and m["status"] == "active":
-            return self._restart(m, topic, now_print)
+        if verdict == "changed" and settle and m["status"] == "active":
+            return self._restart(m, topic)
+        if not m["fingerprint"] and not verdict and m["status"] == "active":
+            self._remember(m, topic)  # a walkthrough from before schema 5: keep its steps' digest from now on
         step = min(m["step"], max(len(topic.steps) - 1, 0))
-        return Walk(m["id"], m["user_id"], topic, step, m["status"], m["version"], moved)
+        return Walk(m["id"], m["user_id"], topic, step, m["status"], m["version"])
 
     def _close(self, walk_id: str, version: int) -> None:
         with self.store.begin() as conn:
             conn.execute(update(walkthroughs).where((walkthroughs.c.id == walk_id) & (walkthroughs.c.version == version))
                          .values(status="stopped", updated_at=utcnow(), version=version + 1))
 
-    def _restart(self, m: RowMapping, topic: Topic, new_print: str) -> Walk:
+    def _remember(self, m: RowMapping, topic: Topic) -> None:
+        with self.store.begin() as conn:
+            conn.execute(update(walkthroughs).where((walkthroughs.c.id == m["id"])
+                                                    & (walkthroughs.c.version == m["version"])
+                                                    & (walkthroughs.c.fingerprint == ""))
+                         .values(fingerprint=fingerprint(topic), title=_short(topic.title, 255)))
+
+    def _restart(self, m: RowMapping, topic: Topic) -> Walk:
         wid, version = m["id"], m["version"]
         with self.store.begin() as conn:
             res = conn.execute(update(walkthroughs).where((walkthroughs.c.id == wid)
                                                           & (walkthroughs.c.version == version))
-                               .values(step=0, total=len(topic.steps), fingerprint=new_print,
+                               .values(step=0, total=len(topic.steps), fingerprint=fingerprint(topic),
                                        title=_short(topic.title, 255), updated_at=utcnow(), version=version + 1))
-        if res.rowcount == 0:  # another process restarted it first: read what it wrote
-            return self.get(wid)
         note = (f"This procedure changed since you started it (it now has {len(topic.steps)} steps), so step "
                 f"{m['step'] + 1} may be a different step now: starting again from step 1.")
+        if res.rowcount == 0:  # another process restarted it first: what it wrote, with the same news
+            return replace(self.get(wid), note=note)
         return Walk(wid, m["user_id"], topic, 0, "active", version + 1, True, note)
 
     def start(self, user_id: str, topic: Topic) -> Walk:
@@ -123,30 +154,37 @@ class Walkthroughs:
                                                      created_at=now, updated_at=now))
         return Walk(wid, user_id, topic, 0, "active", 0)
 
-    def get(self, walk_id: str) -> Walk:
+    def _row(self, walk_id: str) -> object:
         with self.store.engine.connect() as conn:
             row = conn.execute(select(walkthroughs).where(walkthroughs.c.id == walk_id)).first()
         if row is None:
             raise WalkError("that walkthrough is not known (it may be from another installation)")
-        return self._walk(row)
+        return row
 
-    def active_for(self, user_id: str) -> Walk | None:
+    def get(self, walk_id: str, settle: bool = True) -> Walk:
+        return self._walk(self._row(walk_id), settle)
+
+    def active_for(self, user_id: str, settle: bool = True) -> Walk | None:
+        """The person's open walkthrough; ``settle=False`` only looks (see _walk)."""
         with self.store.engine.connect() as conn:
             row = conn.execute(select(walkthroughs).where((walkthroughs.c.user_id == user_id)
                                                           & (walkthroughs.c.status == "active"))
                                .order_by(walkthroughs.c.updated_at.desc())).first()
-        return self._walk(row) if row is not None else None
+        return self._walk(row, settle) if row is not None else None
 
     def move(self, token: str, action: str, user_id: str | None = None) -> Walk:
-        """Apply Next / Back / Done / Stop drawn from ``token`` (``id:version``)."""
+        """Apply Next / Back / Done / Stop drawn from ``token`` (``id:version``). Done and Stop end even a
+        walkthrough whose procedure changed; Next and Back on one show it begun again, with the reason."""
         if action not in ACTIONS:
             raise WalkError(f"unknown walkthrough action '{action}'")
         walk_id, _, ver = token.partition(":")
-        current = self.get(walk_id)
-        if user_id is not None and current.user_id != user_id:
+        row = self._row(walk_id)
+        if user_id is not None and row._mapping["user_id"] != user_id:  # type: ignore[attr-defined]
             raise WalkError("that walkthrough belongs to someone else; start your own with /p2p walk")
-        if not ver.isdigit() or int(ver) != current.version or current.status != "active":
-            return Walk(**{**current.__dict__, "moved": False})
+        ending = action in ("done", "stop")
+        current = self._walk(row, settle=not ending) if not ending else self._ending(row)
+        if not ver.isdigit() or int(ver) != current.version or current.status != "active" or current.note:
+            return replace(current, moved=False)
         step, status = current.step, "active"
         if action == "next":
             if current.is_last:
@@ -169,5 +207,15 @@ class Walkthroughs:
                                                           & (walkthroughs.c.version == current.version))
                                .values(**values))
         if res.rowcount == 0:  # someone else's click won the race
-            return Walk(**{**self.get(walk_id).__dict__, "moved": False})
+            return replace(self.get(walk_id, settle=False), moved=False)
         return Walk(current.id, current.user_id, current.topic, step, status, current.version + 1)
+
+    def _ending(self, row: object) -> Walk:
+        """The walkthrough a Done or Stop ends: as stored, even if its procedure changed since (a gone one is
+        closed with WalkGone)."""
+        try:
+            return self._walk(row, settle=False)
+        except WalkGone:
+            raise
+        except WalkError:
+            return self._walk(row, settle=True)  # its procedure is gone: close it and say so

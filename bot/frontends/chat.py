@@ -14,7 +14,7 @@ from typing import TextIO
 from bot.core.services import Services
 from bot.frontends.text import to_text
 from commands import Context, dispatch, messages
-from commands.replies import AnswerReply, CommandReply, TextReply
+from commands.replies import AnswerReply, CommandReply, TextReply, WalkReply
 
 PROMPT = "you> "
 MOVES = {"next": "next", "n": "next", "back": "back", "b": "back", "done": "done", "stop": "stop"}
@@ -56,6 +56,8 @@ class ChatSession:
             if current is None:
                 return TextReply("No walkthrough is open. Start one with `walk <procedure>` (`walk` alone "
                                  "suggests one).")
+            if current.note and MOVES[word] in ("next", "back"):  # it changed and began again: show step 1 first
+                return WalkReply(current)
             return buttons.move_walk(self.ctx, current.token, MOVES[word])
         return dispatch(self.ctx, text)
 

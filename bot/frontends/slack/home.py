@@ -42,9 +42,9 @@ def facts(services: Services, user: str) -> HomeFacts:
         index = tuple((st.name, st.index_synced) for st in ov.institutions)
         docs = tuple(docs_lines(ov))
     topics = services.engine.topics
-    try:
-        walk = services.walkthroughs.active_for(user)
-    except WalkError:  # its procedure left the documentation: closed; the tab shows no open walkthrough
+    try:  # only looks: closing or restarting is said to the person when they go on, not lost in the tab
+        walk = services.walkthroughs.active_for(user, settle=False)
+    except WalkError:  # its procedure left the documentation: the tab shows no open walkthrough
         walk = None
     return HomeFacts(walk=walk, today=today, expiry=tuple(expiry),
                      topics=len(topics), procedures=sum(1 for t in topics if t.is_procedure), index=index,
