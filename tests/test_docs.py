@@ -757,10 +757,50 @@ def test_a_sub_folder_that_cannot_be_opened_is_reported_and_keeps_its_pages(
     rep = json.loads(out)
     assert code == 1 and rep["removed"] == 0 and rep["changed"] == 1  # the readable page still lands
     assert rep["sources"][0]["status"] == "failed"
-    assert "policies cannot be opened (no permission to read the folder)" in rep["sources"][0]["detail"]
+    assert "policies cannot be opened (Permission denied)" in rep["sources"][0]["detail"]
     assert "policies" in err
     assert ask(capsys, "how many open requests can a patron have")["results"][0]["id"] == "policies-limits#request-limits"
     assert "Thursday" in ask(capsys, "which day does the courier come")["results"][0]["answer"]
+
+
+def test_a_folder_listed_but_not_entered_odd_links_and_odd_names_are_named_and_never_hang(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review R17: a sub-folder that can be listed but not entered (r--) stopped the whole run with a
+    traceback; a link named like a page to a pipe hung it (to /dev/zero it read without end); a link that loops
+    was called missing; a file name that is not UTF-8 stopped the run."""
+    folder = tmp_path / "docs"
+    (folder / "noexec").mkdir(parents=True)
+    (folder / "desk.md").write_text("# Desk\n\n## Courier days\n\nThe courier comes on Tuesday.\n")
+    (folder / "noexec" / "limits.md").write_text("# Limits\n\n## Request limits\n\nAt most ten open requests.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    os.mkfifo(tmp_path / "fifo")
+    (folder / "pipe.md").symlink_to(tmp_path / "fifo")
+    (folder / "zero.md").symlink_to("/dev/zero")
+    (folder / "loop.md").symlink_to(folder / "loop.md")
+    os.close(os.open(os.fsencode(folder) + b"/Pr\xeat.md", os.O_CREAT | os.O_WRONLY))
+    real_stat = Path.stat
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self.parent.name == "noexec":  # as for a folder without its x bit (the suite may run as root)
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    done: list[tuple[int, str, str]] = []
+    worker = threading.Thread(target=lambda: done.append(run_cli(capsys, "docs", "index", "--json")), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert done, "docs index hung on a link to a pipe or a device"
+    code, out, _ = done[0]
+    rep = json.loads(out)
+    detail = rep["sources"][0]["detail"]
+    assert code == 1 and rep["removed"] == 0
+    assert "noexec cannot be opened (Permission denied)" in detail
+    assert "loop.md is a link that leads back to itself" in detail
+    assert "t.md has a name that is not UTF-8; rename it" in detail
+    monkeypatch.setattr(Path, "stat", real_stat)
+    assert ask(capsys, "how many open requests can a patron have")["results"][0]["id"] == "noexec-limits#request-limits"
 
 
 def test_a_link_to_a_page_that_moved_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -110,10 +110,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
         for st in states:
             if st["status"] == "ok":
                 tail = f"  ({st['detail']})" if st["detail"] else ""
-                print(f"{st['source']}: checked {age(st['checked_at'])}, every page readable{tail}")
+                print(f"{st['source']}: checked {age(st['checked_at'])}, ok{tail}")
             else:
-                whole = (f"; every page was last readable {age(st['ok_at'])}" if st["ok_at"] else
-                         "; never readable in full")
+                whole = (f"; last ok {age(st['ok_at'])}" if st["ok_at"] else
+                         "; never ok")
                 print(f"{st['source']}: checked {age(st['checked_at'])}, FAILED: {st['detail']}{whole}")
         for pg in pages:
             err = f"  (last read failed: {pg['error']})" if pg["error"] else ""

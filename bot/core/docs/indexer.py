@@ -9,12 +9,14 @@ tells each process whether its cached answer index is still current.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -271,15 +273,14 @@ class DocsIndexer:
         problems: list[str] = []
         skipped: list[str] = []
         pages: list[tuple[str, str, str]] | None
-        blocked: list[Path] = []
+        blocked: list[tuple[Path, str]] = []
         try:
             pages, skipped, blocked = self._list(source)
         except ReadError as exc:
             pages = None
             problems.append(str(exc))
-        for folder in blocked:  # a sub-folder that cannot be opened: its pages are kept, not deleted
-            problems.append(f"{folder} cannot be opened (no permission to read the folder)")
-        inside = tuple(str(folder) + os.sep for folder in blocked)
+        problems.extend(why for _, why in blocked)  # a sub-folder that cannot be opened: its pages are kept
+        inside = tuple(str(folder) + os.sep for folder, _ in blocked)
         if pages is not None:
             seen = set()
             for done, (location, display, link) in enumerate(pages):
@@ -337,10 +338,10 @@ class DocsIndexer:
                 continue
         return rep
 
-    def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str], list[Path]]:
+    def _list(self, source: str) -> tuple[list[tuple[str, str, str]], list[str], list[tuple[Path, str]]]:
         """(location, name shown to people, link) for every page of a source; the documents in a folder that
         no reader opens (an old .doc, an .rtf), to be named rather than passed over in silence; and the
-        sub-folders that could not be opened."""
+        sub-folders (and names) that could not be opened, each with the sentence that says why."""
         if is_url(source):
             return [(source, source, source)], [], []
         path = Path(os.path.expanduser(source))
@@ -364,24 +365,41 @@ class DocsIndexer:
         root = path.resolve()
         skipped: list[str] = []
         found: list[Path] = []
-        blocked: list[OSError] = []
+        errors: list[OSError] = []
         # os.walk, not rglob: rglob passes over a sub-folder it cannot open in silence, and its pages would
         # then look deleted; symbolic links to folders are not followed (as rglob did not)
-        for top, dirs, files in os.walk(root, onerror=blocked.append):
+        for top, dirs, files in os.walk(root, onerror=errors.append):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "~$")))  # hidden folders
             found.extend(Path(top, f) for f in files)
+        blocked = [(Path(e.filename), f"{e.filename} cannot be opened ({e.strerror or e})")
+                   for e in errors if e.filename]
         for p in sorted(found):
             rel = p.relative_to(root)
             if any(part.startswith(".") or part.startswith("~$") for part in rel.parts):
                 continue  # hidden files, and the lock files Word keeps beside an open document
-            if _kind(p) is not None:
-                # a link to a page that is gone is listed too: reading it fails and says so, and what it
-                # held stays answerable, as for any page that cannot be read
-                if p.is_file() or p.is_symlink():
+            try:
+                str(p).encode("utf-8")
+            except UnicodeEncodeError:  # copied from an old share: the bot could neither store nor link it
+                shown = os.fsencode(p).decode("utf-8", "replace")
+                blocked.append((p, f"{shown} has a name that is not UTF-8; rename it"))
+                continue
+            try:
+                mode = p.stat().st_mode
+            except OSError as exc:
+                if exc.errno == errno.EACCES and not _is_link(p):  # a folder listed but not entered (r--)
+                    if all(folder != p.parent for folder, _ in blocked):
+                        blocked.append((p.parent, f"{p.parent} cannot be opened ({exc.strerror})"))
+                elif readers.kind_for(p.name) is not None or p.name.lower().endswith(".doc"):
+                    # a link to a page that is gone (or loops): reading it says why, and what it held stays
                     out.append((str(p), rel.as_posix(), str(p)))
-            elif p.name.lower().endswith(readers.UNREADABLE_DOCS) and p.is_file():
+                continue
+            if not stat.S_ISREG(mode):
+                continue  # a pipe, a device or a socket with a page's name: nothing to read (reading one hangs)
+            if _kind(p) is not None:
+                out.append((str(p), rel.as_posix(), str(p)))
+            elif p.name.lower().endswith(readers.UNREADABLE_DOCS):
                 skipped.append(rel.as_posix())
-        return out, skipped, [Path(e.filename) for e in blocked if e.filename]
+        return out, skipped, blocked
 
     def _slug(self, source: str, location: str, display: str, slugs: dict[str, str]) -> str:
         # a page is named by its path (a URL's path without the host: moving the wiki keeps the ids)
@@ -451,9 +469,13 @@ class DocsIndexer:
         try:
             st = path.stat()
         except OSError as exc:
-            if path.is_symlink():  # a shortcut left behind when its page moved
+            if exc.errno == errno.ENOENT and _is_link(path):  # a shortcut left behind when its page moved
                 raise ReadError(f"{location} is a link to {os.readlink(path)}, which does not exist") from None
+            if exc.errno == errno.ELOOP:
+                raise ReadError(f"{location} is a link that leads back to itself") from None
             raise ReadError(f"{location} cannot be read ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadError(f"{location} is not a file (a pipe, a device or a folder)")
         if (old is not None and not old.error and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size
                 and not _racy(st.st_mtime_ns, old.checked_at)):
             raise _NotModified
@@ -522,6 +544,14 @@ class DocsIndexer:
                             "address in P2PBOT_DOCS")
         return _Fetched(text, kind, etag=resp.headers.get("etag", ""),
                         last_modified=resp.headers.get("last-modified", ""), web=kind == "html")
+
+
+def _is_link(path: Path) -> bool:
+    """Whether a name is a symbolic link; False when even that cannot be asked (a folder not entered)."""
+    try:
+        return stat.S_ISLNK(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _kind(path: Path) -> str | None:
