@@ -1255,7 +1255,15 @@ def test_a_page_not_found_served_as_http_200_keeps_the_sections(
     ("<title>Receiving - Wiki</title><h1>What if the item is not found on the shelf?</h1><p>Mark it missing.</p>",
      False),
     ("<title>Items not found - Wiki</title><h1>Items not found</h1><p>Search the shelf again.</p>", False),
-    ("<title>Page not found</title><h1>Page not found</h1>" + "<p>A long page about lost items.</p>" * 300, False),
+    # review R17: real short pages that name a 404 or an article, and 404 pages it missed
+    ("<title>404 errors when opening a request link</title><h1>404 errors when opening a request link</h1>", False),
+    ("<title>Article not found - KB</title><h1>Article not found</h1><p>Ask the desk.</p>", False),
+    ("<title>Lost items</title><h1>Not found</h1>" + "<p>A long page about lost items.</p>" * 400, False),
+    ("<title>Page Not Found (404)</title>", True),
+    ("<title>Error: Page Not Found</title>", True),
+    ("<title>Staff wiki</title><h1>The page could not be found.</h1>", True),
+    ("<title>Page not found - Staff wiki</title>" + "<li>a menu item</li>" * 3000, True),  # menus do not hide it
+    ("<title>Receiving - Staff wiki</title><p>There is currently no text in this page.</p>", True),  # MediaWiki
 ])
 def test_what_counts_as_a_page_not_found(html: str, gone: bool) -> None:
     from bot.core.docs.indexer import soft_404

@@ -48,26 +48,37 @@ PACKAGES = ("docx", "odt", "fodt", "pdf", "mhtml", "eml")  # kinds read as bytes
 READABLE = ".md, .html/.htm, .txt, .docx, .odt, .pdf or .mht"
 RACY_S = 2.0
 # what a "soft 404" says in its title or first heading (HTTP 200 with a "Page not found" page: WordPress,
-# Confluence, SharePoint, LibGuides do it): the whole title part or heading, not a phrase inside a longer one
+# Confluence, LibGuides do it): the whole title part or heading, not a phrase inside a longer one
 _NOT_FOUND = re.compile(
-    r"(?:error\s*)?(?:404\b.*|(?:the )?(?:page|article|document) (?:was )?not found|not found|"
-    r"(?:oops!? )?(?:that|this|the) page (?:can.?t|cannot|could not|couldn.?t) be found|"
-    r"(?:the )?page (?:does not|doesn.?t) exist|(?:sorry,? )?(?:we )?(?:can.?t|cannot|couldn.?t) find (?:that|this|the) page)"
-    r"[.!]?", re.I)
+    r"(?:error[\s:]*)?404(?:[\s:–—-]*(?:error|not found|page not found|file not found))?"
+    r"|(?:error[\s:]*)?(?:page|file) not found(?:\s*\(?(?:error\s*)?404\)?)?"
+    r"|not found"
+    r"|(?:oops!?\s*)?(?:sorry,?\s*)?(?:that|this|the) page (?:can.?t|cannot|could not|couldn.?t) be found"
+    r"|(?:oops!?\s*)?(?:sorry,?\s*)?(?:we )?(?:can.?t|cannot|couldn.?t) find (?:that|this|the) page"
+    r"|(?:sorry,?\s*)?(?:the )?(?:requested )?page (?:you (?:requested|are looking for|were looking for) )?"
+    r"(?:does not|doesn.?t) exist(?: any ?more)?"
+    r"|(?:sorry,?\s*)?(?:the )?(?:requested )?page (?:could not|cannot|can.?t) be found", re.I)
+_MEDIAWIKI_EMPTY = "There is currently no text in this page"
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.I | re.S)
 _TAG = re.compile(r"<[^>]{0,2000}>")
-SOFT_404_CHARS = 5000  # a "not found" page is short; a real page about lost items is not
+SOFT_404_CHARS = 10_000  # a page whose first heading alone says "not found" is short; one about lost items is not
 
 
 def soft_404(html: str) -> bool:
-    """Whether a page served with HTTP 200 is a "Page not found" page: its title (any part between the site
-    name's separators) or its first heading says so, and it is short."""
+    """Whether a page served with HTTP 200 is a "Page not found" page: its title says so (any part between
+    the site name's separators), or its first heading does and it is short, or it is MediaWiki's empty page."""
     def says(fragment: str) -> bool:
         text = " ".join(re.sub(r"&\w+;|&#\d+;", " ", _TAG.sub(" ", fragment)).split()).replace("’", "'")
-        return any(_NOT_FOUND.fullmatch(part.strip()) for part in re.split(r"\s[|–—:·-]\s|\s[|–—·]", text) if part.strip())
-    title, h1 = _TITLE.search(html[:20_000]), _H1.search(html)
-    if not ((title and says(title.group(1))) or (h1 and says(h1.group(1)))):
+        parts = [text, *re.split(r"\s[|–—:·-]\s|\s[|–—·]\s?", text)]
+        return any(_NOT_FOUND.fullmatch(part.strip(" .!")) for part in parts if part.strip(" .!"))
+    title = _TITLE.search(html[:20_000])
+    if title and says(title.group(1)):
+        return True
+    if _MEDIAWIKI_EMPTY in html:
+        return True
+    h1 = _H1.search(html)
+    if not (h1 and says(h1.group(1))):
         return False
     body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.I | re.S)
     return len(" ".join(_TAG.sub(" ", body).split())) < SOFT_404_CHARS
