@@ -1063,9 +1063,41 @@ def test_a_heading_without_an_id_is_linked_by_its_words() -> None:
     assert links["Packing"] == "https://wiki.example.edu/courier.html#packing"  # its own id
     assert links["Can we send DVDs, CDs & maps?"] == \
         "https://wiki.example.edu/courier.html#:~:text=Can%20we%20send%20DVDs%2C%20CDs%20%26%20maps%3F"
+    # the same heading twice ("Steps" under each procedure): each is found by its own first words
+    twice = ("<html><body><h2 id='recv'>Receiving</h2><h3>Steps</h3><ol><li>Open Receiving Items.</li></ol>"
+             "<h2 id='ret'>Returning</h2><h3>Steps</h3><ol><li>Open Return Items.</li></ol></body></html>")
+    steps = [t.link for t in topics_for(r.read_html("https://w.example.edu/p.html", twice), "p", "p.html",
+                                        "https://w.example.edu/p.html") if t.title == "Steps"]
+    assert len(steps) == 2 and steps[0] != steps[1]
+    assert steps == ["https://w.example.edu/p.html#:~:text=Open%20Receiving%20Items.",
+                     "https://w.example.edu/p.html#:~:text=Open%20Return%20Items."]
+    assert r.text_fragment("word " * 100).count("word") == 40  # whole words, at most 200 characters
     # a Word file turned into HTML has no anchors at all: its citation names the heading instead
     word = {t.title: t.link for t in topics_for(page, "courier", "courier.docx", "/x/courier.docx", fragments=False)}
     assert word["Can we send DVDs, CDs & maps?"].endswith("#can-we-send-dvds-cds-maps")
+
+
+def test_pages_read_by_older_readers_are_read_again_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Review R17: an unchanged page is never parsed again, so what new readers make of it (a link by a
+    heading's words) reached only pages edited after the upgrade."""
+    from bot.core.docs.indexer import READERS_KEY, READERS_VERSION
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "courier.html").write_text("<html><body><h2>Courier days</h2><p>The courier comes on Tuesday.</p>"
+                                         "</body></html>")
+    (folder / "desk.md").write_text("# Desk\n\n## Printer\n\nThe slip printer is WHIT-CIRC-01.\n")
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    store = Store(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    assert store.cache_get(READERS_KEY)[0] == READERS_VERSION  # type: ignore[index]
+    store.cache_put(READERS_KEY, READERS_VERSION - 1)  # as a database indexed by the older readers is
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert (rep["added"], rep["changed"], rep["removed"]) == (0, 2, 0)
+    rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
+    assert (rep["added"], rep["changed"], rep["removed"]) == (0, 0, 0)  # once
+    store.close()
 
 
 def test_walk_alone_suggests_a_procedure_that_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import re
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 GENERATION_KEY = "docs.generation"  # keys in the store's cache table
 SOURCES_KEY = "docs.sources"
+READERS_KEY = "docs.readers"
+# raised when the readers make something else of the same page (version 2: a heading without an id is linked
+# by its words): every page is read again once, though it did not change
+READERS_VERSION = 2
 TIMEOUT_S = 15.0
 MAX_BYTES = 5_000_000
 # a Word file or a PDF carries its screenshots: its text is limited inside (word.MAX_XML_BYTES, pdf.MAX_PAGES)
@@ -257,6 +261,11 @@ class DocsIndexer:
                                        docs_pages.c.last_modified, docs_pages.c.content_hash,
                                        docs_pages.c.error, docs_pages.c.checked_at)).all()
         known = {(r.source, r.location): _Known(*r) for r in rows}
+        got_readers = self.store.cache_get(READERS_KEY)
+        if got_readers is None or got_readers[0] != READERS_VERSION:
+            # pages read by older readers: read again (no "not modified", no "same content")
+            known = {k: replace(v, mtime_ns=-1, size=-1, etag="", last_modified="", content_hash="")
+                     for k, v in known.items()}
         slugs: dict[str, str] = {r.slug: r.location for r in rows if r.source in wanted}
         # sources no longer configured disappear with everything indexed from them
         # (a source that never gave a page, e.g. one that failed, has only its status row: that goes too)
@@ -275,6 +284,8 @@ class DocsIndexer:
             # part tells a database made again from scratch (whose count starts over) from the one before
             self.store.cache_put(GENERATION_KEY, f"{(generation or 0) + 1}.{secrets.token_hex(6)}")
         self.store.cache_put(SOURCES_KEY, wanted)
+        if report.ok:  # (a page that could not be read is read again by the new readers next time)
+            self.store.cache_put(READERS_KEY, READERS_VERSION)
         return report
 
     # -- one configured source ------------------------------------------------------------------------

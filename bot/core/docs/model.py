@@ -57,3 +57,15 @@ def clean(text: str) -> str:
     characters."""
     text = _BETWEEN_WORDS.sub(" ", text.replace("\u00a0", " "))  # "Renew\u200bonline": two words (Thai, Khmer)
     return re.sub(r"\s+", " ", text.translate(_INVISIBLE)).strip()
+
+
+def text_fragment(text: str) -> str:
+    """``:~:text=`` and the words, percent-encoded (also "-", "," and "&", which the syntax reserves)."""
+    from urllib.parse import quote
+
+    words: list[str] = []
+    for w in text.split():  # whole words only: a word cut in two is found nowhere
+        if words and len(" ".join([*words, w])) > 200:
+            break
+        words.append(w)
+    return ":~:text=" + quote(" ".join(words), safe="").replace("-", "%2D") if words else ""

@@ -12,7 +12,7 @@ import re
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from bot.core.docs.model import Block, Page, ReadError, clean, slugify
+from bot.core.docs.model import Block, Page, ReadError, clean, slugify, text_fragment
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -939,14 +939,6 @@ def _near(el: _Element, text: str = "") -> str:
         if up.get("id") and up.tag not in ("html", "body"):
             return str(up.get("id"))
     return text_fragment(text) if text else ""
-
-
-def text_fragment(text: str) -> str:
-    """``:~:text=`` and the words, percent-encoded (also "-", "," and "&", which the syntax reserves)."""
-    from urllib.parse import quote
-
-    words = " ".join(text.split())[:200]
-    return ":~:text=" + quote(words, safe="").replace("-", "%2D") if words else ""
 
 
 def _bold_first(p: _Element) -> bool:

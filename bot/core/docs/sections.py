@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.core.docs.model import Block, Page, slugify
+from bot.core.docs.model import Block, Page, slugify, text_fragment
 from bot.core.kb import Section, Step, Topic
 
 PASSAGE_CHARS = 1400
@@ -230,6 +230,7 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str, fragments: boo
     browser, so a heading without an id of its own is linked by its words (``#:~:text=…``)."""
     secs = split_sections(page)
     headings = {s.title.strip().lower() for s in secs}
+    titles = [s.title.strip().lower() for s in secs]
     used: set[str] = set()
     out: list[Topic] = []
     for s in secs:
@@ -251,6 +252,9 @@ def topics_for(page: Page, doc_slug: str, source: str, link: str, fragments: boo
         where = (s.target or s.anchor) if s.level else ""  # the top of the page needs no anchor
         if where.startswith(":~:") and not fragments:
             where = s.anchor  # a Word file or a PDF has no anchors at all: the heading's name says where
+        elif where.startswith(":~:") and titles.count(own) > 1 and pieces:
+            # "Steps" under each procedure: the words of this one's first line find it, its heading does not
+            where = text_fragment(" ".join(pieces[0].text.split()[:10])) or where
         kind = "procedure" if is_proc else ("faq" if is_faq else "reference")
         steps = tuple(Step(p.number, p.text, s.line) for p in pieces if p.number) if is_proc else ()
         chunks = [pieces] if is_proc or len(body) <= PASSAGE_CHARS else _passages(pieces)
