@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -29,7 +30,8 @@ from bot.core.evaluate import evaluate, read_items
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-FILED = "ddc78df"  # 2026-11-29 17:50 UTC: end of the first session; issues #9-#13 were filed on this code
+# 2026-11-29 17:50 UTC: the end of the first session; issues #9-#13 were filed on this code
+FILED = "ddc78df617877e1ea1f33e70a3ccf1252cae398d"
 ISSUE_FIGURES = (0.919, 0.977)  # the issue's "today" on its unseen set, OOS all abstained
 # (file, never read?) in the order the benchmark prints them
 SETS = (("heldout-final.jsonl", True), ("heldout3.jsonl", True), ("heldout5.jsonl", True),
@@ -57,12 +59,26 @@ print(json.dumps(out))
 """
 
 
+class CalibrateError(Exception):
+    """A sentence saying why the old engine could not be run."""
+
+
 def old_tree(commit: str, into: Path) -> Path:
     """The commit's bot/ and knowledge/ folders, unpacked from git (no worktree is left behind)."""
-    blob = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit, "bot", "knowledge"],
-                          check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(blob)) as tar:
-        tar.extractall(into, filter="data")
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z_./^~-]{0,99}", commit) or ".." in commit:
+        raise CalibrateError(f"{commit!r} is not a commit name (a hash, a tag or a branch)")
+    got = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", f"{commit}^{{commit}}", "bot",
+                          "knowledge"], capture_output=True)
+    if got.returncode != 0:
+        why = got.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["git failed"]
+        raise CalibrateError(f"git cannot give the files of {commit}: {why[0]} (a shallow clone or an export "
+                             "has no history: clone the repository whole)")
+    with tarfile.open(fileobj=BytesIO(got.stdout)) as tar:
+        members = tar.getmembers()
+        if any(m.name.startswith(("/", "..")) or "/../" in m.name or m.issym() or m.islnk() for m in members):
+            raise CalibrateError(f"the files of {commit} hold a link or a path outside the folder")
+        for m in members:  # (tar's own "data" filter needs Python 3.11.4)
+            tar.extract(m, into)
     return into
 
 
@@ -93,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tree = old_tree(args.commit, Path(tmp))
-            got = subprocess.run([sys.executable, "-c", _OLD, str(tree), *map(str, paths)], check=True,
+            got = subprocess.run([sys.executable, "-c", _OLD, str(tree), *map(str, paths)],
                                  capture_output=True, text=True, cwd=tmp)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        err = getattr(exc, "stderr", b"") or b""
-        tail = (err.decode() if isinstance(err, bytes) else err).strip().splitlines()[-1:]
-        print(f"could not run the engine of {args.commit}: {tail[0] if tail else exc} "
-              "(this needs the git history: a clone, not an export)", file=sys.stderr)
+            if got.returncode != 0:
+                tail = got.stderr.strip().splitlines()[-1:] or [f"exit {got.returncode}"]
+                raise CalibrateError(f"the engine of {args.commit} failed on the question files: {tail[0]}")
+    except (CalibrateError, OSError) as exc:
+        print(f"python -m bench.calibrate: {exc}", file=sys.stderr)
         return 1
     old = json.loads(got.stdout)
     now = counts_now(paths)

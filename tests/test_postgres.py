@@ -105,3 +105,26 @@ def test_a_walkthrough_and_a_vote_keep_a_long_section_id_on_postgres(pg_db: str)
     assert walks.move(started.token, "next", "U1").step == 1
     assert record_vote(s, "U1", "how do I receive a book", long_id, -1)
     s.close()
+
+
+def test_going_back_to_schema_4_drops_what_it_cannot_hold_on_postgres(pg_db: str) -> None:
+    """Review R17: the downgrade of revision 5 failed with "value too long" once a long section id existed."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.edges.store import MIGRATIONS_DIR, walkthroughs
+
+    s = Store(pg_db)
+    with s.begin() as conn:
+        for wid, tid in (("w1", "x" * 300), ("w2", "borrow-return")):
+            conn.execute(insert(walkthroughs).values(id=wid, user_id="U1", topic_id=tid, step=0, total=3,
+                                                     status="active", version=0, created_at=utcnow(),
+                                                     updated_at=utcnow()))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with s.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with s.engine.connect() as conn:
+        assert [r.topic_id for r in conn.execute(select(walkthroughs.c.topic_id))] == ["borrow-return"]
+    s.close()

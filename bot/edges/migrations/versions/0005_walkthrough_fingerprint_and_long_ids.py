@@ -29,6 +29,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # the old columns cannot hold a section id of more than 128 characters: those votes and walkthroughs go
+    op.execute(sa.text("DELETE FROM feedback WHERE length(topic_id) > 128"))
+    op.execute(sa.text("DELETE FROM walkthroughs WHERE length(topic_id) > 128"))
     with op.batch_alter_table('feedback') as batch_op:
         batch_op.alter_column('topic_id', existing_type=sa.String(length=512), type_=sa.String(length=128),
                               existing_nullable=False)
