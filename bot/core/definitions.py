@@ -60,6 +60,9 @@ def _initials_match(words: list[str], short: str) -> bool:
 def defined_in(text: str) -> frozenset[str]:
     """The abbreviations a text spells out, lower-case."""
     out: set[str] = set()
+    if "(" not in text:  # (most sections spell nothing out: no pattern is tried)
+        return frozenset(m.group(1).lower() for m in _GLOSSARY_LINE.finditer(text)
+                         if m.group(1).lower() not in _NOT_TERMS)
     for m in _SPELLED_THEN_SHORT.finditer(text):
         if _initials_match(m.group(1).split(), m.group(2)):
             out.add(m.group(2).lower())
