@@ -856,6 +856,21 @@ def _chat(lines: list[str]) -> str:
 _COURIER = "# Courier\n\n## Packing a tote\n\n1. Use a blue tote.\n2. Slip out.\n3. Zip-tie it.\n"
 _RECEIVE = ("# Receiving\n\n## Receiving a book\n\n1. Open Receiving Items.\n2. Scan the External Identifier.\n"
             "3. Scan the temporary barcode.\n4. Print the receive slip.\n")
+# the same procedure with a step put in before the third
+_RECEIVE_5 = (_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan").replace("3. Scan the temp", "4. Scan the temp")
+              .replace("4. Print", "5. Print"))
+
+
+def _pages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+           **pages: str) -> Path:
+    """A folder of markdown pages (name=text), indexed as P2PBOT_DOCS alone."""
+    folder = tmp_path / "pages"
+    folder.mkdir(exist_ok=True)
+    for name, text in pages.items():
+        (folder / f"{name}.md").write_text(text)
+    docs_env(monkeypatch, tmp_path, str(folder))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    return folder
 
 
 @pytest.mark.parametrize("change", ["page removed", "steps become prose"])
@@ -863,12 +878,7 @@ def test_a_walkthrough_whose_procedure_left_the_documentation_is_closed_with_a_s
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str) -> None:
     """Review V10: a walkthrough open on a page that was then removed raised on walk/next/stop/done (the person
     could not even stop it), and one whose steps became prose said "all 0 steps. Nice work." """
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "courier.md").write_text(_COURIER)
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+    folder = _pages(monkeypatch, tmp_path, capsys, courier=_COURIER, receive=_RECEIVE)
     assert "Step 2 of 3" in _chat(["walk courier#packing-a-tote", "next"])
     if change == "page removed":
         (folder / "courier.md").unlink()
@@ -893,11 +903,7 @@ def test_a_gone_procedure_on_slack_buttons_and_the_home_tab(monkeypatch: pytest.
     from commands.context import Context
     from commands.replies import TextReply
 
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "courier.md").write_text(_COURIER)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+    folder = _pages(monkeypatch, tmp_path, capsys, courier=_COURIER)
     services = Services(settings_mod.load())
     walk = services.walkthroughs.start("U9", services.engine.by_id["courier#packing-a-tote"])
     (folder / "courier.md").write_text("# Courier\n\n## Totes\n\nBlue ones.\n")
@@ -915,16 +921,11 @@ def test_a_process_that_has_not_caught_up_never_closes_or_restarts_a_walkthrough
     """Review R17: each process checked walkthroughs against its own copy of the documentation and wrote the
     verdict, so a replica that had not re-read the index yet closed a walkthrough on a page just added, or
     turned a changed one back and forth between its old and new steps."""
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+    folder = _pages(monkeypatch, tmp_path, capsys, receive=_RECEIVE)
     late = Services(settings_mod.load())  # a replica: loads the documentation as it is now, then falls behind
     assert "receive#receiving-a-book" in late.engine.by_id
     (folder / "courier.md").write_text(_COURIER)  # a page added, and the receiving steps changed
-    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
-                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    (folder / "receive.md").write_text(_RECEIVE_5)
     assert run_cli(capsys, "docs", "index")[0] == 0
     now = Services(settings_mod.load())
     walk = now.walkthroughs.start("U1", now.engine.by_id["courier#packing-a-tote"])
@@ -942,15 +943,10 @@ def test_done_and_stop_end_a_changed_walkthrough_and_only_its_owner_moves_it(
     or closed someone's walkthrough before being told it was not theirs."""
     from bot.core.walkthrough import WalkError
 
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+    folder = _pages(monkeypatch, tmp_path, capsys, receive=_RECEIVE)
     walks = Services(settings_mod.load()).walkthroughs
     mine = walks.move(walks.start("U1", walks.topics["receive#receiving-a-book"]).token, "next", "U1")
-    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
-                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    (folder / "receive.md").write_text(_RECEIVE_5)
     assert run_cli(capsys, "docs", "index")[0] == 0
     walks = Services(settings_mod.load()).walkthroughs
     with pytest.raises(WalkError, match="belongs to someone else"):
@@ -968,11 +964,7 @@ def test_a_walkthrough_from_before_schema_5_keeps_its_steps_digest_from_then_on(
 
     from bot.edges.store import walkthroughs
 
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+    folder = _pages(monkeypatch, tmp_path, capsys, receive=_RECEIVE)
     walks = Services(settings_mod.load()).walkthroughs
     walk = walks.start("U1", walks.topics["receive#receiving-a-book"])
     with walks.store.begin() as conn:  # as the upgrade leaves it
@@ -987,37 +979,18 @@ def test_a_walkthrough_from_before_schema_5_keeps_its_steps_digest_from_then_on(
     assert changed is not None and changed.id == walk.id and "changed since you started it" in changed.note
 
 
-def test_next_in_the_chat_after_a_change_shows_step_one_with_the_reason(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
-    assert "Step 3 of 4" in _chat(["walk receive#receiving-a-book", "next", "next"])
-    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
-                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
-    assert run_cli(capsys, "docs", "index")[0] == 0
-    said = _chat(["next"])
-    assert "Step 1 of 5" in said and "This procedure changed since you started it" in said
-    assert "Step 2 of 5" not in said
-
-
+@pytest.mark.parametrize("typed", ["walk", "next"])
 def test_a_walkthrough_whose_steps_changed_starts_again_and_says_why(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Review V10: a step inserted before the person's step made 'resume' land on a step they had done."""
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    (folder / "receive.md").write_text(_RECEIVE)
-    docs_env(monkeypatch, tmp_path, str(folder))
-    assert run_cli(capsys, "docs", "index")[0] == 0
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], typed: str) -> None:
+    """Review V10: a step inserted before the person's step made 'resume' land on a step they had done; review
+    R17: 'next' then moved on from the new step 1 without a word."""
+    folder = _pages(monkeypatch, tmp_path, capsys, receive=_RECEIVE)
     assert "Step 3 of 4" in _chat(["walk receive#receiving-a-book", "next", "next"])
-    (folder / "receive.md").write_text(_RECEIVE.replace("2. Scan", "2. Check the slip.\n3. Scan")
-                                       .replace("3. Scan the temp", "4. Scan the temp").replace("4. Print", "5. Print"))
+    (folder / "receive.md").write_text(_RECEIVE_5)
     assert run_cli(capsys, "docs", "index")[0] == 0
-    said = _chat(["walk"])
+    said = _chat([typed])
     assert "Step 1 of 5" in said and "This procedure changed since you started it" in said
-    assert "Resuming where you left off" not in said
+    assert "Resuming where you left off" not in said and "Step 2 of 5" not in said
     again = _chat(["next", "walk"])  # told once; then it carries on from where the person is
     assert "Step 2 of 5" in again and "Check the slip" in again and again.count("changed since") == 0
     assert "Resuming where you left off" in again
