@@ -182,7 +182,7 @@ class Walkthroughs:
         if user_id is not None and row._mapping["user_id"] != user_id:  # type: ignore[attr-defined]
             raise WalkError("that walkthrough belongs to someone else; start your own with /p2p walk")
         ending = action in ("done", "stop")
-        current = self._walk(row, settle=not ending) if not ending else self._ending(row)
+        current = self._ending(row) if ending else self._walk(row)
         if not ver.isdigit() or int(ver) != current.version or current.status != "active" or current.note:
             return replace(current, moved=False)
         step, status = current.step, "active"
@@ -215,7 +215,5 @@ class Walkthroughs:
         closed with WalkGone)."""
         try:
             return self._walk(row, settle=False)
-        except WalkGone:
-            raise
         except WalkError:
-            return self._walk(row, settle=True)  # its procedure is gone: close it and say so
+            return self._walk(row, settle=True)  # its procedure is gone: this closes it and says so
