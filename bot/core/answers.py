@@ -716,7 +716,8 @@ class AnswerEngine:
         first = sorted(definers, key=lambda d: (-score.get(d, float("-inf")), d))
         lead = max((v for _, v in ranked), default=0.0)
         lifted = [(d, lead + abs(lead) * 1e-6 * (len(first) - k) + 1e-9 * (len(first) - k)) for k, d in enumerate(first)]
-        return lifted + [(d, v) for d, v in ranked if d not in set(definers)]
+        lifted_ids = set(first)
+        return lifted + [(d, v) for d, v in ranked if d not in lifted_ids]
 
     def _meant(self, d: int, intent: dict[int, float], vec: list[float]) -> bool:
         """Whether meaning vouches for topic d: the intent model's probability for a topic it knows, and the
