@@ -1070,6 +1070,11 @@ def test_pages_read_by_older_readers_are_read_again_once(monkeypatch: pytest.Mon
     assert (rep["added"], rep["changed"], rep["removed"]) == (0, 2, 0)
     rep = json.loads(run_cli(capsys, "docs", "index", "--json")[1])
     assert (rep["added"], rep["changed"], rep["removed"]) == (0, 0, 0)  # once
+    # review V11: while another source could not be read, every run read every page again
+    store.cache_put(READERS_KEY, READERS_VERSION - 1)
+    docs_env(monkeypatch, tmp_path, f"{folder} {tmp_path / 'missing'}")
+    reports = [json.loads(run_cli(capsys, "docs", "index", "--json")[1]) for _ in range(2)]
+    assert [r["changed"] for r in reports] == [2, 0]
     store.close()
 
 

@@ -284,8 +284,9 @@ class DocsIndexer:
             # part tells a database made again from scratch (whose count starts over) from the one before
             self.store.cache_put(GENERATION_KEY, f"{(generation or 0) + 1}.{secrets.token_hex(6)}")
         self.store.cache_put(SOURCES_KEY, wanted)
-        if report.ok:  # (a page that could not be read is read again by the new readers next time)
-            self.store.cache_put(READERS_KEY, READERS_VERSION)
+        # every page was read by these readers, or failed (a page with an error is read in full next time);
+        # waiting for a run without failures re-read every page on every run while one source was down
+        self.store.cache_put(READERS_KEY, READERS_VERSION)
         return report
 
     # -- one configured source ------------------------------------------------------------------------
