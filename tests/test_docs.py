@@ -1022,6 +1022,29 @@ def test_a_walk_on_a_section_at_the_top_of_a_page_names_the_page() -> None:
     assert [t.place_title for t in topics if t.is_procedure] == ["Interlibrary Loan › Requesting a book"]
 
 
+def test_plain_text_keeps_the_list_under_a_last_step_and_a_sentence_without_its_full_stop() -> None:
+    """Review V11: in plain text, the boxes listed under a procedure's last step ("check the boxes listed
+    below") were cut off the step, so the walkthrough lost them; and a section's last sentence without its
+    full stop right before a heading was taken as a heading, so the fact in it answered nothing."""
+    from bot.core.docs import readers as r
+
+    text = ("Desk manual\nWorkflow profiles\nThey decide how requests behave.\n"
+            "1. Go to Configuration | Fulfillment | Resource Sharing | Workflow Profiles.\n"
+            "2. Add \u201cP2P Borrowing\u201d, check the boxes listed below, then Add and Close.\n"
+            "\u00b7 Automatic renew, Conditional, Will supply\n"
+            "3. Add \u201cP2P Lending\u201d, check the boxes listed below, then Add and Close.\n"
+            "\u00b7 Borrower recall, Cancel reply, Staff renewal\n"
+            "Background\nThe profiles stay in the Network Zone because they share an ISO symbol.\n"
+            "More information on this issue can be found in Salesforce case #07877638\n"
+            "Adding partners\nDownloading a partner\nFollow the steps below.\n")
+    topics = {t.title: t for t in topics_for(r.read_text("/x/m.txt", text), "m", "m.txt", "/x/m.txt")}
+    steps = topics["Workflow profiles"].steps
+    assert len(steps) == 3 and "Borrower recall, Cancel reply, Staff renewal" in steps[2].text
+    assert "Automatic renew" in steps[1].text and "Borrower recall" not in steps[1].text
+    assert "Salesforce case #07877638" in topics["Background"].body
+    assert "Adding partners" not in topics["Background"].body and "Downloading a partner" in topics
+
+
 def test_a_heading_without_an_id_is_linked_by_its_words() -> None:
     """Review V10: a heading with no id of its own (and no element with an id around it) was linked to a made-up
     slug, so the link opened the top of the page; a text fragment makes the browser scroll to the heading."""

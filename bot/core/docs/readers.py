@@ -1618,6 +1618,13 @@ def read_text(location: str, text: str) -> Page:
             raw.append(("para", s, n + 1, []))
             listing = s.endswith(":")
         n += 1
+    # a sentence without its full stop ("More information … can be found in Salesforce case #07877638") right
+    # before a heading is the last line of its section, not a heading with nothing under it
+    for k in range(len(raw) - 1):
+        kind, s, line, cells = raw[k]
+        if (kind == "heading" and raw[k + 1][0] == "heading" and k > 0 and raw[k - 1][0] == "para"
+                and _SENTENCE.search(s) and not _QUESTION_START.match(s) and len(s.split()) >= 7):
+            raw[k] = ("para", s, line, cells)
     if subject:  # the e-mail's subject is its title
         raw.insert(0, ("heading", subject, 1, []))
     numbered = {k for k, r in enumerate(raw) if r[0] == "heading" and r[2] - 1 in numbered_headings}
@@ -1654,6 +1661,9 @@ def read_text(location: str, text: str) -> Page:
     return Page(location, title, tuple(blocks))
 
 
+_SENTENCE = re.compile(r"\b(?:is|are|was|were|can|could|will|would|should|must|may|might|has|have|had)\b", re.I)
+_QUESTION_START = re.compile(r"^\s*(?:who|what|when|where|why|how|which|can|could|do|does|did|is|are|should|will|may)\b",
+                             re.I)
 _ASKED = re.compile(r"^\s*(?:Q|Question)\s*\d{0,3}\s*:\s*(\S.*)$", re.I)
 _ANSWER_MARK = re.compile(r"^(\s*)(?:A|Answer)\s*\d{0,3}\s*:\s*", re.I)
 _OPTION_B = re.compile(r"^\s*B\s*[:.)]\s*\S")  # "A: Front desk / B: ILL office": options of a quiz, no answer

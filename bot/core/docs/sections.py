@@ -191,12 +191,19 @@ def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
             pieces.append(_Piece(f[1], n))
             continue
         text = _render(f) if isinstance(f, Block) else f"{f[0] or ''}. {f[1]}".lstrip(". ")
-        if pieces and pieces[-1].number and k < last_step:
-            # between two steps: it belongs to the step before (its options, a table of values, a note)
+        if pieces and pieces[-1].number and (k < last_step or (
+                k == last_step + 1 and isinstance(f, Block) and f.kind in ("list", "table")
+                and _ANNOUNCES.search(pieces[-1].text))):
+            # between two steps: it belongs to the step before (its options, a table of values, a note); so
+            # does the list right after the last step when that step points at it ("check the boxes below")
             pieces[-1].text += "\n" + text
         else:
             pieces.append(_Piece(text))
     return pieces, n >= 2
+
+
+# a step that points at the list or table after it
+_ANNOUNCES = re.compile(r":\s*$|\b(?:below|following|as follows|listed|these (?:boxes|options|values|settings))\b", re.I)
 
 
 def _render(b: Block) -> str:
