@@ -1022,6 +1022,20 @@ def test_a_walk_on_a_section_at_the_top_of_a_page_names_the_page() -> None:
     assert [t.place_title for t in topics if t.is_procedure] == ["Interlibrary Loan › Requesting a book"]
 
 
+def test_a_text_manual_with_numbered_chapters_and_numbered_steps_inside_them() -> None:
+    """Review V11: "1. OPENING … 1. Unlock the door. 2. Switch on …" broke the chapters' count, so a chapter
+    became a step of the one before and the chapters nested under each other."""
+    from bot.core.docs import readers as r
+
+    text = ("DESK MANUAL\n\n1. OPENING\n\nDo these in order.\n1. Unlock the door.\n2. Switch on the receipt "
+            "printer.\n\n2. RECEIVING\n\n2.1 Unpacking\nOpen each package at the counter.\n\n3. SHIPPING\n\n"
+            "3.1 Packing\nUse a size 6 envelope.\n")
+    topics = {t.id: t for t in topics_for(r.read_text("/x/manual.txt", text), "m", "manual.txt", "/x/manual.txt")}
+    assert [s.text for s in topics["m#1-opening"].steps] == ["Unlock the door.", "Switch on the receipt printer."]
+    assert topics["m#2-1-unpacking"].trail == ("DESK MANUAL", "2. RECEIVING")
+    assert topics["m#3-1-packing"].trail == ("DESK MANUAL", "3. SHIPPING")
+
+
 def test_plain_text_keeps_the_list_under_a_last_step_and_a_sentence_without_its_full_stop() -> None:
     """Review V11: in plain text, the boxes listed under a procedure's last step ("check the boxes listed
     below") were cut off the step, so the walkthrough lost them; and a section's last sentence without its

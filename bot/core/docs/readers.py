@@ -1142,17 +1142,25 @@ def _numbered_headings(lines: list[str]) -> set[int]:
     found = [(k, len(m.group(1).expandtabs()), int(m.group(2)), m.group(3).strip())
              for k, ln in enumerate(lines) if (m := _NUMBERED_LINE.match(ln))]
     series: list[list[tuple[int, int, int, str]]] = []
-    open_at: dict[int, list[tuple[int, int, int, str]]] = {}  # indent -> the series still counting there
+    # indent -> the series still counting there, latest last: a manual's chapters ("1. OPENING", "2. RECEIVING")
+    # go on past the steps numbered inside them at the same indent ("1. Unlock the door.", "2. Switch on …")
+    open_at: dict[int, list[list[tuple[int, int, int, str]]]] = {}
     for item in found:
-        k, indent, number, _ = item
+        k, indent, number, text = item
         for deeper in [i for i in open_at if i > indent]:
             del open_at[deeper]  # a series further in ends where one further out goes on
-        run = open_at.get(indent)
-        if run is not None and number == run[-1][2] + 1:
+        runs = open_at.setdefault(indent, [])
+        fits = [r for r in runs if number == r[-1][2] + 1]
+        # of two series this number could go on, the one written like it (chapters in capitals, steps not)
+        alike = [r for r in fits if r[0][3].isupper() == text.isupper()]
+        chosen = alike or fits
+        if chosen:
+            run = chosen[-1]
             run.append(item)
+            del runs[runs.index(run) + 1:]  # the series opened inside it have ended
         else:
-            open_at[indent] = [item]
-            series.append(open_at[indent])
+            runs.append([item])
+            series.append(runs[-1])
     out: set[int] = set()
     for run in series:
         if len(run) < 2:
@@ -1632,7 +1640,13 @@ def read_text(location: str, text: str) -> Page:
         levels = {k: 2 for k, r in enumerate(raw) if r[0] == "heading"}  # "1. Introduction" is no page title
     else:
         levels = _text_levels(raw)
-        levels.update({k: max(levels.get(k, 2), 2) for k in numbered})  # the numbered sections are siblings
+        top = max(2, min(levels.get(k, 2) for k in numbered)) if numbered else 2
+        levels.update({k: top for k in numbered})  # the numbered sections are siblings
+    if numbered:  # "2.1 Unpacking" under "2. RECEIVING", "2.1.3 …" under that
+        top = min(levels[k] for k in numbered)
+        for k, r in enumerate(raw):
+            if r[0] == "heading" and (dec := _DECIMAL_HEADING.match(r[1])):
+                levels[k] = top + dec.group(1).count(".")
     blocks: list[Block] = []
     k = 0
     while k < len(raw):
@@ -1661,6 +1675,7 @@ def read_text(location: str, text: str) -> Page:
     return Page(location, title, tuple(blocks))
 
 
+_DECIMAL_HEADING = re.compile(r"^\s*\d{1,2}((?:\.\d{1,2})+)\.?\s+\S")
 _SENTENCE = re.compile(r"\b(?:is|are|was|were|can|could|will|would|should|must|may|might|has|have|had)\b", re.I)
 _QUESTION_START = re.compile(r"^\s*(?:who|what|when|where|why|how|which|can|could|do|does|did|is|are|should|will|may)\b",
                              re.I)
