@@ -888,7 +888,7 @@ def test_a_walkthrough_whose_procedure_left_the_documentation_is_closed_with_a_s
     assert run_cli(capsys, "docs", "index")[0] == 0
     said = _chat(["next"])
     assert "Traceback" not in said and "0 steps" not in said
-    assert "“Packing a tote”, is no longer in the documentation" in said and "walkthrough is closed" in said
+    assert "“Courier › Packing a tote”, is no longer in the documentation" in said and "walkthrough is closed" in said
     after = _chat(["next", "walk", "done"])  # closed once: from now on nothing is open
     assert "No walkthrough is open" in after and "Which procedure?" in after and "no longer" not in after
     assert "Step 1 of 4" in _chat(["walk receive#receiving-a-book"])  # another one starts as usual
@@ -911,9 +911,9 @@ def test_a_gone_procedure_on_slack_buttons_and_the_home_tab(monkeypatch: pytest.
     services = Services(settings_mod.load())  # a process started after the re-index
     assert facts(services, "U9").walk is None  # the tab draws; it only looks, so the news is not lost there
     reply = buttons.move_walk(Context(services=services, user_id="U9", surface="slack"), walk.token, "next")
-    assert isinstance(reply, TextReply) and "“Packing a tote”, is no longer in the documentation" in reply.text
+    assert isinstance(reply, TextReply) and "“Courier › Packing a tote”, is no longer in the documentation" in reply.text
     again = buttons.move_walk(Context(services=services, user_id="U9", surface="slack"), walk.token, "next")
-    assert isinstance(again, TextReply) and "“Packing a tote” is no longer in the documentation" in again.text
+    assert isinstance(again, TextReply) and "“Courier › Packing a tote” is no longer in the documentation" in again.text
 
 
 def test_a_process_that_has_not_caught_up_never_closes_or_restarts_a_walkthrough(
@@ -935,6 +935,20 @@ def test_a_process_that_has_not_caught_up_never_closes_or_restarts_a_walkthrough
     assert seen is not None and seen.id == walk.id and seen.total == 3 and not seen.note
     seen = late.walkthroughs.active_for("U2")
     assert seen is not None and seen.id == other.id and seen.total == 5 and not seen.note and seen.version == 0
+
+
+def test_an_id_that_now_names_another_procedure_closes_the_walkthrough(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review V11: a second "Steps" put in above the person's took its id (the first of a name keeps the bare
+    slug), and 'walk' resumed the other procedure as if it had only changed."""
+    lending = "# Desk\n\n## Lending\n\n### Steps\n\n1. Pull the book.\n2. Print the slip.\n3. Ship it.\n"
+    folder = _pages(monkeypatch, tmp_path, capsys, desk=lending)
+    assert "Step 2 of 3" in _chat(["walk desk#steps", "next"])
+    (folder / "desk.md").write_text(lending.replace("## Lending", "## Emergency\n\n### Steps\n\n1. Call Campus "
+                                                    "Safety.\n2. Leave.\n3. Wait outside.\n\n## Lending"))
+    assert run_cli(capsys, "docs", "index")[0] == 0
+    said = _chat(["walk"])
+    assert "“Lending › Steps”, is no longer in the documentation" in said and "Campus Safety" not in said
 
 
 def test_done_and_stop_end_a_changed_walkthrough_and_only_its_owner_moves_it(
@@ -972,7 +986,7 @@ def test_a_walkthrough_from_before_schema_5_keeps_its_steps_digest_from_then_on(
     assert walks.active_for("U1") is not None
     with walks.store.engine.connect() as conn:
         kept = conn.execute(select(walkthroughs.c.fingerprint, walkthroughs.c.title)).one()
-    assert len(kept.fingerprint) == 64 and kept.title == "Receiving a book"
+    assert len(kept.fingerprint) == 64 and kept.title == "Receiving › Receiving a book"
     (folder / "receive.md").write_text(_RECEIVE.replace("Print the receive slip", "Print the slip and band it"))
     assert run_cli(capsys, "docs", "index")[0] == 0
     changed = Services(settings_mod.load()).walkthroughs.active_for("U1")

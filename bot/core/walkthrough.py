@@ -74,12 +74,14 @@ class Walkthroughs:
         self.topics = topics
         self.fresh = fresh
 
-    def _topic(self, topic_id: str, then_print: str, total: int) -> tuple[Topic | None, str]:
+    def _topic(self, topic_id: str, then_print: str, total: int, then_title: str = "") -> tuple[Topic | None, str]:
         """The walkthrough's procedure now and its verdict: '' (as it was), 'gone' or 'changed'. A verdict
-        other than '' is checked again on the freshest view of the documentation."""
+        other than '' is checked again on the freshest view of the documentation. An id that now names a
+        section under another heading (a second "Steps" put in above the person's) is another procedure:
+        gone."""
         for attempt in range(2):
             topic = self.topics.get(topic_id)
-            if topic is None or not topic.steps:
+            if topic is None or not topic.steps or (then_title and then_title != _short(topic.place_title, 255)):
                 verdict = "gone"
             elif then_print:
                 verdict = "changed" if then_print != fingerprint(topic) else ""
@@ -97,8 +99,8 @@ class Walkthroughs:
         another step). Without it nothing is written: a gone one raises WalkError, a changed one is shown as
         stored (the Home tab's summary; the person hears about the change when they go on)."""
         m: RowMapping = row._mapping  # type: ignore[attr-defined]
-        topic, verdict = self._topic(m["topic_id"], m["fingerprint"], m["total"])
-        title = _short(m["title"] or (topic.title if topic is not None else m["topic_id"]))
+        topic, verdict = self._topic(m["topic_id"], m["fingerprint"], m["total"], m["title"])
+        title = _short(m["title"] or (topic.place_title if topic is not None else m["topic_id"]))
         if verdict == "gone" or topic is None:
             if settle and m["status"] == "active":
                 self._close(m["id"], m["version"])
@@ -123,7 +125,7 @@ class Walkthroughs:
             conn.execute(update(walkthroughs).where((walkthroughs.c.id == m["id"])
                                                     & (walkthroughs.c.version == m["version"])
                                                     & (walkthroughs.c.fingerprint == ""))
-                         .values(fingerprint=fingerprint(topic), title=_short(topic.title, 255)))
+                         .values(fingerprint=fingerprint(topic), title=_short(topic.place_title, 255)))
 
     def _restart(self, m: RowMapping, topic: Topic) -> Walk:
         wid, version = m["id"], m["version"]
@@ -131,7 +133,7 @@ class Walkthroughs:
             res = conn.execute(update(walkthroughs).where((walkthroughs.c.id == wid)
                                                           & (walkthroughs.c.version == version))
                                .values(step=0, total=len(topic.steps), fingerprint=fingerprint(topic),
-                                       title=_short(topic.title, 255), updated_at=utcnow(), version=version + 1))
+                                       title=_short(topic.place_title, 255), updated_at=utcnow(), version=version + 1))
         note = (f"This procedure changed since you started it (it now has {len(topic.steps)} steps), so step "
                 f"{m['step'] + 1} may be a different step now: starting again from step 1.")
         if res.rowcount == 0:  # another process restarted it first: what it wrote, with the same news
@@ -150,7 +152,7 @@ class Walkthroughs:
                          .values(status="stopped", updated_at=now, version=walkthroughs.c.version + 1))
             conn.execute(insert(walkthroughs).values(id=wid, user_id=user_id, topic_id=topic.id, step=0,
                                                      total=len(topic.steps), status="active", version=0,
-                                                     title=_short(topic.title, 255), fingerprint=fingerprint(topic),
+                                                     title=_short(topic.place_title, 255), fingerprint=fingerprint(topic),
                                                      created_at=now, updated_at=now))
         return Walk(wid, user_id, topic, 0, "active", 0)
 
