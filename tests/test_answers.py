@@ -580,3 +580,17 @@ def test_benchmark_question_files_name_shipped_topics() -> None:
         bad = sorted({tid for it in items for tid in it.topics} - known)
         assert not bad, f"{path.name}: unknown topic ids {bad}"
         assert sum(1 for it in items if not it.topics) >= 10, path.name  # each has out-of-scope questions
+
+
+@pytest.mark.parametrize(("question", "topic"), [
+    ("walk me thru receiving a p2p book", "borrow-receive"),
+    ("walk me through returning a book to the lender", "borrow-return"),
+    ("walk me through setting up my voicemail", None),
+    ("take me through onboarding a new hire", None),
+])
+def test_walk_me_through_asks_for_steps(engine: AnswerEngine, question: str, topic: str | None) -> None:
+    """Review V11: "walk me thru …" was held back (the meaning model read "walk" as a stroll)."""
+    res = engine.ask(question)
+    assert res.answered is (topic is not None)
+    if topic:
+        assert res.hits[0].topic.id == topic

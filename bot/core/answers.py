@@ -46,6 +46,7 @@ from bot.core.textnorm import (
     spelled_out,
     stem,
     terms,
+    unframed,
     words,
 )
 
@@ -675,7 +676,7 @@ class AnswerEngine:
             return Result(query, False, 0.0, ())
         want = max(top, 1)
         # a page's FAQ repeated under two headings is one answer: ask for a few more, drop the repeats
-        meaning_of = self._meaning(self._spelled(query))
+        meaning_of = self._meaning(self._spelled(unframed(query)))
         ranked = self._top(qwords, want + 3, query, meaning_of)
         if definers:
             ranked = self._definers_first(ranked, definers)

@@ -195,6 +195,8 @@ PHRASES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...
     (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
     # "how long ...?" asks for a period; "long" is not what it is about
     (re.compile(r"\bhow long\b", re.I), "how"),
+    # "walk me thru receiving a book" asks for the steps of receiving (the bot's own word for it)
+    (WALK_ME_THROUGH := re.compile(r"\b(?:walk|take|talk|guide|step)(?: me| us)? (?:thru|through)\b", re.I), "steps"),
     (re.compile(r"\bun(shipped|received|returned|printed)\b", re.I), r"not \1"),
     (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship|shipping"),
     (re.compile(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|isn'?t|is not|not) print(?:ing|ed)?\b", re.I),
@@ -226,6 +228,12 @@ def alternatives(text: str) -> dict[str, list[str]]:
         first, *rest = m.group().split("|")
         out.setdefault(first, []).extend(rest)
     return out
+
+
+def unframed(text: str) -> str:
+    """The question without a request for steps ("walk me through …"), for the meaning models: "walk" there
+    is no stroll."""
+    return WALK_ME_THROUGH.sub(" ", text)
 
 
 def prepare(text: str) -> str:
