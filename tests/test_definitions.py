@@ -76,3 +76,13 @@ def test_the_spelled_out_pattern_starts_only_at_a_word_and_reads_short_words() -
     assert definitions._SPELLED_THEN_SHORT.search("A" * 40 + " Word (AW)").start() == 41  # type: ignore[union-attr]
     assert defined_in("A" * 100_000 + " (") == frozenset()
     assert defined_in("Aaa " + "of " * 30_000 + "(OOOOOOO)") == frozenset()
+
+
+@pytest.mark.parametrize(("question", "answered"), [("p2p", False), ("ILL", False), ("p2p alma", False),
+                                                    ("LOAN requests", True)])
+def test_a_question_of_domain_words_alone_is_offered_not_answered(tmp_path: Path, question: str,
+                                                                  answered: bool) -> None:
+    """Review V11: "p2p" or "alma" alone got whichever section a tiny score put first; every page is about
+    them, so the closest sections are offered instead."""
+    res = _engine(tmp_path).ask(question)
+    assert res.answered is answered and res.hits

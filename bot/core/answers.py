@@ -702,6 +702,10 @@ class AnswerEngine:
         if answered and first in self._strict and meaning_of[1] is not None and self._intent is not None \
                 and meaning_of[0].get(first, 0.0) < INTENT_FLOOR:
             answered = False
+        if answered and first not in self._strict and all(q.word in GENERIC for q in qwords):
+            # "p2p", "ILL", "alma": every section of the library's pages is about that; which one is a guess,
+            # so the closest are offered instead (a shipped topic's phrasings say whether it is the overview)
+            answered = False
         if answered and meaning_of[2] > ELSEWHERE_GATE:  # reads like a question about something else
             if first in self._strict:
                 answered = self._shares_phrase(qwords, first)
