@@ -40,7 +40,8 @@ def handle(ctx: Context, args: str) -> WalkReply | TextReply | Reply:
         procs = [h.topic for h in res.hits if h.topic.is_procedure]
         if not res.answered or not procs:
             if procs:
-                return Reply(title="Which one?", sections=(messages.NOT_SURE,),
+                return Reply(title="Which one?" if len(procs) > 1 else "Is it this one?",
+                             sections=(messages.NOT_SURE,),
                              choices=tuple((p.title, "walk_start", json.dumps({"t": p.id}), f"walk {p.id}")
                                            for p in procs))
             return TextReply(messages.UNKNOWN_TOPIC.format(name=messages.echoed(wanted)))

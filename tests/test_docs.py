@@ -951,6 +951,19 @@ def test_an_id_that_now_names_another_procedure_closes_the_walkthrough(
     assert "“Lending › Steps”, is no longer in the documentation" in said and "Campus Safety" not in said
 
 
+def test_nice_work_only_at_the_end_and_no_kept_sections_claimed_for_a_source_never_read(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review V11: "finished at step 2 of 3. Nice work."; and "its last good sections are kept" for a source
+    that never had any."""
+    _pages(monkeypatch, tmp_path, capsys, courier=_COURIER)
+    early = _chat(["walk courier#packing-a-tote", "next", "done"])
+    assert "finished at step 2 of 3." in early and "Nice work" not in early
+    assert "all 3 steps. Nice work." in _chat(["walk courier#packing-a-tote", "next", "next", "next"])
+    docs_env(monkeypatch, tmp_path, f"{tmp_path / 'pages'} {tmp_path / 'never'}")
+    code, _, err = run_cli(capsys, "docs", "index")
+    assert code == 1 and "never does not exist" in err and "last good sections" not in err
+
+
 def test_done_and_stop_end_a_changed_walkthrough_and_only_its_owner_moves_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Review R17: Stop on a procedure that had changed restarted it instead; another person's click restarted

@@ -206,7 +206,7 @@ def walk_message(reply: WalkReply) -> Message:
     t = w.topic
     if w.status == "done":
         how_far = f"all {w.total} steps" if w.step >= w.total - 1 else f"finished at step {w.step + 1} of {w.total}"
-        text = f"✅ Done: *{escape(t.title)}*, {how_far}. Nice work."
+        text = f"✅ Done: *{escape(t.title)}*, {how_far}." + (" Nice work." if w.step >= w.total - 1 else "")
         return finish([*section(text), context(f"Source: {cite(t)}")], f"Done: {t.title}")
     if w.status == "stopped":
         text = (f"Stopped *{escape(t.title)}* at step {w.step + 1} of {w.total}. "

@@ -96,8 +96,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
                       f"({_n(src.procedures, 'procedure')}, {_n(src.faqs, 'FAQ')})")
             print(f"{report.added} added, {report.changed} changed, {report.removed} removed")
         for src in report.failed:
-            print(f"p2p-bot: could not read {src.source}: {src.detail} (its last good sections are kept)",
-                  file=sys.stderr)
+            kept = " (its last good sections are kept)" if src.sections else ""
+            print(f"p2p-bot: could not read {src.source}: {src.detail}{kept}", file=sys.stderr)
         services.close()
         return 0 if report.ok else 1
     pages = indexer.listing(services.store)

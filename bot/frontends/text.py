@@ -63,7 +63,7 @@ def walk_text(reply: WalkReply) -> str:
     t = w.topic
     if w.status == "done":
         how_far = f"all {w.total} steps" if w.step >= w.total - 1 else f"finished at step {w.step + 1} of {w.total}"
-        return f"Done: {t.title}, {how_far}. Nice work."
+        return f"Done: {t.title}, {how_far}." + (" Nice work." if w.step >= w.total - 1 else "")
     if w.status == "stopped":
         return f"Stopped {t.title} at step {w.step + 1} of {w.total}. Type `walk {t.id}` to start it again."
     step = t.steps[w.step]
