@@ -1063,6 +1063,21 @@ def test_a_text_manual_with_numbered_chapters_and_numbered_steps_inside_them() -
     assert topics["m#3-1-packing"].trail == ("DESK MANUAL", "3. SHIPPING")
 
 
+def test_a_confluence_info_box_title_is_not_the_page_title() -> None:
+    """Review V11: an info macro's "title" paragraph ("Before you start") became the page's title and the
+    top of every breadcrumb."""
+    from bot.core.docs import readers as r
+
+    html = ("<html><head><title>P2P Troubleshooting - Interlibrary Services - Wiki</title></head><body>"
+            "<div id='main'><h1 id='title-text'>P2P Troubleshooting</h1><div id='main-content' class='wiki-content'>"
+            "<div class='confluence-information-macro confluence-information-macro-information'><p class='title'>"
+            "Before you start</p><div class='confluence-information-macro-body'><p>Ask the evening supervisor.</p>"
+            "</div></div><h2>Item arrived with no paperwork</h2><p>Search by title.</p></div></div></body></html>")
+    page = r.read_html("/x/t.html", html)
+    assert page.title == "P2P Troubleshooting"
+    assert all(t.trail[:1] != ("Before you start",) for t in topics_for(page, "t", "t.html", "/x/t.html"))
+
+
 def test_plain_text_keeps_the_list_under_a_last_step_and_a_sentence_without_its_full_stop() -> None:
     """Review V11: in plain text, the boxes listed under a procedure's last step ("check the boxes listed
     below") were cut off the step, so the walkthrough lost them; and a section's last sentence without its

@@ -628,6 +628,10 @@ _BLOCKS = {"p", "div", "section", "article", "main", "body", "blockquote", "pre"
 
 
 _TOGGLE = "x-toggle"  # what a bare accordion toggle is renamed to while the page is read
+# a box inside the text (Confluence's info and note macros, panels): its "title" paragraph labels the box,
+# it is not the document's title
+_IN_PANEL = ('ancestor::*[contains(concat(" ", normalize-space(@class), " "), "-macro ") or '
+             'contains(concat(" ", normalize-space(@class), " "), " panel ") or contains(@class, "macro-")]')
 # a toggle that only shows more of what is already there, or opens a menu: never a question
 _DISCLOSURE = re.compile(r"^(?:(?:show|read|see|view|load|display)\s+(?:more|less|all|details|fewer)\b.*|"
                          r"(?:expand|collapse|open|close)(?:\s+all)?|more|less|menu|share.*|toggle.*|options|settings|"
@@ -1057,7 +1061,8 @@ def _walk_html(el: _Element, out: list[Block], summary_level: list[int]) -> None
         elif tag == "pre":
             flush()
             out.append(Block("para", _content(child).rstrip()))
-        elif tag == "p" and {"title", "msotitle"} & set((child.get("class") or "").lower().split()) and not any(
+        elif tag == "p" and {"title", "msotitle"} & set((child.get("class") or "").lower().split()) and not \
+                child.xpath(_IN_PANEL) and not any(
                 b.kind == "heading" for b in out) and clean(_content(child)):
             flush()  # a paragraph in the editor's "Title" style (Google Docs, Word's web page): the document's title
             text = clean(_content(child))
