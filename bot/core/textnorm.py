@@ -195,8 +195,9 @@ PHRASES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...
     (re.compile(r"\bcame in\b|\bshowed up\b|\bjust arrived\b|\bjust came\b", re.I), "arrived|receive"),
     # "how long ...?" asks for a period; "long" is not what it is about
     (re.compile(r"\bhow long\b", re.I), "how"),
-    # "walk me thru receiving a book" asks for the steps of receiving (the bot's own word for it)
-    (WALK_ME_THROUGH := re.compile(r"\b(?:walk|take|talk|guide|step)(?: me| us)? (?:thru|through)\b", re.I), "steps"),
+    # "walk me thru receiving a book" asks how to receive: the request itself says nothing of the subject (as
+    # "steps" it would count as explained for every procedure, and "walk me through snow days" found one)
+    (WALK_ME_THROUGH := re.compile(r"\b(?:walk|take|talk|guide|step)(?: me| us)? (?:thru|through)\b", re.I), " "),
     (re.compile(r"\bun(shipped|received|returned|printed)\b", re.I), r"not \1"),
     (re.compile(r"\bout the door\b|\bsend (?:it|them) out\b", re.I), "ship|shipping"),
     (re.compile(r"\b(?:didn'?t|did not|won'?t|doesn'?t|does not|isn'?t|is not|not) print(?:ing|ed)?\b", re.I),
