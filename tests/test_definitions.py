@@ -86,3 +86,18 @@ def test_a_question_of_domain_words_alone_is_offered_not_answered(tmp_path: Path
     them, so the closest sections are offered instead."""
     res = _engine(tmp_path).ask(question)
     assert res.answered is answered and res.hits
+
+
+
+def test_what_is_p2p_is_answered_by_a_section_headed_so_and_walk_me_through_it_by_nothing(tmp_path: Path) -> None:
+    """Review R18: "what is p2p" stopped being answered by the library's own "What is P2P?"; "walk me through
+    it" (no subject) got an arbitrary procedure."""
+    page = ("# Desk\n\n## What is P2P?\n\nLending between libraries inside Alma.\n\n## Receiving\n\n"
+            "1. Open Receiving Items.\n2. Scan the slip.\n")
+    path = tmp_path / "d.md"
+    path.write_text(page)
+    engine = AnswerEngine(topics_for(readers.read_markdown(str(path), page), "d", "d.md", str(path)))
+    res = engine.ask("what is p2p")
+    assert res.answered and res.hits[0].topic.id == "d#what-is-p2p"
+    for vague in ("walk me through it", "talk me through", "take me through the process"):
+        assert not engine.ask(vague).answered, vague

@@ -702,9 +702,11 @@ class AnswerEngine:
         if answered and first in self._strict and meaning_of[1] is not None and self._intent is not None \
                 and meaning_of[0].get(first, 0.0) < INTENT_FLOOR:
             answered = False
-        if answered and first not in self._strict and all(q.word in GENERIC for q in qwords):
-            # "p2p", "ILL", "alma": every section of the library's pages is about that; which one is a guess,
-            # so the closest are offered instead (a shipped topic's phrasings say whether it is the overview)
+        # "p2p", "ILL", "alma": every section of the library's pages is about that; which one is a guess, so the
+        # closest are offered instead, unless one is headed by those words ("What is P2P?"); a shipped topic's
+        # phrasings say whether it is the overview
+        if (answered and not self._strict and all(q.word in GENERIC for q in qwords)
+                and not {stem(q.word) for q in qwords} <= self._title_terms[first]):
             answered = False
         if answered and meaning_of[2] > ELSEWHERE_GATE:  # reads like a question about something else
             if first in self._strict:

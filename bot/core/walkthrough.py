@@ -59,6 +59,11 @@ def fingerprint(topic: Topic) -> str:
     return hashlib.sha256("\n".join(s.text for s in topic.steps).encode("utf-8", "replace")).hexdigest()
 
 
+def _place(topic: Topic) -> str:
+    """Where a procedure sits (every heading above it, and its own), to tell it from another under its id."""
+    return _short(" › ".join((*topic.trail, topic.title)) if topic.from_docs else topic.title, 255)
+
+
 def _short(title: str, limit: int = 120) -> str:
     return title if len(title) <= limit else title[:limit - 1].rstrip() + "…"
 
@@ -81,7 +86,8 @@ class Walkthroughs:
         gone."""
         for attempt in range(2):
             topic = self.topics.get(topic_id)
-            if topic is None or not topic.steps or (then_title and then_title != _short(topic.place_title, 255)):
+            if topic is None or not topic.steps or (then_title and then_title not in (
+                    _place(topic), _short(topic.title, 255), _short(topic.place_title, 255))):
                 verdict = "gone"
             elif then_print:
                 verdict = "changed" if then_print != fingerprint(topic) else ""
@@ -100,7 +106,8 @@ class Walkthroughs:
         stored (the Home tab's summary; the person hears about the change when they go on)."""
         m: RowMapping = row._mapping  # type: ignore[attr-defined]
         topic, verdict = self._topic(m["topic_id"], m["fingerprint"], m["total"], m["title"])
-        title = _short(m["title"] or (topic.place_title if topic is not None else m["topic_id"]))
+        title = _short(" › ".join(m["title"].split(" › ")[-2:]) if m["title"] else (
+            topic.place_title if topic is not None else m["topic_id"]))
         if verdict == "gone" or topic is None:
             if settle and m["status"] == "active":
                 self._close(m["id"], m["version"])
@@ -125,7 +132,7 @@ class Walkthroughs:
             conn.execute(update(walkthroughs).where((walkthroughs.c.id == m["id"])
                                                     & (walkthroughs.c.version == m["version"])
                                                     & (walkthroughs.c.fingerprint == ""))
-                         .values(fingerprint=fingerprint(topic), title=_short(topic.place_title, 255)))
+                         .values(fingerprint=fingerprint(topic), title=_place(topic)))
 
     def _restart(self, m: RowMapping, topic: Topic) -> Walk:
         wid, version = m["id"], m["version"]
@@ -133,7 +140,7 @@ class Walkthroughs:
             res = conn.execute(update(walkthroughs).where((walkthroughs.c.id == wid)
                                                           & (walkthroughs.c.version == version))
                                .values(step=0, total=len(topic.steps), fingerprint=fingerprint(topic),
-                                       title=_short(topic.place_title, 255), updated_at=utcnow(), version=version + 1))
+                                       title=_place(topic), updated_at=utcnow(), version=version + 1))
         note = (f"This procedure changed since you started it (it now has {len(topic.steps)} steps), so step "
                 f"{m['step'] + 1} may be a different step now: starting again from step 1.")
         if res.rowcount == 0:  # another process restarted it first: what it wrote, with the same news
@@ -152,7 +159,7 @@ class Walkthroughs:
                          .values(status="stopped", updated_at=now, version=walkthroughs.c.version + 1))
             conn.execute(insert(walkthroughs).values(id=wid, user_id=user_id, topic_id=topic.id, step=0,
                                                      total=len(topic.steps), status="active", version=0,
-                                                     title=_short(topic.place_title, 255), fingerprint=fingerprint(topic),
+                                                     title=_place(topic), fingerprint=fingerprint(topic),
                                                      created_at=now, updated_at=now))
         return Walk(wid, user_id, topic, 0, "active", 0)
 

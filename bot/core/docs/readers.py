@@ -631,7 +631,7 @@ _TOGGLE = "x-toggle"  # what a bare accordion toggle is renamed to while the pag
 # a box inside the text (Confluence's info and note macros, panels): its "title" paragraph labels the box,
 # it is not the document's title
 _IN_PANEL = ('ancestor::*[contains(concat(" ", normalize-space(@class), " "), "-macro ") or '
-             'contains(concat(" ", normalize-space(@class), " "), " panel ") or contains(@class, "macro-")]')
+             'contains(@class, "-macro-") or contains(@class, "panelHeader") or contains(@class, "panelContent")]')
 # a toggle that only shows more of what is already there, or opens a menu: never a question
 _DISCLOSURE = re.compile(r"^(?:(?:show|read|see|view|load|display)\s+(?:more|less|all|details|fewer)\b.*|"
                          r"(?:expand|collapse|open|close)(?:\s+all)?|more|less|menu|share.*|toggle.*|options|settings|"
@@ -1136,6 +1136,11 @@ _NOT_HEADING_START = re.compile(r"^(and|but|or|then|so|because|which|that|note|t
 _NUMBERED_LINE = re.compile(r"^(\s*)(\d{1,2})\.\s+(\S.*)$")
 
 
+def _style(text: str) -> tuple[bool, bool]:
+    """How a numbered line is written: in capitals, and ended like a sentence."""
+    return text.isupper(), bool(re.search(r"[.:;!?]$", text.rstrip("\"'”’)")))
+
+
 def _numbered_headings(lines: list[str]) -> set[int]:
     """The numbered lines that are section headings ("3. A patron returns a LOAN book", as a manual's numbered
     headings come out of pdftotext or Word's .txt), decided for a whole series at once (1., 2., 3. at one
@@ -1156,8 +1161,9 @@ def _numbered_headings(lines: list[str]) -> set[int]:
             del open_at[deeper]  # a series further in ends where one further out goes on
         runs = open_at.setdefault(indent, [])
         fits = [r for r in runs if number == r[-1][2] + 1]
-        # of two series this number could go on, the one written like it (chapters in capitals, steps not)
-        alike = [r for r in fits if r[0][3].isupper() == text.isupper()]
+        # of two series this number could go on, the one written like it (chapters in capitals or without a
+        # full stop, steps not)
+        alike = [r for r in fits if _style(r[0][3]) == _style(text)]
         chosen = alike or fits
         if chosen:
             run = chosen[-1]
@@ -1178,6 +1184,7 @@ def _numbered_headings(lines: list[str]) -> set[int]:
             end = run[i + 1][0] if i + 1 < len(run) else len(lines)
             own = 0
             sublist = gap = False
+            first = True
             for ln in lines[k + 1:end]:
                 if not ln.strip():
                     gap = True
@@ -1185,13 +1192,17 @@ def _numbered_headings(lines: list[str]) -> set[int]:
                 depth = len(ln) - len(ln.lstrip())
                 if depth < indent:
                     break  # back out past this series: the rest is not its
-                if _NUMBERED_LINE.match(ln) and depth > indent:
-                    own += 2  # a numbered list of its own, further in
+                step = _NUMBERED_LINE.match(ln)
+                if step and (depth > indent or (first and step.group(2) == "1" and _style(step.group(3)) != _style(text))):
+                    # a numbered list of its own, further in, or starting again at 1 at its indent, written
+                    # unlike it ("2. Receiving" over "1. Scan the slip.")
+                    own += 2
                     sublist = True
                 elif depth <= indent and not _NUMBERED_LINE.match(ln) and not ln.strip()[0].islower():
                     own += 2 if gap else 1  # a paragraph after a blank line; a line right under it may be a note
                 elif depth > indent + 6 or _GAP.search(ln.strip()):
                     own += 2  # a table or a centred line (a step's own notes sit just under its words)
+                first = False
             owning += own >= (1 if text.endswith("?") else 2)  # a question's answer may be one line
             sublists += sublist
             if own:
@@ -1635,7 +1646,8 @@ def read_text(location: str, text: str) -> Page:
     # before a heading is the last line of its section, not a heading with nothing under it
     for k in range(len(raw) - 1):
         kind, s, line, cells = raw[k]
-        if (kind == "heading" and raw[k + 1][0] == "heading" and k > 0 and raw[k - 1][0] == "para"
+        if (kind == "heading" and raw[k + 1][0] == "heading" and k > 0 and raw[k - 1][0] in ("para", "step")
+                and len(raw[k + 1][1].split()) >= 3  # (over "Cause" or "Steps" it is their heading: a symptom)
                 and _SENTENCE.search(s) and not _QUESTION_START.match(s) and len(s.split()) >= 7):
             raw[k] = ("para", s, line, cells)
     if subject:  # the e-mail's subject is its title

@@ -203,7 +203,9 @@ def _pieces(blocks: list[Block]) -> tuple[list[_Piece], bool]:
 
 
 # a step that points at the list or table after it
-_ANNOUNCES = re.compile(r":\s*$|\b(?:below|following|as follows|listed|these (?:boxes|options|values|settings))\b", re.I)
+_ANNOUNCES = re.compile(r":\s*$|\b(?:listed|shown|given|set out) below\b|\bas follows\b|\bbelow\s*[:,]|"
+                        r"\b(?:the following|these) (?:boxes|options|values|settings|fields|items|parameters|codes)\b",
+                        re.I)
 
 
 def _render(b: Block) -> str:
